@@ -1,0 +1,48 @@
+# The two commands of the README: `make repro` (set-up + whole pipeline) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+UV_VERSION := 0.13.9
+export PATH := $(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export DVC_NO_ANALYTICS := 1
+export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/site-cache
+export OMP_WAIT_POLICY := PASSIVE
+export PYTHONHASHSEED := 0
+
+.PHONY: env repro test lint lab mlflow-ui bench clean
+
+# Create the virtual environment from the lock file (uv is bootstrapped with pip if absent).
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	@UV="$$(command -v uv || echo '$(PYTHON) -m uv')"; \
+	  [ -x $(BIN)/python ] || $$UV venv --quiet --python $(PYTHON) $(VENV); \
+	  $$UV pip sync --quiet --python $(BIN)/python requirements.lock && \
+	  $$UV pip install --quiet --python $(BIN)/python --no-deps -e .
+	@$(BIN)/python -m ipykernel install --sys-prefix --name research --display-name "Python (research)" >/dev/null
+	@touch $@
+
+env: $(VENV)/.installed
+
+repro: env
+	dvc repro
+
+test: env
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: env
+	$(BIN)/ruff check .
+
+lab: env
+	$(BIN)/jupyter lab --allow-root --IdentityProvider.token='' --notebook-dir=.
+
+mlflow-ui: env
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --workers 1 --backend-store-uri "sqlite:///$(CURDIR)/mlruns/mlflow.db" --port 5000
+
+bench: env
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done
+
+clean:
+	rm -rf data/raw data/truth data/features data/scores models reports metrics plots

@@ -1,0 +1,1 @@
+"""Input tables: the contract, the synthetic generator and reading/writing folders of tables."""

@@ -1,0 +1,1 @@
+"""Splits, XGBoost training, calibration and the master scale, and the challenger."""

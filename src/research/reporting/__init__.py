@@ -1,0 +1,1 @@
+"""Self-contained HTML reports and plot helpers shared by the report stages."""
