@@ -50,6 +50,14 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contract_doc(args: argparse.Namespace) -> int:
+    from research.data.contract import contract_markdown
+
+    Path(args.out).write_text(contract_markdown(), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``research`` command."""
     parser = argparse.ArgumentParser(prog="research", description=__doc__)
@@ -70,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     val = sub.add_parser("validate", help="check a folder of your own tables against the contract")
     val.add_argument("folder")
     val.set_defaults(func=_validate)
+
+    doc = sub.add_parser("contract-doc", help="write the input contract as Markdown")
+    doc.add_argument("--out", default="docs/input_contract.md")
+    doc.set_defaults(func=_contract_doc)
 
     args = parser.parse_args(argv)
     try:

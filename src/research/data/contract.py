@@ -239,3 +239,36 @@ EVENT_TIME: dict[str, dict[str, str]] = {
     "financials": {"record": "reported_date"},
     "applications": {"record": "submitted_date", "decision": "decided_date"},
 }
+
+
+def contract_markdown() -> str:
+    """The contract as a Markdown document (``docs/input_contract.md`` is generated from it)."""
+    lines = [
+        "# Input contract",
+        "",
+        "Generated from `src/research/data/contract.py` (`research contract-doc`); do not edit by hand.",
+        "Every table is keyed by pseudonymous ids: no personal data. Only `customers` is mandatory.",
+        "A record is visible to a feature at a snapshot only when its event time is strictly before",
+        "the snapshot date (midnight).",
+        "",
+    ]
+    for table in TABLES.values():
+        events = ", ".join(f"{k}: `{v}`" for k, v in EVENT_TIME[table.name].items())
+        lines += [
+            f"## {table.name}{' (mandatory)' if table.required else ''}",
+            "",
+            f"Key: {', '.join(f'`{k}`' for k in table.key) or 'none'}. Event time: {events}.",
+            "",
+            "| column | type | empty allowed | allowed values | notes |",
+            "|---|---|---|---|---|",
+        ]
+        for col in table.columns:
+            allowed = ", ".join(col.categories) if col.categories else ""
+            bounds = [f">= {col.min_value:g}" if col.min_value is not None else "",
+                      f"<= {col.max_value:g}" if col.max_value is not None else ""]
+            allowed = allowed or " and ".join(b for b in bounds if b)
+            lines.append(f"| `{col.name}` | {col.kind} | {'yes' if col.nullable else 'no'} | {allowed} | {col.description} |")
+        if table.date_order:
+            lines += ["", "Date order: " + "; ".join(f"`{a}` <= `{b}`" for a, b in table.date_order) + "."]
+        lines.append("")
+    return "\n".join(lines)

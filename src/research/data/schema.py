@@ -1,0 +1,697 @@
+"""The input contract, executable: check a set of tables and coerce them to canonical dtypes.
+
+``validate_tables`` applies the rules of ``research.data.contract`` and raises the first
+problem as a :class:`SchemaError` that names the table, the column, the rule, a few
+offending rows and how to fix it. Checks are vectorised, so tens of millions of rows
+take seconds.
+
+Rules, in the order they are checked (the ``rule`` of a ``SchemaError``):
+
+* on the set of tables: ``known table``, ``required table``;
+* then table by table, in the order of ``contract.TABLES``:
+  ``unique column names``, ``required column``, ``type``, ``not null``,
+  ``allowed categories``, ``range``, ``date at midnight``, ``unique key``,
+  ``date order``, ``payment with amount``, ``decision with date``, ``reference``,
+  ``same customer``, ``not before onboarding``, ``not before origination``.
+
+Parents come before children in ``contract.TABLES``, so the cross-table rules of a
+table always compare against an already validated parent.
+
+Canonical dtypes: id and category columns ``str``; date and timestamp columns
+``datetime64[ns]`` (dates at midnight); float ``float64``; int ``int64`` (``Int64`` when
+nullable); bool ``bool`` (``boolean`` when nullable). Columns outside the contract are
+kept unchanged after the contract's columns; the index is kept.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from research.data.contract import EVENT_TIME, TABLES, Column, Table
+
+TEXT = pd.StringDtype(na_value=np.nan)  # pandas' default ``str`` dtype
+
+RULES: tuple[str, ...] = (
+    "known table",
+    "required table",
+    "unique column names",
+    "required column",
+    "type",
+    "not null",
+    "allowed categories",
+    "range",
+    "date at midnight",
+    "unique key",
+    "date order",
+    "payment with amount",
+    "decision with date",
+    "reference",
+    "same customer",
+    "not before onboarding",
+    "not before origination",
+)
+
+_MAX_EXAMPLES = 5
+_DAY_NS = 86_400 * 10**9
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False}
+
+# (table, rule, column that when filled..., ...requires this column filled)
+_FILLED_WITH: tuple[tuple[str, str, str, str], ...] = (
+    ("repayments", "payment with amount", "paid_date", "amount_paid"),
+    ("applications", "decision with date", "decision", "decided_date"),
+    ("applications", "decision with date", "decided_date", "decision"),
+)
+
+# (column, parent table): every value of the column must exist in the parent.
+_REFERENCES: tuple[tuple[str, str], ...] = (
+    ("customer_id", "customers"),
+    ("facility_id", "facilities"),
+)
+_NOUN = {"customers": "customer", "facilities": "facility"}
+
+# table -> (column, parent table, parent key, parent column, rule): column >= parent's column.
+_NOT_BEFORE: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
+    "facilities": (
+        ("origination_date", "customers", "customer_id", "onboarding_date", "not before onboarding"),
+    ),
+    "repayments": (
+        ("due_date", "facilities", "facility_id", "origination_date", "not before origination"),
+        ("paid_date", "facilities", "facility_id", "origination_date", "not before origination"),
+    ),
+}
+
+_TYPE_PROBLEM = {
+    "id": "not text",
+    "category": "not text",
+    "date": "not a date",
+    "timestamp": "not a timestamp",
+    "float": "not a number",
+    "int": "not a whole number",
+    "bool": "not true/false",
+}
+_DATE_RANGE = "between 1677-09-22 and 2262-04-11"
+_TYPE_FIX = {
+    "id": "ids must be text (or whole numbers); convert the column to strings",
+    "category": "values must be text; convert the column to strings",
+    "date": (
+        f"write dates as ISO text 'YYYY-MM-DD' or datetime64 values without time zone, "
+        f"{_DATE_RANGE}; leave unknown dates empty"
+    ),
+    "timestamp": (
+        f"write timestamps as ISO text 'YYYY-MM-DD HH:MM:SS' or datetime64 values in naive "
+        f"local time, {_DATE_RANGE}; leave unknown values empty"
+    ),
+    "float": (
+        "write plain numbers (dot as decimal separator, no thousands separators, units or "
+        "infinities); leave unknown values empty"
+    ),
+    "int": "write whole numbers; leave unknown values empty",
+    "bool": "write true/false (or 1/0)",
+}
+
+
+class SchemaError(ValueError):
+    """A table breaks the input contract.
+
+    Attributes:
+        table: The table where the rule failed.
+        column: The column (``"(a, b)"`` for a composite key); ``None`` for rules on a table.
+        rule: The name of the failed rule, one of ``RULES``.
+        examples: Up to five offending rows (original index kept); ``None`` when the rule
+            is not about rows (a missing table or column).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        table: str,
+        column: str | None,
+        rule: str,
+        examples: pd.DataFrame | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.rule = rule
+        self.examples = examples
+
+    def __reduce__(self):  # keeps the attributes when pickled (e.g. across processes)
+        return (type(self), (str(self), self.table, self.column, self.rule, self.examples))
+
+
+def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Check tables against the contract and return them with canonical dtypes.
+
+    Args:
+        tables: Raw frames keyed by table name; ``customers`` is mandatory.
+
+    Returns:
+        New frames (inputs are not modified) in the order of ``contract.TABLES``.
+
+    Raises:
+        SchemaError: For the first rule that fails (see the module docstring for the order).
+        TypeError: If a value of ``tables`` is not a DataFrame.
+    """
+    for name, frame in tables.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(
+                f"tables[{name!r}] is a {type(frame).__name__}, not a pandas DataFrame; "
+                "pass one DataFrame per table"
+            )
+    _check_table_names(tables)
+    validated: dict[str, pd.DataFrame] = {}
+    for name, spec in TABLES.items():
+        if name in tables:
+            validated[name] = _validate_table(spec, tables[name], validated)
+    return validated
+
+
+def _validate_table(
+    spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """Apply the single-table rules, then the rules against already validated parents."""
+    _check_columns(spec, frame)
+    coerced = _coerce_columns(spec, frame)
+    for check in (
+        _check_not_null,
+        _check_categories,
+        _check_ranges,
+        _check_midnight,
+        _check_unique_key,
+        _check_date_order,
+        _check_filled_with,
+    ):
+        check(spec, coerced)
+    _check_references(spec, coerced, parents)
+    _check_same_customer(spec, coerced, parents)
+    _check_not_before(spec, coerced, parents)
+    return _final_dtypes(spec, coerced)
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+def _where(table: str, column: str | None) -> str:
+    return table if column is None else f"{table}.{column}"
+
+
+def _table_error(table: str, column: str | None, rule: str, problem: str, fix: str) -> SchemaError:
+    """An error about a table or column as a whole (no example rows)."""
+    message = f"{_where(table, column)}: rule '{rule}' failed: {problem}\nFix: {fix}"
+    return SchemaError(message, table, column, rule)
+
+
+def _row_error(
+    spec: Table,
+    column: str,
+    rule: str,
+    frame: pd.DataFrame,
+    bad: np.ndarray,
+    fix: str,
+    *,
+    show: Sequence[str] = (),
+    detail: str = "",
+    extra: dict[str, pd.Series | np.ndarray] | None = None,
+    positions: np.ndarray | None = None,
+) -> SchemaError:
+    """An error about rows: counts, up to five example rows and the fix."""
+    if positions is None:
+        positions = np.flatnonzero(bad)
+    positions = positions[:_MAX_EXAMPLES]
+    examples = _example_rows(spec, frame, positions, [*show, column], extra or {})
+    note = f" ({detail})" if detail else ""
+    message = (
+        f"{_where(spec.name, column)}: rule '{rule}' failed for {int(bad.sum()):,} of "
+        f"{len(frame):,} rows{note}; e.g.:\n{examples.to_string()}\nFix: {fix}"
+    )
+    return SchemaError(message, spec.name, column, rule, examples)
+
+
+def _example_rows(
+    spec: Table,
+    frame: pd.DataFrame,
+    positions: np.ndarray,
+    columns: Iterable[str],
+    extra: dict[str, pd.Series | np.ndarray],
+) -> pd.DataFrame:
+    """The rows at ``positions``: identifying columns, the columns involved, then ``extra``."""
+    identity = spec.key or ("customer_id", EVENT_TIME[spec.name]["record"])
+    wanted = [c for c in dict.fromkeys([*identity, *columns]) if c in frame.columns]
+    examples = frame.iloc[positions][wanted].copy()
+    for name, values in extra.items():
+        picked = values.iloc[positions] if isinstance(values, pd.Series) else values[positions]
+        examples[name] = np.asarray(picked)
+    return examples
+
+
+def _as_mask(values: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=bool, na_value=False)
+    return np.asarray(values, dtype=bool)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+# --- table set and columns --------------------------------------------------------------
+
+
+def _check_table_names(tables: dict[str, pd.DataFrame]) -> None:
+    known = ", ".join(TABLES)
+    for name in sorted(set(tables) - set(TABLES)):
+        match = difflib.get_close_matches(str(name).lower(), list(TABLES), n=1, cutoff=0.6)
+        if match:
+            problem = f"'{name}' is not a table of the contract; did you mean '{match[0]}'?"
+            fix = f"rename it to '{match[0]}' (e.g. the file {match[0]}.parquet) or remove it"
+        else:
+            problem = f"'{name}' is not a table of the contract"
+            fix = "rename it to one of the known tables or remove it"
+        raise _table_error(str(name), None, "known table", problem, f"{fix}; known tables: {known}")
+    for name, spec in TABLES.items():
+        if spec.required and name not in tables:
+            given = ", ".join(tables) or "none"
+            raise _table_error(
+                name,
+                None,
+                "required table",
+                f"the table is missing (tables given: {given})",
+                f"provide {name} (e.g. {name}.parquet or {name}.csv); it is mandatory",
+            )
+
+
+def _check_columns(spec: Table, frame: pd.DataFrame) -> None:
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise _table_error(
+            spec.name,
+            repeated[0],
+            "unique column names",
+            f"the column name appears {names.count(repeated[0])} times",
+            "keep one column of that name (rename or drop the others)",
+        )
+    extras = [n for n in names if n not in spec.column_names]
+    lowered = {n.lower(): n for n in extras}
+    for column in spec.columns:
+        if column.name in names:
+            continue
+        match = difflib.get_close_matches(column.name, list(lowered), n=1, cutoff=0.6)
+        if match:
+            found = lowered[match[0]]
+            problem = f"the column is missing; '{found}' looks like a misspelling of it"
+            fix = f"rename '{found}' to '{column.name}'"
+        else:
+            problem = f"the column is missing (columns given: {', '.join(names) or 'none'})"
+            fix = f"add '{column.name}' ({column.kind}) to {spec.name}"
+        raise _table_error(spec.name, column.name, "required column", problem, fix)
+
+
+# --- type: coercion to canonical dtypes -------------------------------------------------
+
+_Coerced = tuple[pd.Series, np.ndarray, str]
+
+
+def _coerce_columns(spec: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Convert every contract column to its canonical dtype; raise on the first bad value."""
+    converted: dict[str, pd.Series] = {}
+    for column in spec.columns:
+        raw = frame[column.name]
+        values, bad, problem = _coerce(column, raw)
+        if bad.any():
+            raise _row_error(
+                spec,
+                column.name,
+                "type",
+                frame,
+                bad,
+                _TYPE_FIX[column.kind],
+                detail=f"{problem}; column dtype {raw.dtype}",
+            )
+        converted[column.name] = values
+    for name in frame.columns:
+        if name not in converted:
+            converted[name] = frame[name]
+    return pd.DataFrame(converted, index=frame.index)
+
+
+def _coerce(column: Column, raw: pd.Series) -> _Coerced:
+    """Convert one column; also return the mask of values that could not be converted."""
+    kind = column.kind
+    if kind not in _COERCERS:
+        raise ValueError(
+            f"contract column {column.name!r} has unknown kind {kind!r}; "
+            f"use one of {', '.join(_COERCERS)} in research.data.contract"
+        )
+    if raw.isna().all():  # e.g. an empty optional column read back as float NaN
+        return _empty(kind, raw.index), np.zeros(len(raw), bool), ""
+    return _COERCERS[kind](raw)
+
+
+def _empty(kind: str, index: pd.Index) -> pd.Series:
+    """An all-missing column of the canonical dtype of ``kind``."""
+    if kind in ("date", "timestamp"):
+        return pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    if kind in ("int", "bool"):
+        return pd.Series(pd.NA, index=index, dtype="Int64" if kind == "int" else "boolean")
+    return pd.Series(np.nan, index=index, dtype=TEXT if kind in ("id", "category") else "float64")
+
+
+def _is_textual(dtype: object) -> bool:
+    return (
+        ptypes.is_object_dtype(dtype)
+        or ptypes.is_string_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+    )
+
+
+def _to_text(raw: pd.Series) -> _Coerced:
+    problem = _TYPE_PROBLEM["id"]
+    if ptypes.is_bool_dtype(raw.dtype) or not (
+        _is_textual(raw.dtype) or ptypes.is_numeric_dtype(raw.dtype)
+    ):
+        return _empty("id", raw.index), _as_mask(raw.notna()), problem
+    if ptypes.is_float_dtype(raw.dtype):  # whole numbers read as float because of NaN
+        whole = raw.isna() | (raw % 1 == 0)
+        text = raw.where(whole).astype("Int64").astype(TEXT)
+        return text, _as_mask(~whole), "not text or a whole number"
+    text = raw.astype(TEXT)
+    return text.mask(text.str.strip() == ""), np.zeros(len(raw), bool), problem
+
+
+def _to_datetime(raw: pd.Series) -> _Coerced:
+    problem = "not a date/time"
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return _empty("date", raw.index), _as_mask(raw.notna()), "time-zone-aware values"
+    if ptypes.is_datetime64_dtype(raw.dtype):
+        parsed = raw
+    elif _is_textual(raw.dtype):
+        parsed, problem = _parse_dates(_decategorise(raw))
+    else:
+        return _empty("date", raw.index), _as_mask(raw.notna()), problem
+    bad = raw.notna() & parsed.isna()
+    if parsed.dtype != "datetime64[ns]":  # coarser units reach beyond the ns range
+        bad |= (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)
+    return parsed.where(~bad).astype("datetime64[ns]"), _as_mask(bad), problem
+
+
+def _decategorise(raw: pd.Series) -> pd.Series:
+    return raw.astype(object) if isinstance(raw.dtype, pd.CategoricalDtype) else raw
+
+
+def _parse_dates(raw: pd.Series) -> tuple[pd.Series, str]:
+    """Parse ISO text (and date/datetime objects); unparsable or zoned values become NaT."""
+    problem = "not an ISO date/time"
+    try:
+        parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+    except ValueError:  # mixed time-zone offsets: parse value by value to find them
+        parsed = pd.to_datetime(raw.map(_parse_naive), errors="coerce")
+        problem = "not an ISO date/time without time-zone offset"
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        return _empty("date", raw.index), "time-zone offsets"
+    return parsed, problem
+
+
+def _parse_naive(value: object) -> pd.Timestamp | None:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    return None if stamp is pd.NaT or stamp.tzinfo is not None else stamp
+
+
+def _to_float(raw: pd.Series) -> _Coerced:
+    problem = _TYPE_PROBLEM["float"]
+    if ptypes.is_bool_dtype(raw.dtype):
+        return _empty("float", raw.index), _as_mask(raw.notna()), "true/false, not numbers"
+    if ptypes.is_numeric_dtype(raw.dtype):
+        numbers = pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
+    elif _is_textual(raw.dtype):
+        numbers = pd.to_numeric(_decategorise(raw), errors="coerce").astype("float64")
+    else:
+        return _empty("float", raw.index), _as_mask(raw.notna()), problem
+    bad = raw.notna() & (numbers.isna() | np.isinf(numbers))
+    return numbers.where(~bad), _as_mask(bad), problem
+
+
+def _to_int(raw: pd.Series) -> _Coerced:
+    if ptypes.is_integer_dtype(raw.dtype):
+        return raw.astype("Int64"), np.zeros(len(raw), bool), ""
+    numbers, bad, _ = _to_float(raw)
+    bad = bad | _as_mask(numbers % 1 != 0)
+    return numbers.where(~bad).astype("Int64"), bad, _TYPE_PROBLEM["int"]
+
+
+def _to_bool(raw: pd.Series) -> _Coerced:
+    if ptypes.is_bool_dtype(raw.dtype):
+        return raw.astype("boolean"), np.zeros(len(raw), bool), ""
+    if ptypes.is_numeric_dtype(raw.dtype) or _is_textual(raw.dtype):
+        words = raw.astype(object).astype(TEXT).str.strip().str.lower()
+        words = words.str.replace(r"\.0$", "", regex=True)  # 1.0/0.0 from float columns
+        flags = words.map(_BOOL_WORDS).astype("boolean")
+        return flags, _as_mask(raw.notna() & flags.isna()), _TYPE_PROBLEM["bool"]
+    return _empty("bool", raw.index), _as_mask(raw.notna()), _TYPE_PROBLEM["bool"]
+
+
+_COERCERS: dict[str, Callable[[pd.Series], _Coerced]] = {
+    "id": _to_text,
+    "category": _to_text,
+    "date": _to_datetime,
+    "timestamp": _to_datetime,
+    "float": _to_float,
+    "int": _to_int,
+    "bool": _to_bool,
+}
+
+
+def _final_dtypes(spec: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Non-nullable int and bool columns hold no nulls by now: use the numpy dtypes."""
+    numpy_dtype = {"int": "int64", "bool": "bool"}
+    changes = {
+        c.name: frame[c.name].astype(numpy_dtype[c.kind])
+        for c in spec.columns
+        if c.kind in numpy_dtype and not c.nullable
+    }
+    return frame.assign(**changes) if changes else frame
+
+
+# --- single-table rules -----------------------------------------------------------------
+
+
+def _check_not_null(spec: Table, frame: pd.DataFrame) -> None:
+    for column in spec.columns:
+        if column.nullable:
+            continue
+        bad = _as_mask(frame[column.name].isna())
+        if bad.any():
+            raise _row_error(
+                spec,
+                column.name,
+                "not null",
+                frame,
+                bad,
+                f"fill {column.name} in these rows or drop them; it may not be empty",
+            )
+
+
+def _check_categories(spec: Table, frame: pd.DataFrame) -> None:
+    for column in spec.columns:
+        if column.categories is None:
+            continue
+        values = frame[column.name]
+        bad = _as_mask(values.notna() & ~values.isin(column.categories))
+        if bad.any():
+            unknown = sorted(values[bad].unique())
+            shown = ", ".join(repr(v) for v in unknown[:_MAX_EXAMPLES])
+            more = f" and {len(unknown) - _MAX_EXAMPLES:,} more" if len(unknown) > _MAX_EXAMPLES else ""
+            raise _row_error(
+                spec,
+                column.name,
+                "allowed categories",
+                frame,
+                bad,
+                f"map the values to one of: {', '.join(column.categories)} (case-sensitive)",
+                detail=f"unknown values: {shown}{more}",
+            )
+
+
+def _check_ranges(spec: Table, frame: pd.DataFrame) -> None:
+    for column in spec.columns:
+        low, high = column.min_value, column.max_value
+        if low is None and high is None:
+            continue
+        values = frame[column.name]
+        bad = np.zeros(len(frame), bool)
+        if low is not None:
+            bad |= _as_mask(values < low)
+        if high is not None:
+            bad |= _as_mask(values > high)
+        if bad.any():
+            if low is not None and high is not None:
+                allowed = f"between {_number(low)} and {_number(high)}"
+            elif low is not None:
+                allowed = f">= {_number(low)}"
+            else:
+                allowed = f"<= {_number(high)}"
+            raise _row_error(
+                spec,
+                column.name,
+                "range",
+                frame,
+                bad,
+                f"{column.name} must be {allowed}; correct these values or drop the rows",
+                detail=f"values not {allowed}",
+            )
+
+
+def _check_midnight(spec: Table, frame: pd.DataFrame) -> None:
+    for column in spec.columns:
+        if column.kind != "date":
+            continue
+        values = frame[column.name]
+        nanoseconds = values.to_numpy(dtype="datetime64[ns]").view("i8")
+        bad = _as_mask(values.notna()) & (nanoseconds % _DAY_NS != 0)
+        if bad.any():
+            raise _row_error(
+                spec,
+                column.name,
+                "date at midnight",
+                frame,
+                bad,
+                f"{column.name} is a calendar date: drop the time of day "
+                "(e.g. .dt.normalize()) or check that the right column was mapped",
+                detail="values with a time of day",
+            )
+
+
+def _check_unique_key(spec: Table, frame: pd.DataFrame) -> None:
+    if not spec.key:
+        return
+    key = list(spec.key)
+    bad = _as_mask(frame.duplicated(subset=key, keep=False))
+    if not bad.any():
+        return
+    positions = np.flatnonzero(bad)
+    duplicates = frame.iloc[positions][key].reset_index(drop=True)
+    positions = positions[duplicates.sort_values(key, kind="stable").index.to_numpy()]
+    label = key[0] if len(key) == 1 else f"({', '.join(key)})"
+    raise _row_error(
+        spec,
+        label,
+        "unique key",
+        frame,
+        bad,
+        f"each {label} must appear once in {spec.name}; drop or merge the duplicate rows",
+        detail=f"rows sharing a {label}",
+        show=key,
+        positions=positions,
+    )
+
+
+def _check_date_order(spec: Table, frame: pd.DataFrame) -> None:
+    for earlier, later in spec.date_order:
+        bad = _as_mask(frame[later] < frame[earlier])  # NaT compares False: allowed
+        if bad.any():
+            empty = " (or leave it empty)" if spec.column(later).nullable else ""
+            raise _row_error(
+                spec,
+                later,
+                "date order",
+                frame,
+                bad,
+                f"{later} must be on or after {earlier}; correct the dates{empty}",
+                detail=f"{later} before {earlier}",
+                show=[earlier],
+            )
+
+
+def _check_filled_with(spec: Table, frame: pd.DataFrame) -> None:
+    for table, rule, when, then in _FILLED_WITH:
+        if table != spec.name:
+            continue
+        bad = _as_mask(frame[when].notna() & frame[then].isna())
+        if bad.any():
+            raise _row_error(
+                spec,
+                then,
+                rule,
+                frame,
+                bad,
+                f"fill {then} wherever {when} is set, or empty {when} in these rows",
+                detail=f"{when} set but {then} empty",
+                show=[when],
+            )
+
+
+# --- rules against parent tables --------------------------------------------------------
+
+
+def _check_references(spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]) -> None:
+    for column, parent in _REFERENCES:
+        noun = _NOUN[parent]
+        if parent == spec.name or column not in spec.column_names:
+            continue
+        values = frame[column]
+        if parent in parents:
+            bad = _as_mask(~values.isin(parents[parent][column]))
+            detail = f"{column} not in {parent}"
+            fix = f"add these {noun}s to {parent}, or drop the rows that refer to them"
+        else:
+            bad = np.ones(len(frame), bool)
+            detail = f"the {parent} table is missing"
+            fix = f"provide the {parent} table (e.g. {parent}.parquet) with these {noun}s"
+        if bad.any():
+            raise _row_error(spec, column, "reference", frame, bad, fix, detail=detail)
+
+
+def _parent_rows(child_keys: pd.Series, parent: pd.DataFrame, key: str) -> np.ndarray:
+    """Row position in ``parent`` of each child key (keys are unique and all present)."""
+    return pd.Index(parent[key]).get_indexer(child_keys)
+
+
+def _check_same_customer(
+    spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
+) -> None:
+    if spec.name == "facilities" or not {"facility_id", "customer_id"} <= set(spec.column_names):
+        return
+    facilities = parents["facilities"]  # present: the reference rule passed
+    rows = _parent_rows(frame["facility_id"], facilities, "facility_id")
+    owner = facilities["customer_id"].take(rows).set_axis(frame.index)
+    bad = _as_mask(frame["customer_id"] != owner)
+    if bad.any():
+        raise _row_error(
+            spec,
+            "customer_id",
+            "same customer",
+            frame,
+            bad,
+            "use the facility's customer_id (shown as facilities.customer_id) or correct facility_id",
+            detail="customer_id differs from the facility's customer_id in facilities",
+            show=["facility_id"],
+            extra={"facilities.customer_id": owner},
+        )
+
+
+def _check_not_before(spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]) -> None:
+    for column, parent, key, parent_column, rule in _NOT_BEFORE.get(spec.name, ()):
+        rows = _parent_rows(frame[key], parents[parent], key)
+        bound = parents[parent][parent_column].to_numpy(dtype="datetime64[ns]")[rows]
+        bad = frame[column].to_numpy(dtype="datetime64[ns]") < bound  # NaT compares False
+        if bad.any():
+            noun = _NOUN[parent]
+            raise _row_error(
+                spec,
+                column,
+                rule,
+                frame,
+                bad,
+                f"correct {column}, or the {noun}'s {parent_column} in {parent}",
+                detail=f"{column} before the {noun}'s {parent_column}",
+                show=[key],
+                extra={f"{parent}.{parent_column}": bound},
+            )
