@@ -77,7 +77,9 @@ def small_valid_tables() -> dict[str, pd.DataFrame]:
     interactions = pd.DataFrame(
         {
             "customer_id": ["C001", "C002", "C003"],
-            "timestamp": _dates("2023-02-01 10:00:00", "2023-02-02 14:30:00", "2023-02-03 09:00:00"),
+            "timestamp": _dates(
+                "2023-02-01 10:00:00", "2023-02-02 14:30:00", "2023-02-03 09:00:00"
+            ),
             "channel": ["phone", "web_portal", "rm_visit"],
             "interaction_type": ["inquiry", "complaint", "survey"],
             "response_hours": [2.0, 30.5, np.nan],

@@ -77,7 +77,13 @@ _NOUN = {"customers": "customer", "facilities": "facility"}
 # table -> (column, parent table, parent key, parent column, rule): column >= parent's column.
 _NOT_BEFORE: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
     "facilities": (
-        ("origination_date", "customers", "customer_id", "onboarding_date", "not before onboarding"),
+        (
+            "origination_date",
+            "customers",
+            "customer_id",
+            "onboarding_date",
+            "not before onboarding",
+        ),
     ),
     "repayments": (
         ("due_date", "facilities", "facility_id", "origination_date", "not before origination"),
@@ -90,21 +96,21 @@ _TYPE_PROBLEM = {
     "category": "not text",
     "date": "not a date",
     "timestamp": "not a timestamp",
-    "float": "not a number",
+    "float": "not a finite number",
     "int": "not a whole number",
     "bool": "not true/false",
 }
-_DATE_RANGE = "between 1677-09-22 and 2262-04-11"
+_DATE_RANGE = "1677-09-22..2262-04-11"  # what datetime64[ns] holds
 _TYPE_FIX = {
     "id": "ids must be text (or whole numbers); convert the column to strings",
     "category": "values must be text; convert the column to strings",
     "date": (
-        f"write dates as ISO text 'YYYY-MM-DD' or datetime64 values without time zone, "
-        f"{_DATE_RANGE}; leave unknown dates empty"
+        f"write dates as ISO text 'YYYY-MM-DD' or datetime64 values without time zone within "
+        f"{_DATE_RANGE}; leave unknown or open-ended dates empty (no 9999-12-31 sentinels)"
     ),
     "timestamp": (
         f"write timestamps as ISO text 'YYYY-MM-DD HH:MM:SS' or datetime64 values in naive "
-        f"local time, {_DATE_RANGE}; leave unknown values empty"
+        f"local time within {_DATE_RANGE}; leave unknown values empty (no sentinels)"
     ),
     "float": (
         "write plain numbers (dot as decimal separator, no thousands separators, units or "
@@ -394,10 +400,15 @@ def _to_datetime(raw: pd.Series) -> _Coerced:
         parsed, problem = _parse_dates(_decategorise(raw))
     else:
         return _empty("date", raw.index), _as_mask(raw.notna()), problem
-    bad = raw.notna() & parsed.isna()
+    unparsed = _as_mask(raw.notna() & parsed.isna())
+    outside = np.zeros(len(raw), bool)
     if parsed.dtype != "datetime64[ns]":  # coarser units reach beyond the ns range
-        bad |= (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)
-    return parsed.where(~bad).astype("datetime64[ns]"), _as_mask(bad), problem
+        outside = _as_mask((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max))
+    if outside.any():
+        beyond = f"outside {_DATE_RANGE}"
+        problem = f"{problem}, or {beyond}" if unparsed.any() else beyond
+    bad = unparsed | outside
+    return parsed.where(~bad).astype("datetime64[ns]"), bad, problem
 
 
 def _decategorise(raw: pd.Series) -> pd.Series:
@@ -508,7 +519,11 @@ def _check_categories(spec: Table, frame: pd.DataFrame) -> None:
         if bad.any():
             unknown = sorted(values[bad].unique())
             shown = ", ".join(repr(v) for v in unknown[:_MAX_EXAMPLES])
-            more = f" and {len(unknown) - _MAX_EXAMPLES:,} more" if len(unknown) > _MAX_EXAMPLES else ""
+            more = (
+                f" and {len(unknown) - _MAX_EXAMPLES:,} more"
+                if len(unknown) > _MAX_EXAMPLES
+                else ""
+            )
             raise _row_error(
                 spec,
                 column.name,
@@ -633,18 +648,17 @@ def _check_filled_with(spec: Table, frame: pd.DataFrame) -> None:
 
 def _check_references(spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]) -> None:
     for column, parent in _REFERENCES:
-        noun = _NOUN[parent]
         if parent == spec.name or column not in spec.column_names:
             continue
         values = frame[column]
         if parent in parents:
             bad = _as_mask(~values.isin(parents[parent][column]))
             detail = f"{column} not in {parent}"
-            fix = f"add these {noun}s to {parent}, or drop the rows that refer to them"
+            fix = f"add these {column} values to {parent}, or drop the rows that refer to them"
         else:
             bad = np.ones(len(frame), bool)
             detail = f"the {parent} table is missing"
-            fix = f"provide the {parent} table (e.g. {parent}.parquet) with these {noun}s"
+            fix = f"provide the {parent} table (e.g. {parent}.parquet) or drop {spec.name}"
         if bad.any():
             raise _row_error(spec, column, "reference", frame, bad, fix, detail=detail)
 

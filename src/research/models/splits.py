@@ -1,0 +1,138 @@
+"""Development, validation and test splits a model validator accepts.
+
+With a snapshot date (the panel, or a flat table that has one):
+
+- ``oot``: out-of-time test, every labelled row on or after ``oot_first_snapshot``.
+- ``purged``: labelled rows before it whose label window reaches into the out-of-time
+  period (``snapshot_date + horizon > oot_first_snapshot``). Their outcomes happen in the
+  test period, so fitting on them would leak test-period information (the macro state,
+  the same defaults seen earlier); they are scored but never fitted or measured.
+- ``train`` / ``valid``: the remaining (development) rows, divided **by customer**: all of
+  a customer's rows fall on one side, ``valid_fraction`` of the customers (stratified by
+  whether the customer ever has the event) go to ``valid``.
+- ``latest``: rows without a label (censored windows): scored only.
+
+Without a date column (a flat table), ``test`` is a stratified random share of the
+customers (``test_fraction``) and the rest divides into ``train`` / ``valid`` as above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TRAIN, VALID, OOT, TEST, PURGED, LATEST = "train", "valid", "oot", "test", "purged", "latest"
+SPLITS = (TRAIN, VALID, OOT, TEST, PURGED, LATEST)
+FITTED = (TRAIN, VALID)
+
+
+def purged(dates: pd.Series, *, oot_first_snapshot: str, horizon_months: int) -> pd.Series:
+    """True where a snapshot's label window ends after the out-of-time period starts."""
+    window_end = pd.to_datetime(dates) + pd.DateOffset(months=horizon_months)
+    return window_end > pd.Timestamp(oot_first_snapshot)
+
+
+def customer_holdout(ids: pd.Series, labels: pd.Series, *, fraction: float, seed: int) -> pd.Series:
+    """True for the rows of a seeded ``fraction`` of customers, stratified by ever having the event.
+
+    Every row of a customer gets the same value. The draw depends only on the set of
+    customers and their outcomes, not on the order of the rows.
+    """
+    ever = labels.fillna(0).groupby(ids.to_numpy()).max().sort_index()
+    rng = np.random.default_rng(seed)
+    chosen: list = []
+    for outcome in (0.0, 1.0):
+        members = ever.index[ever.to_numpy() == outcome].to_numpy()
+        take = round(fraction * len(members))
+        chosen.extend(members[rng.permutation(len(members))[:take]])
+    return pd.Series(ids.isin(chosen).to_numpy(), index=ids.index)
+
+
+def out_of_time_splits(
+    frame: pd.DataFrame,
+    *,
+    id_column: str,
+    date_column: str,
+    label: str,
+    oot_first_snapshot: str,
+    horizon_months: int,
+    valid_fraction: float,
+    seed: int,
+) -> pd.Series:
+    """The split of every row of a dated table (see the module docstring)."""
+    dates = pd.to_datetime(frame[date_column])
+    labelled = frame[label].notna()
+    in_oot = dates >= pd.Timestamp(oot_first_snapshot)
+    is_purged = ~in_oot & purged(dates, oot_first_snapshot=oot_first_snapshot, horizon_months=horizon_months)
+    development = labelled & ~in_oot & ~is_purged
+    split = pd.Series(LATEST, index=frame.index, dtype=object)
+    split[labelled & in_oot] = OOT
+    split[labelled & is_purged] = PURGED
+    dev_ids, dev_labels = frame.loc[development, id_column], frame.loc[development, label]
+    to_valid = customer_holdout(dev_ids, dev_labels, fraction=valid_fraction, seed=seed)
+    split[to_valid.index[to_valid]] = VALID
+    split[to_valid.index[~to_valid]] = TRAIN
+    _require_rows(split, (TRAIN, VALID, OOT), hint="split.oot_first_snapshot and the table's dates")
+    return split
+
+
+def random_test_splits(
+    frame: pd.DataFrame,
+    *,
+    id_column: str,
+    label: str,
+    test_fraction: float,
+    valid_fraction: float,
+    seed: int,
+) -> pd.Series:
+    """Splits of an undated table: a stratified random ``test`` share of customers, then train/valid."""
+    labelled = frame[label].notna()
+    ids, labels = frame.loc[labelled, id_column], frame.loc[labelled, label]
+    to_test = customer_holdout(ids, labels, fraction=test_fraction, seed=seed)
+    rest = to_test.index[~to_test]
+    to_valid = customer_holdout(ids[rest], labels[rest], fraction=valid_fraction, seed=seed + 1)
+    split = pd.Series(LATEST, index=frame.index, dtype=object)
+    split[to_test.index[to_test]] = TEST
+    split[to_valid.index[to_valid]] = VALID
+    split[to_valid.index[~to_valid]] = TRAIN
+    _require_rows(split, (TRAIN, VALID, TEST), hint="split.test_fraction and split.valid_fraction")
+    return split
+
+
+def _require_rows(split: pd.Series, names: tuple[str, ...], *, hint: str) -> None:
+    empty = [name for name in names if not (split == name).any()]
+    if empty:
+        counts = split.value_counts().to_dict()
+        raise ValueError(f"split(s) {', '.join(empty)} hold no labelled rows (rows per split: {counts}); check {hint}")
+
+
+def holdout_name(split: pd.Series) -> str:
+    """``oot`` for a dated table, ``test`` for the stratified random fallback."""
+    return OOT if (split == OOT).any() else TEST
+
+
+def check_splits(frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_column: str | None) -> None:
+    """Raise if a customer sits on both sides of train/valid, or the out-of-time test is not later."""
+    ids = frame[id_column]
+    shared = set(ids[split == TRAIN]) & set(ids[split == VALID])
+    if shared:
+        raise AssertionError(f"{len(shared)} customers in both train and valid, e.g. {sorted(map(str, shared))[:3]}")
+    if date_column and (split == OOT).any():
+        dates = pd.to_datetime(frame[date_column])
+        last_dev, first_oot = dates[split.isin(FITTED)].max(), dates[split == OOT].min()
+        if not last_dev < first_oot:
+            raise AssertionError(f"out-of-time test starts {first_oot:%Y-%m-%d}, not after development ({last_dev:%Y-%m-%d})")
+
+
+def split_summary(frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_column: str | None, label: str) -> pd.DataFrame:
+    """Rows, customers, events, event rate and date range per split."""
+    work = pd.DataFrame({"split": split, "customer": frame[id_column], "label": frame[label]})
+    if date_column:
+        work["date"] = pd.to_datetime(frame[date_column])
+    summary = work.groupby("split", sort=False).agg(
+        rows=("customer", "size"), customers=("customer", "nunique"), events=("label", "sum"), event_rate=("label", "mean")
+    )
+    if date_column:
+        summary[["first_date", "last_date"]] = work.groupby("split", sort=False)["date"].agg(["min", "max"])
+    order = [s for s in SPLITS if s in summary.index]
+    return summary.loc[order]

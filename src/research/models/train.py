@@ -1,0 +1,167 @@
+"""The boosted model: feature layout, model matrix and XGBoost (``hist``) with early stopping.
+
+String (and boolean-free object) columns are categoricals with levels fixed when the
+layout is built, so scoring later sees the same codes (XGBoost's native categorical
+support); every other column is a float and missing values stay missing (XGBoost learns
+where they go). Monotone constraints come from a plain ``{feature: +1 | -1 | 0}`` map
+(+1: the event becomes more likely as the feature rises); categoricals and features the
+map does not name are unconstrained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureLayout:
+    """The model's ordered inputs: names, categorical levels and monotone constraints."""
+
+    features: tuple[str, ...]
+    categories: dict[str, tuple[str, ...]]
+    monotone: dict[str, int]
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        return tuple(f for f in self.features if f not in self.categories)
+
+    def constraints(self) -> tuple[int, ...]:
+        """One constraint per feature, in model order."""
+        return tuple(self.monotone.get(f, 0) for f in self.features)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+            "monotone": dict(self.monotone),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> FeatureLayout:
+        return cls(
+            features=tuple(raw["features"]),
+            categories={k: tuple(v) for k, v in raw["categories"].items()},
+            monotone={k: int(v) for k, v in raw["monotone"].items()},
+        )
+
+
+def is_categorical(column: pd.Series) -> bool:
+    """Strings and existing categoricals are categorical; numbers and booleans are not."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return True
+    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
+
+
+def feature_layout(
+    frame: pd.DataFrame, features: Sequence[str], directions: Mapping[str, int] | None = None
+) -> FeatureLayout:
+    """Fix the feature order, the categorical levels (sorted) and the monotone constraints."""
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise KeyError(f"features not in the table: {missing[:5]}")
+    categories = {}
+    for name in features:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            raise TypeError(f"feature {name!r} is a date; derive a number from it (e.g. an age in days) or drop it")
+        if is_categorical(column):
+            categories[name] = tuple(sorted(column.dropna().astype(str).unique()))
+    bad = {k: v for k, v in (directions or {}).items() if v not in (-1, 0, 1)}
+    if bad:
+        raise ValueError(f"risk directions must be -1, 0 or +1, got {bad}")
+    monotone = {f: int(d) for f, d in (directions or {}).items() if f in features and f not in categories and d}
+    return FeatureLayout(tuple(features), categories, monotone)
+
+
+def model_matrix(frame: pd.DataFrame, layout: FeatureLayout) -> pd.DataFrame:
+    """The model's input frame: floats and fixed-level categoricals in layout order (a new frame)."""
+    columns = {}
+    for name in layout.features:
+        column = frame[name]
+        if name in layout.categories:
+            columns[name] = pd.Categorical(column.astype(str), categories=list(layout.categories[name]))
+        else:
+            columns[name] = pd.to_numeric(column, errors="raise").astype("float64").to_numpy()
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def booster_params(
+    *,
+    learning_rate: float,
+    max_depth: int,
+    min_child_weight: float,
+    subsample: float,
+    colsample_bytree: float,
+    reg_lambda: float,
+    constraints: Sequence[int] | None,
+    nthread: int,
+    seed: int,
+) -> dict[str, Any]:
+    """XGBoost's native parameters for a binary ``hist`` model."""
+    params = {
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "tree_method": "hist",
+        "eta": learning_rate,
+        "max_depth": max_depth,
+        "min_child_weight": min_child_weight,
+        "subsample": subsample,
+        "colsample_bytree": colsample_bytree,
+        "lambda": reg_lambda,
+        "nthread": nthread,
+        "seed": seed,
+    }
+    if constraints is not None and any(constraints):
+        params["monotone_constraints"] = "(" + ",".join(str(int(c)) for c in constraints) + ")"
+    return params
+
+
+def dmatrix(x: pd.DataFrame, y: Sequence[float] | None = None, *, nthread: int) -> xgb.DMatrix:
+    """A DMatrix with native categoricals."""
+    label = None if y is None else np.asarray(y, dtype=float)
+    return xgb.DMatrix(x, label=label, enable_categorical=True, nthread=nthread)
+
+
+def fit_booster(
+    x_train: pd.DataFrame,
+    y_train: Sequence[float],
+    x_valid: pd.DataFrame,
+    y_valid: Sequence[float],
+    *,
+    params: Mapping[str, Any],
+    n_estimators: int,
+    early_stopping_rounds: int,
+) -> tuple[xgb.Booster, dict[str, list[float]]]:
+    """Boost on train, stop early on valid; return the booster cut to its best round and the loss history."""
+    nthread = int(params.get("nthread", 0))
+    d_train = dmatrix(x_train, y_train, nthread=nthread)
+    d_valid = dmatrix(x_valid, y_valid, nthread=nthread)
+    history: dict[str, dict[str, list[float]]] = {}
+    booster = xgb.train(
+        dict(params),
+        d_train,
+        num_boost_round=n_estimators,
+        evals=[(d_train, "train"), (d_valid, "valid")],
+        early_stopping_rounds=early_stopping_rounds,
+        evals_result=history,
+        verbose_eval=False,
+    )
+    best = booster.best_iteration
+    loss = {name: values[params.get("eval_metric", "logloss")] for name, values in history.items()}
+    return booster[: best + 1], loss
+
+
+def predict_margin(booster: xgb.Booster, x: pd.DataFrame, *, nthread: int = 0) -> np.ndarray:
+    """The booster's log-odds (float64 of XGBoost's float32 output)."""
+    return booster.predict(dmatrix(x, nthread=nthread), output_margin=True).astype(np.float64)
+
+
+def sigmoid(margin: np.ndarray) -> np.ndarray:
+    """Probability from log-odds."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(margin, dtype=np.float64)))
