@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -315,11 +316,42 @@ def _check_weights(weights: Mapping[str, float], allowed: tuple[str, ...], key: 
 
 @dataclasses.dataclass(frozen=True)
 class ComputeParams:
+    """Where the heavy stages run: this machine (``local``) or a Dask cluster (``dask``).
+
+    ``scheduler`` is the address of a running Dask scheduler; empty starts a
+    ``LocalCluster`` of ``dask_workers`` processes, each capped at ``dask_worker_memory``
+    and sharing the ``nthread`` threads (``research.distributed``).
+    """
+
     engine: Literal["local", "dask"]
     nthread: int
     scheduler: str
     dask_workers: int
     dask_worker_memory: str
+
+    def __post_init__(self) -> None:
+        _check(self.nthread >= 1, "compute.nthread", "must be >= 1")
+        _check(self.dask_workers >= 1, "compute.dask_workers", "must be >= 1")
+        _check(
+            not self.scheduler or re.fullmatch(r"([a-z]+://)?[^\s/:]+:\d+", self.scheduler) is not None,
+            "compute.scheduler",
+            f"must be empty (a LocalCluster) or a scheduler address such as tcp://host:8786, got {self.scheduler!r}",
+        )
+        _check(
+            _memory_bytes(self.dask_worker_memory) >= 2**28,
+            "compute.dask_worker_memory",
+            f"must be a size of at least 256MiB such as 2GiB or 4GB, got {self.dask_worker_memory!r}",
+        )
+
+
+def _memory_bytes(text: str) -> int:
+    """Bytes of a size such as ``2GiB`` (Dask's notation); 0 when it does not parse."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)\s*", text.lower())
+    if not match:
+        return 0
+    number, unit = float(match.group(1)), match.group(2)
+    power = "bkmgt".index(unit[0])
+    return int(number * (1024 if "i" in unit else 1000) ** power)
 
 
 @dataclasses.dataclass(frozen=True)

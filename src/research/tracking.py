@@ -8,9 +8,10 @@ in a temporary copy) still logs to the project. Telemetry is off.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ def configure(root: Path, experiment: str = EXPERIMENT) -> str:
     """Point MLflow at the project store and return the experiment id."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     store = mlruns_dir(root)
@@ -109,3 +111,180 @@ def model_run(root: Path, model: str, *, run_id: str | None = None, tags: Mappin
     else:
         with mlflow.start_run(run_id=run_id) as run:
             yield run
+
+
+# --- training runs: params, metrics, the model, the registry and run.json -------------
+
+REGISTERED_NAMES = {"credit": "credit_pd", "churn": "churn"}
+MODEL_ARTIFACT = "model"
+MODEL_FILES_ARTIFACT = "model_files"
+CONTENT_HASH_TAG = "content_hash"
+
+
+def registered_name(model: str) -> str:
+    """The registry name of a model (``credit`` is registered as ``credit_pd``)."""
+    return REGISTERED_NAMES.get(model, model)
+
+
+def file_fingerprint(path: Path) -> str:
+    """First 16 hex digits of a file's SHA-256 (the data fingerprint of a user's own table)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log nested params flattened to ``a.b.c`` (lists as text)."""
+    import mlflow
+
+    flat = {k: (str(v) if isinstance(v, list | tuple) else v) for k, v in flatten(params).items()}
+    mlflow.log_params({k: str(v)[:6000] for k, v in flat.items()})
+
+
+def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric leaves of a nested metrics mapping as ``section.name`` (text and empty values dropped)."""
+    return {
+        k: float(v)
+        for k, v in flatten(metrics).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and v == v
+    }
+
+
+def log_metrics(metrics: Mapping[str, Any]) -> None:
+    """Log the numeric leaves of nested metrics as ``section.name``."""
+    import mlflow
+
+    mlflow.log_metrics(numeric_metrics(metrics))
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("xgboost", "numpy", "pandas", "scipy")]
+
+
+def log_booster(booster: Any, input_example: Any) -> Any:
+    """Log the XGBoost booster with its signature and an input example; return MLflow's ModelInfo.
+
+    The pyfunc flavor of a booster builds its DMatrix without categorical support, so
+    for a model with categorical inputs MLflow's serving-input check is skipped; load
+    it with ``mlflow.xgboost.load_model`` (as ``load_logged_model`` does).
+    """
+    import mlflow
+    import xgboost as xgb
+    from mlflow.models import infer_signature
+
+    has_categories = any(str(t) == "category" for t in getattr(input_example, "dtypes", []))
+    prediction = booster.predict(xgb.DMatrix(input_example, enable_categorical=True))
+    # MLflow's serving check goes through that pyfunc and fails (a warning) for categoricals.
+    check_logger = logging.getLogger("mlflow.models.model")
+    level = check_logger.level
+    if has_categories:
+        check_logger.setLevel(logging.ERROR)
+    try:
+        return mlflow.xgboost.log_model(
+            booster,
+            name=MODEL_ARTIFACT,
+            signature=infer_signature(input_example, prediction),
+            input_example=input_example,
+            pip_requirements=_pip_requirements(),
+        )
+    finally:
+        check_logger.setLevel(level)
+
+
+def register_if_changed(model_uri: str, name: str, content_hash: str) -> tuple[str, bool]:
+    """Register ``model_uri`` as a new version of ``name`` unless the latest version has the same content.
+
+    Returns:
+        The version number (as text) that holds this content, and whether it is new.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{name}'")
+    latest = max(versions, key=lambda v: int(v.version), default=None)
+    if latest is not None and latest.tags.get(CONTENT_HASH_TAG) == content_hash:
+        return str(latest.version), False
+    created = mlflow.register_model(model_uri, name, tags={CONTENT_HASH_TAG: content_hash})
+    return str(created.version), True
+
+
+def write_run_file(path: Path, *, run: Any, model_name: str, model_version: str, model_uri: str) -> dict[str, str]:
+    """Write ``run.json`` (what later stages need to resume the run and find the model)."""
+    import json
+
+    import mlflow
+
+    record = {
+        "run_id": run.info.run_id,
+        "model_name": model_name,
+        "model_version": model_version,
+        "model_uri": model_uri,
+        "experiment_id": run.info.experiment_id,
+        "tracking_uri": mlflow.get_tracking_uri(),
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record
+
+
+def read_run_file(path: Path) -> dict[str, str]:
+    """Read ``run.json``."""
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def log_training_run(
+    *,
+    model: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    model_folder: Path,
+    booster: Any,
+    input_example: Any,
+    content_hash: str,
+    extra_artifacts: Sequence[tuple[str, Path]] = (),
+) -> dict[str, str]:
+    """Inside an active run: params, metrics, the model files, the booster, the registry.
+
+    Args:
+        model: ``credit`` or ``churn``.
+        params: The parameters the stage used (nested; logged flattened).
+        metrics: The metrics file's content (numeric leaves logged as ``section.name``).
+        model_folder: ``models/<model>/`` (features, calibrator, challenger, grading).
+        booster: The XGBoost booster, logged as the MLflow model.
+        input_example: A few rows of the model matrix.
+        content_hash: Hash of what decides the scores; a new registry version only when it changes.
+        extra_artifacts: Further ``(artifact folder, file)`` pairs to log.
+
+    Returns:
+        ``model_name``, ``model_version``, ``model_uri`` and whether the version ``is_new``.
+    """
+    import mlflow
+
+    log_params(params)
+    log_metrics(metrics)
+    mlflow.log_artifacts(str(model_folder), artifact_path=MODEL_FILES_ARTIFACT)
+    for folder, path in extra_artifacts:
+        mlflow.log_artifact(str(path), artifact_path=folder)
+    info = log_booster(booster, input_example)
+    name = registered_name(model)
+    version, is_new = register_if_changed(info.model_uri, name, content_hash)
+    mlflow.set_tags({CONTENT_HASH_TAG: content_hash, "registered_model": name, "registered_version": version})
+    return {"model_name": name, "model_version": version, "model_uri": info.model_uri, "is_new": str(is_new).lower()}
+
+
+def load_logged_model(root: Path, run_id: str, dst: Path) -> Any:
+    """The scoring model as the run logged it: the booster through MLflow, the other parts from its artifacts."""
+    import mlflow
+
+    from research.models.io import load_scoring_model
+
+    configure(root)
+    booster = mlflow.xgboost.load_model(f"runs:/{run_id}/{MODEL_ARTIFACT}")
+    folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=MODEL_FILES_ARTIFACT, dst_path=str(dst))
+    return load_scoring_model(Path(folder), booster=booster)

@@ -39,17 +39,17 @@ class Challenger:
 
     def design(self, frame: pd.DataFrame) -> np.ndarray:
         """The standardised design matrix (columns as in ``columns``)."""
+        n = len(frame)
         raw = frame[list(self.numeric)].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
-        flags = [np.isnan(raw[:, self.numeric.index(f)]).astype(float) for f in self.missing_flags]
+        raw = raw.reshape(n, len(self.numeric))
         filled = np.where(np.isnan(raw), np.asarray(self.fill), raw)
         clipped = np.clip(filled, np.asarray(self.lower), np.asarray(self.upper))
-        parts = [(clipped - np.asarray(self.mean)) / np.asarray(self.sd), *[f[:, None] for f in flags]]
+        parts = [(clipped - np.asarray(self.mean)) / np.asarray(self.sd)]
+        parts += [np.isnan(raw[:, [self.numeric.index(f)]]).astype(float) for f in self.missing_flags]
         for name, levels in self.levels.items():
-            if not levels:
-                continue
-            values = frame[name].astype(str).to_numpy(dtype=object)
-            parts.append(np.column_stack([values == level for level in levels]).astype(float))
-        return np.hstack([p.reshape(len(frame), -1) for p in parts])
+            values = frame[name].astype(str).to_numpy(dtype=object)[:, None]
+            parts.append((values == np.asarray(levels, dtype=object)[None, :]).astype(float))
+        return np.hstack(parts)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Event probabilities."""

@@ -10,7 +10,12 @@ With a snapshot date (the panel, or a flat table that has one):
 - ``train`` / ``valid``: the remaining (development) rows, divided **by customer**: all of
   a customer's rows fall on one side, ``valid_fraction`` of the customers (stratified by
   whether the customer ever has the event) go to ``valid``.
-- ``latest``: rows without a label (censored windows): scored only.
+- ``latest``: rows without a label, and every row of a censored snapshot: scored only.
+  A snapshot whose label window runs past the data is censored as a whole when fewer
+  than ``min_labelled_share`` of its rows carry a label. Its few labelled rows are the
+  events already seen (a default in the first months of the window is known, a
+  non-default is not), so keeping them would add a sample of events only and bias
+  every metric and the calibration test.
 
 Without a date column (a flat table), ``test`` is a stratified random share of the
 customers (``test_fraction``) and the rest divides into ``train`` / ``valid`` as above.
@@ -30,6 +35,12 @@ def purged(dates: pd.Series, *, oot_first_snapshot: str, horizon_months: int) ->
     """True where a snapshot's label window ends after the out-of-time period starts."""
     window_end = pd.to_datetime(dates) + pd.DateOffset(months=horizon_months)
     return window_end > pd.Timestamp(oot_first_snapshot)
+
+
+def censored_snapshots(dates: pd.Series, labels: pd.Series, *, min_labelled_share: float = 0.5) -> pd.Series:
+    """True for the rows of snapshot dates where fewer than ``min_labelled_share`` of the rows have a label."""
+    share = labels.notna().groupby(pd.to_datetime(dates).to_numpy()).transform("mean")
+    return pd.Series(share.to_numpy() < min_labelled_share, index=labels.index)
 
 
 def customer_holdout(ids: pd.Series, labels: pd.Series, *, fraction: float, seed: int) -> pd.Series:
@@ -61,7 +72,7 @@ def out_of_time_splits(
 ) -> pd.Series:
     """The split of every row of a dated table (see the module docstring)."""
     dates = pd.to_datetime(frame[date_column])
-    labelled = frame[label].notna()
+    labelled = frame[label].notna() & ~censored_snapshots(dates, frame[label])
     in_oot = dates >= pd.Timestamp(oot_first_snapshot)
     is_purged = ~in_oot & purged(dates, oot_first_snapshot=oot_first_snapshot, horizon_months=horizon_months)
     development = labelled & ~in_oot & ~is_purged
@@ -125,7 +136,7 @@ def check_splits(frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_
 
 
 def split_summary(frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_column: str | None, label: str) -> pd.DataFrame:
-    """Rows, customers, events, event rate and date range per split."""
+    """Rows, customers, events, event rate and date range per split (no outcome figures for ``latest``)."""
     work = pd.DataFrame({"split": split, "customer": frame[id_column], "label": frame[label]})
     if date_column:
         work["date"] = pd.to_datetime(frame[date_column])
@@ -134,5 +145,31 @@ def split_summary(frame: pd.DataFrame, split: pd.Series, *, id_column: str, date
     )
     if date_column:
         summary[["first_date", "last_date"]] = work.groupby("split", sort=False)["date"].agg(["min", "max"])
+    # The scored-only rows carry no usable outcome (censored windows keep only their known events).
+    summary.loc[summary.index == LATEST, ["events", "event_rate"]] = np.nan
     order = [s for s in SPLITS if s in summary.index]
     return summary.loc[order]
+
+
+def assign_splits(
+    frame: pd.DataFrame,
+    *,
+    id_column: str,
+    date_column: str | None,
+    label: str,
+    oot_first_snapshot: str,
+    horizon_months: int,
+    valid_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> pd.Series:
+    """Out-of-time splits for a dated table, the stratified random fallback for an undated one."""
+    if date_column:
+        return out_of_time_splits(
+            frame, id_column=id_column, date_column=date_column, label=label,
+            oot_first_snapshot=oot_first_snapshot, horizon_months=horizon_months,
+            valid_fraction=valid_fraction, seed=seed,
+        )
+    return random_test_splits(
+        frame, id_column=id_column, label=label, test_fraction=test_fraction, valid_fraction=valid_fraction, seed=seed
+    )

@@ -37,6 +37,24 @@ from research.value.relationship import SnapshotLike, open_facilities, table_or_
 SATISFACTION_COMPONENTS = ("survey", "complaint_free", "responsiveness")
 LOYALTY_COMPONENTS = ("tenure", "contact_regularity", "account_regularity", "product_breadth")
 
+# The definitions above, as reports show them (index -> summary and one line per component).
+INDEX_DEFINITIONS: dict[str, dict[str, str]] = {
+    "satisfaction_index": {
+        "summary": "100 x the weighted mean (value.satisfaction.weights) of the components a customer has, over "
+        "the interactions in the trailing window; missing without any interaction.",
+        "survey": "mean satisfaction score rescaled from 1..5 to 0..1: (score - 1) / 4",
+        "complaint_free": "1 - complaints / interactions",
+        "responsiveness": "share of answered interactions answered within value.satisfaction.response_target_hours",
+    },
+    "loyalty_index": {
+        "summary": "100 x the weighted mean (value.loyalty.weights) of four components; absent activity counts as 0.",
+        "tenure": "years as a client over value.loyalty.tenure_cap_years, capped at 1",
+        "contact_regularity": "share of the window's months with at least one interaction",
+        "account_regularity": "share of the window's months with at least one account movement",
+        "product_breadth": "distinct products among open facilities over value.loyalty.product_breadth_cap, capped at 1",
+    },
+}
+
 
 def weighted_index(components: pd.DataFrame, weights: Mapping[str, float]) -> pd.Series:
     """100 x the weighted mean of the non-missing components of each row (missing when all are)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from research.data.contract import TABLES
@@ -57,15 +56,15 @@ def facility_lgd(
     Raises:
         ValueError: If a facility's collateral type has no LGD.
     """
-    base = facilities["collateral_type"].map(dict(collateral_lgd))
+    base = facilities["collateral_type"].map(dict(collateral_lgd)).astype(float)
     unknown = facilities.loc[base.isna(), "collateral_type"].unique()
     if len(unknown):
         raise ValueError(
             f"value.lgd.collateral has no LGD for collateral type(s) {sorted(map(str, unknown))} "
             "found in facilities.collateral_type; Fix: add them to params.yaml value.lgd.collateral"
         )
-    shift = facilities["product"].map(dict(product_adjustment)).fillna(0.0)
-    return (base.astype(float) + shift).clip(0.0, 1.0)
+    shift = facilities["product"].map(dict(product_adjustment)).astype(float).fillna(0.0)
+    return (base + shift).clip(0.0, 1.0)
 
 
 def facility_exposure(
@@ -182,7 +181,7 @@ def relationship_business(
     out[zero_when_absent] = out[zero_when_absent].fillna(0.0)
     out = out.astype({"frequency": "int64", "facilities": "int64", "products": "int64"})
     out["monetary"] = out["interest_income"] + out["fee_income"]
-    out["lgd"] = np.where(out["exposure"] > 0, out["loss_exposure"] / out["exposure"].where(out["exposure"] > 0), np.nan)
+    out["lgd"] = out["loss_exposure"] / out["exposure"].where(out["exposure"] > 0)
     yearly_turnover = out["turnover"] * 12.0 / window_months
     out["yearly_margin"] = out.pop("facility_margin") + yearly_turnover * payments_margin
     return out.reset_index()

@@ -30,16 +30,17 @@ RFM_SEGMENTS: dict[str, str] = {
 def quantile_score(values: pd.Series, quantiles: int, *, higher_is_better: bool = True) -> pd.Series:
     """Score each value 1..``quantiles`` by its quantile; ties share a score, missing values score 1.
 
-    The score is ``ceil(rank * quantiles / n)`` with average ranks among the ``n``
-    non-missing values (ordered so that the best value has the highest rank).
+    The score is the quantile bucket of the value's mid-rank percentile:
+    ``1 + floor(quantiles * (rank - 1/2) / n)`` with average ranks among the ``n``
+    non-missing values, ordered so that the best value has the highest rank (so n
+    distinct values with n = quantiles score 1..n, and all-equal values score the middle).
     """
     ordered = values if higher_is_better else -values
     ranks = ordered.rank(method="average")
     n = int(ranks.notna().sum())
     if n == 0:
         return pd.Series(1, index=values.index, dtype="int64")
-    # The small tolerance keeps exact multiples (rank * q / n integer) from rounding up.
-    score = np.ceil(ranks * quantiles / n - 1e-9).clip(1, quantiles)
+    score = (1 + np.floor(quantiles * (ranks - 0.5) / n)).clip(1, quantiles)
     return score.fillna(1).astype("int64")
 
 
@@ -51,7 +52,8 @@ def rfm_scores(business: pd.DataFrame, *, quantiles: int) -> pd.DataFrame:
     """
     scores = pd.DataFrame(
         {
-            "r_score": quantile_score(business["recency_days"], quantiles, higher_is_better=False),
+            # A customer that never moved money ranks as the least recent (and counts in n).
+            "r_score": quantile_score(business["recency_days"].fillna(np.inf), quantiles, higher_is_better=False),
             "f_score": quantile_score(business["frequency"].astype(float), quantiles),
             "m_score": quantile_score(business["monetary"], quantiles),
         },

@@ -1,0 +1,336 @@
+"""Benchmark: the whole feature panel against a reference DuckDB query (figures printed, not a test).
+
+On a random portfolio (default 100,000 customers and 10 million transactions) it prints
+
+1. the time of ``build_panel`` for one snapshot (every family and both labels) against the
+   time of ``reference_features.sql``, which computes only the cash-flow and repayment
+   aggregates, both warm and with the same number of threads, and their ratio (target:
+   at most 1.5);
+2. the peak resident memory while the panel is built (target: within 8 GiB);
+3. that the reference and the panel give the same numbers for every aggregate of the
+   reference;
+4. one panel of S snapshots against S single-snapshot panels.
+
+Run: ``python benchmarks/bench_features.py [--customers N] [--transactions N] [--snapshots S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from research.features.snapshot import build_panel, snapshot_dates
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = {
+    "windows_months": [3, 6, 12],
+    "long_window_months": 12,
+    "trend_recent_months": 3,
+    "dpd_thresholds": [30, 60, 90],
+    "financials_overdue_days": 180,
+    "default_dpd": 90,
+    "default_horizon_months": 12,
+    "churn_horizon_months": 12,
+}
+START, END = np.datetime64("2019-01-01", "ns"), np.datetime64("2025-01-01", "ns")
+SNAPSHOT = pd.Timestamp("2024-01-01")
+
+
+# --------------------------------------------------------------------------- random tables
+
+
+def _strings(values: list[str], picks: np.ndarray) -> pd.Series:
+    """A ``str`` column of ``values[picks]`` built in Arrow (no Python string per row)."""
+    return pa.array(values).take(pa.array(picks)).to_pandas()
+
+
+def _days(rng: np.random.Generator, low, high, size: int) -> np.ndarray:
+    low, high = np.datetime64(low, "D"), np.datetime64(high, "D")
+    return (low + rng.integers(0, (high - low).astype(int), size)).astype("datetime64[ns]")
+
+
+def make_tables(n_customers: int, n_transactions: int, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """A random portfolio with every table of the contract (vectorized; sizes scale with customers)."""
+    from research.data.contract import (
+        COLLATERAL_TYPES,
+        DECISIONS,
+        INDUSTRIES,
+        INTERACTION_CHANNELS,
+        INTERACTION_TYPES,
+        PRODUCTS,
+        REGIONS,
+        REPAYMENT_TYPES,
+        SEGMENTS,
+        TRANSACTION_CATEGORIES,
+        TRANSACTION_CHANNELS,
+    )
+
+    rng = np.random.default_rng(seed)
+    ids = [f"C{i:07d}" for i in range(n_customers)]
+    onboarding = _days(rng, "2010-01-01", "2023-10-01", n_customers)
+    gone = rng.random(n_customers) < 0.15
+    end = onboarding + (rng.integers(60, 4000, n_customers) * 86_400 * 10**9).astype("timedelta64[ns]")
+    end = np.where(gone & (end < END), end, np.datetime64("NaT", "ns"))
+    customers = pd.DataFrame({
+        "customer_id": _strings(ids, np.arange(n_customers)),
+        "segment": _strings(list(SEGMENTS), rng.integers(0, len(SEGMENTS), n_customers)),
+        "industry": _strings(list(INDUSTRIES), rng.integers(0, len(INDUSTRIES), n_customers)),
+        "region": _strings(list(REGIONS), rng.integers(0, len(REGIONS), n_customers)),
+        "onboarding_date": onboarding,
+        "relationship_end_date": end,
+        "green_flag": rng.random(n_customers) < 0.2,
+        "inclusive_flag": rng.random(n_customers) < 0.3,
+        "rm_id": _strings([f"RM{i:03d}" for i in range(500)], rng.integers(0, 500, n_customers)),
+    })
+
+    owner = np.sort(rng.integers(0, n_customers, n_transactions))
+    transactions = pd.DataFrame({
+        "customer_id": _strings(ids, owner),
+        "timestamp": START + rng.integers(0, (END - START).astype(np.int64) // 10**9, n_transactions) * np.timedelta64(1, "s"),
+        "amount": np.round(rng.normal(0, 1.0, n_transactions) * rng.lognormal(8, 1, n_customers)[owner], 2),
+        "channel": _strings(list(TRANSACTION_CHANNELS), rng.integers(0, len(TRANSACTION_CHANNELS), n_transactions)),
+        "category": _strings(list(TRANSACTION_CATEGORIES), rng.integers(0, len(TRANSACTION_CATEGORIES), n_transactions)),
+    }).sort_values("timestamp", kind="stable", ignore_index=True)
+
+    n_fac = int(1.5 * n_customers)
+    fac_owner = rng.integers(0, n_customers, n_fac)
+    orig = np.maximum(_days(rng, "2016-01-01", "2024-10-01", n_fac), onboarding[fac_owner])
+    term_months = rng.integers(12, 84, n_fac)
+    maturity = (orig.astype("datetime64[M]") + term_months).astype("datetime64[ns]")
+    close = np.where(maturity < END, maturity, np.datetime64("NaT", "ns"))
+    limit = np.round(rng.lognormal(12, 1, n_fac), -2)
+    facility_ids = [f"F{i:08d}" for i in range(n_fac)]
+    facilities = pd.DataFrame({
+        "facility_id": _strings(facility_ids, np.arange(n_fac)),
+        "customer_id": _strings(ids, fac_owner),
+        "product": _strings(list(PRODUCTS), rng.integers(0, len(PRODUCTS), n_fac)),
+        "origination_date": orig,
+        "maturity_date": maturity,
+        "close_date": close,
+        "limit_amount": limit,
+        "interest_rate": rng.uniform(0.02, 0.12, n_fac),
+        "fee_rate": rng.uniform(0.0, 0.02, n_fac),
+        "repayment_type": _strings(list(REPAYMENT_TYPES), rng.integers(0, len(REPAYMENT_TYPES), n_fac)),
+        "collateral_type": _strings(list(COLLATERAL_TYPES), rng.integers(0, len(COLLATERAL_TYPES), n_fac)),
+        "green_loan": rng.random(n_fac) < 0.1,
+    })
+
+    # quarterly instalments from three months after origination to maturity or the data end
+    first_due = orig.astype("datetime64[M]") + 3
+    last_due = np.minimum(maturity, END - np.timedelta64(1, "D")).astype("datetime64[M]")
+    count = np.maximum((last_due - first_due).astype(int) // 3 + 1, 0)
+    fac_of = np.repeat(np.arange(n_fac), count)
+    step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    due = (first_due[fac_of] + 3 * step).astype("datetime64[ns]")
+    state = rng.random(len(due))
+    delay = np.where(state < 0.85, -rng.integers(0, 5, len(due)), rng.integers(1, 60, len(due)))
+    paid = due + (delay * 86_400 * 10**9).astype("timedelta64[ns]")
+    paid = np.where((state > 0.995) | (paid >= END), np.datetime64("NaT", "ns"), paid)
+    amount_due = np.round(limit[fac_of] / np.maximum(term_months[fac_of] / 3, 1), 2)
+    repayments = pd.DataFrame({
+        "facility_id": _strings(facility_ids, fac_of),
+        "customer_id": _strings(ids, fac_owner[fac_of]),
+        "due_date": due,
+        "amount_due": amount_due,
+        "paid_date": paid,
+        "amount_paid": np.where(np.isnat(paid), np.nan, amount_due),
+    })
+
+    # month-end balances over the last three years of each facility's life
+    first_month = np.maximum(orig.astype("datetime64[M]"), np.datetime64("2022-01", "M"))
+    last_month = np.minimum(maturity, END - np.timedelta64(1, "D")).astype("datetime64[M]")
+    count = np.maximum((last_month - first_month).astype(int) + 1, 0)
+    fac_of = np.repeat(np.arange(n_fac), count)
+    step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    month_end = ((first_month[fac_of] + step + 1).astype("datetime64[D]") - 1).astype("datetime64[ns]")
+    balances = pd.DataFrame({
+        "facility_id": _strings(facility_ids, fac_of),
+        "customer_id": _strings(ids, fac_owner[fac_of]),
+        "month_end": month_end,
+        "drawn_amount": np.round(limit[fac_of] * rng.uniform(0, 1, len(fac_of)), 2),
+        "limit_amount": limit[fac_of],
+    })
+
+    n_int = 20 * n_customers
+    interactions = pd.DataFrame({
+        "customer_id": _strings(ids, rng.integers(0, n_customers, n_int)),
+        "timestamp": START + rng.integers(0, (END - START).astype(np.int64) // 10**9, n_int) * np.timedelta64(1, "s"),
+        "channel": _strings(list(INTERACTION_CHANNELS), rng.integers(0, len(INTERACTION_CHANNELS), n_int)),
+        "interaction_type": _strings(list(INTERACTION_TYPES), rng.integers(0, len(INTERACTION_TYPES), n_int)),
+        "response_hours": np.where(rng.random(n_int) < 0.5, rng.uniform(0, 72, n_int), np.nan),
+        "satisfaction_score": np.where(rng.random(n_int) < 0.2, rng.integers(1, 6, n_int).astype(float), np.nan),
+    })
+
+    years = np.arange(2018, 2024)
+    fin_owner = np.repeat(np.arange(n_customers), len(years))
+    period = np.tile((years + 1 - 1970).astype("datetime64[Y]").astype("datetime64[D]") - 1, n_customers).astype("datetime64[ns]")
+    reported = period + (rng.integers(30, 300, len(period)) * 86_400 * 10**9).astype("timedelta64[ns]")
+    revenue = np.round(rng.lognormal(14, 1.5, len(period)), -2)
+    project = rng.random(len(period)) < 0.05
+    financials = pd.DataFrame({
+        "customer_id": _strings(ids, fin_owner),
+        "period_end": period,
+        "reported_date": reported,
+        "revenue": revenue,
+        "ebitda": revenue * rng.normal(0.12, 0.1, len(period)),
+        "total_debt": revenue * rng.uniform(0, 2, len(period)),
+        "interest_expense": revenue * rng.uniform(0, 0.05, len(period)),
+        "current_assets": revenue * rng.uniform(0.1, 0.8, len(period)),
+        "current_liabilities": revenue * rng.uniform(0.1, 0.8, len(period)),
+        "cash": revenue * rng.uniform(0, 0.3, len(period)),
+        "cfads": np.where(project, revenue * 0.2, np.nan),
+        "debt_service": np.where(project, revenue * rng.uniform(0.1, 0.2, len(period)), np.nan),
+    })
+
+    n_app = 3 * n_customers
+    submitted = _days(rng, "2019-01-01", "2024-12-01", n_app)
+    decided = submitted + (rng.integers(0, 45, n_app) * 86_400 * 10**9).astype("timedelta64[ns]")
+    pending = (rng.random(n_app) < 0.05) | (decided >= END)
+    applications = pd.DataFrame({
+        "application_id": _strings([f"A{i:08d}" for i in range(n_app)], np.arange(n_app)),
+        "customer_id": _strings(ids, rng.integers(0, n_customers, n_app)),
+        "submitted_date": submitted,
+        "product": _strings(list(PRODUCTS), rng.integers(0, len(PRODUCTS), n_app)),
+        "amount": np.round(rng.lognormal(12, 1, n_app), -2),
+        "decision": _strings(list(DECISIONS), rng.integers(0, len(DECISIONS), n_app)).where(~pending, None),
+        "decided_date": np.where(pending, np.datetime64("NaT", "ns"), decided),
+    })
+    return {
+        "customers": customers,
+        "facilities": facilities,
+        "facility_balances": balances,
+        "repayments": repayments,
+        "transactions": transactions,
+        "interactions": interactions,
+        "financials": financials,
+        "applications": applications,
+    }
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class PeakMemory:
+    """Samples this process's resident memory every few milliseconds while active."""
+
+    def __init__(self, interval: float = 0.005):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * self._page
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.start = self.peak = self._rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def best_time(fn, repeat: int) -> tuple[float, object]:
+    """The fastest of ``repeat`` warm runs (after one warm-up run) and the last result."""
+    result = fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def compare(panel: pd.DataFrame, reference: pd.DataFrame) -> tuple[int, float]:
+    """Columns compared and the largest relative difference between panel and reference."""
+    ours = panel.set_index("customer_id")
+    theirs = reference.set_index("customer_id")
+    if not ours.index.equals(theirs.index):
+        raise AssertionError(f"rows differ: panel {len(ours)}, reference {len(theirs)}")
+    worst = 0.0
+    for column in theirs.columns:
+        a, b = ours[column].to_numpy(dtype=float), theirs[column].to_numpy(dtype=float)
+        if not np.array_equal(np.isnan(a), np.isnan(b)):
+            raise AssertionError(f"{column}: missing values differ in {(np.isnan(a) != np.isnan(b)).sum()} rows")
+        ok = ~np.isnan(a)
+        diff = np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1.0)
+        if len(diff) and diff.max() > 1e-6:
+            raise AssertionError(f"{column}: differs by up to {diff.max():.3g} (relative)")
+        worst = max(worst, float(diff.max()) if len(diff) else 0.0)
+    return len(theirs.columns), worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--transactions", type=int, default=10_000_000)
+    parser.add_argument("--snapshots", type=int, default=8, help="S for the multi-snapshot comparison")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    tables = make_tables(args.customers, args.transactions)
+    sizes = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
+    print(f"random portfolio in {time.perf_counter() - start:.1f} s: {sizes}")
+
+    def panel_for(snapshots):
+        return build_panel(tables, snapshots, n_threads=args.threads, **SETTINGS)[0]
+
+    with PeakMemory() as memory:
+        ours, panel = best_time(lambda: panel_for([SNAPSHOT]), args.repeat)
+    print(f"panel, one snapshot: {len(panel):,} rows x {panel.shape[1]} columns")
+
+    sql = (HERE / "reference_features.sql").read_text()
+    con = duckdb.connect()
+    con.execute(f"SET threads = {args.threads}")
+    for name in ("customers", "transactions", "repayments"):
+        con.register(name, tables[name])
+    reference_time, reference = best_time(
+        lambda: con.execute(sql, {"snapshot": SNAPSHOT.to_pydatetime()}).df(), args.repeat
+    )
+    columns, worst = compare(panel, reference)
+    print(f"reference and panel agree on {columns} aggregates x {len(reference):,} customers "
+          f"(largest relative difference {worst:.1e})")
+    print(f"time, best of {args.repeat} warm runs, {args.threads} threads:")
+    print(f"  build_panel (all {panel.shape[1] - 4} features, labels)   {ours:7.2f} s")
+    print(f"  DuckDB reference (cash-flow and repayment only)  {reference_time:7.2f} s")
+    print(f"  ratio panel / reference                          {ours / reference_time:7.2f}  (target <= 1.5)")
+    gib = 2**30
+    print(f"peak resident memory while building: {memory.peak / gib:.2f} GiB "
+          f"(inputs and interpreter {memory.start / gib:.2f} GiB; target <= 8 GiB)")
+
+    snapshots = snapshot_dates(
+        str((SNAPSHOT - pd.DateOffset(months=3 * (args.snapshots - 1))).date()), str(SNAPSHOT.date()), 3
+    )
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        many = panel_for(snapshots)
+        together = time.perf_counter() - start
+    start = time.perf_counter()
+    singles = [panel_for([s]) for s in snapshots]
+    apart = time.perf_counter() - start
+    assert len(many) == sum(len(p) for p in singles)
+    print(f"{len(snapshots)} quarterly snapshots ({len(many):,} rows): one panel {together:.2f} s "
+          f"(peak {memory.peak / gib:.2f} GiB), {len(snapshots)} single-snapshot panels {apart:.2f} s "
+          f"({apart / together:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""One call that computes everything the explain stage shows, writes and logs.
+
+``explain_model`` runs the SHAP values of the whole population by the configured
+method, the checks, the summaries, the interaction sample and the reason codes;
+``explain_metrics`` turns the result into the ``metrics/<model>_explain.json`` mapping.
+The notebook does the I/O and the tracking around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from research.explain import checks, reasons, summaries
+from research.explain.population import KEYS
+from research.explain.values import (
+    SCALE,
+    ShapValues,
+    compute_shap,
+    interaction_values,
+    model_margin,
+    native_shap,
+    shap_tree_explainer,
+)
+from research.models.train import FeatureLayout, model_matrix
+
+
+@dataclass
+class ExplainResult:
+    """Everything the SHAP report and the explain metrics are built from (SHAP in log-odds)."""
+
+    model: str
+    method: str
+    population: pd.DataFrame
+    frame: pd.DataFrame
+    shap: ShapValues
+    margin: np.ndarray
+    additivity: dict
+    agreement: dict
+    margin_vs_scores: dict
+    monotone: pd.DataFrame
+    importance: pd.DataFrame
+    segments: pd.DataFrame
+    segment_rows: pd.Series
+    interactions: pd.DataFrame
+    interaction_rows: int
+    dependence: list[tuple[str, str | None]]
+    chosen: pd.DataFrame
+    challenger: pd.DataFrame | None
+    challenger_rank_correlation: float
+    reason_codes: pd.DataFrame
+    report_rows: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+    outcome: str = "risk"
+    scale: str = SCALE
+
+
+def sample_rows(n_rows: int, size: int, *, seed: int = 0) -> np.ndarray:
+    """Sorted positions of a seeded random sample of at most ``size`` rows."""
+    if size >= n_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=size, replace=False))
+
+
+def explain_model(
+    booster,
+    layout: FeatureLayout,
+    population: pd.DataFrame,
+    *,
+    model: str,
+    method: str,
+    reason_codes: int,
+    dependence_top: int,
+    interaction_sample: int,
+    agreement_sample: int,
+    report_sample: int,
+    catalog: Mapping[str, reasons.ReasonSpec],
+    previous: pd.DataFrame | None = None,
+    challenger: Mapping[str, float] | None = None,
+    nthread: int = 2,
+    seed: int = 0,
+) -> ExplainResult:
+    """SHAP values, checks, summaries and reason codes of ``population`` (see ``explain_population``).
+
+    Args:
+        booster: The trained XGBoost booster.
+        layout: Its feature layout (``features.json``: order, categorical levels, monotone signs).
+        population: Rows to explain with keys, scores and panel features.
+        model: ``credit`` or ``churn`` (churn reasons say "raises churn risk").
+        method: ``woodelf``, ``native`` or ``shap`` for the whole population.
+        reason_codes: Most reasons per customer.
+        dependence_top: How many top features get a dependence plot.
+        interaction_sample: Rows for the interaction values.
+        agreement_sample: Rows on which ``shap`` and the method are compared with native.
+        report_sample: Rows drawn for the beeswarm and dependence plots.
+        catalog: Feature catalog entries by name (reason sentences).
+        previous: Scores at the preceding snapshot (``previous_scores``) for the PD-rise picks.
+        challenger: The challenger's coefficients by design column (standardized inputs), or None.
+        nthread: XGBoost threads.
+        seed: Seed of the samples.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    frame = model_matrix(population, layout)
+    names = list(frame.columns)
+    values = compute_shap(booster, frame, method=method, nthread=nthread)
+    timings["shap_seconds"] = values.seconds
+    margin = model_margin(booster, frame, nthread=nthread)
+
+    tick = time.perf_counter()
+    agreement = _agreement(booster, frame, values, sample_rows(len(frame), agreement_sample, seed=seed), nthread)
+    timings["agreement_seconds"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    interaction_rows = sample_rows(len(frame), interaction_sample, seed=seed + 1)
+    cube = interaction_values(booster, frame.iloc[interaction_rows], method=method, nthread=nthread)
+    timings["interaction_seconds"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    outcome = "churn risk" if model == "churn" else "risk"
+    codes = reasons.reason_codes(population[KEYS], frame, values.values, catalog, n=reason_codes, outcome=outcome)
+    timings["reason_code_seconds"] = time.perf_counter() - tick
+
+    importance = summaries.global_importance(values.values, names)
+    groups = summaries.segment_groups(population)
+    comparison = summaries.challenger_comparison(importance, frame, values.values, challenger) if challenger else None
+    grade_column = next((c for c in ("grade", "decile") if c in population.columns), None)
+    chosen = summaries.chosen_customers(
+        population, previous, grade_column=grade_column, score_label="PD" if model == "credit" else "churn probability"
+    )
+    timings["explain_seconds"] = time.perf_counter() - start
+    return ExplainResult(
+        model=model,
+        method=method,
+        population=population,
+        frame=frame,
+        shap=values,
+        margin=margin,
+        additivity=checks.additivity(values.values, values.base_value, margin),
+        agreement=agreement,
+        margin_vs_scores=_margin_vs_scores(population, margin),
+        monotone=checks.monotone_signs(frame, values.values, layout.monotone),
+        importance=importance,
+        segments=summaries.segment_importance(values.values, names, groups),
+        segment_rows=summaries.group_sizes(groups),
+        interactions=summaries.strongest_interactions(cube, names),
+        interaction_rows=len(interaction_rows),
+        dependence=[(f, summaries.interaction_partner(cube, names, f)) for f in importance["feature"][:dependence_top]],
+        chosen=chosen,
+        challenger=comparison,
+        challenger_rank_correlation=(
+            summaries.importance_rank_correlation(comparison) if comparison is not None else float("nan")
+        ),
+        reason_codes=codes,
+        report_rows=sample_rows(len(frame), report_sample, seed=seed + 2),
+        timings=timings,
+        outcome=outcome,
+    )
+
+
+def _agreement(booster, frame: pd.DataFrame, values: ShapValues, rows: np.ndarray, nthread: int) -> dict:
+    """``shap`` and the stage's method against XGBoost's native values on the sampled ``rows``."""
+    native = native_shap(booster, frame.iloc[rows], nthread=nthread)
+    by_shap = shap_tree_explainer(booster, frame.iloc[rows], nthread=nthread)
+    agreement = {"shap_vs_native": checks.agreement(by_shap.values, native.values)}
+    if values.method != "native":
+        agreement[f"{values.method}_vs_native"] = checks.agreement(values.values[rows], native.values)
+    return agreement
+
+
+def _margin_vs_scores(population: pd.DataFrame, margin: np.ndarray) -> dict:
+    """Does the loaded model reproduce the margins of the scores table (same model, same rows)?"""
+    stored = pd.to_numeric(population["margin"], errors="coerce").to_numpy(dtype=np.float64)
+    diff = np.abs(stored - margin)
+    worst = float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")
+    return {"max_abs_difference": worst, "passed": bool(worst <= 1e-4)}
+
+
+def explain_metrics(result: ExplainResult) -> dict:
+    """The ``metrics/<model>_explain.json`` mapping (all SHAP figures in log-odds)."""
+    monotone = result.monotone
+    return {
+        "method": result.method,
+        "scale": result.scale,
+        "rows": int(len(result.frame)),
+        "features": int(result.frame.shape[1]),
+        "base_value": result.shap.base_value,
+        "additivity_max_residual": result.additivity["max_residual"],
+        "additivity_passed": result.additivity["passed"],
+        "margin_vs_scores_max_abs_difference": result.margin_vs_scores["max_abs_difference"],
+        "agreement": {
+            name: {"p99": a["p99"], "max": a["max"], "rows": a["rows"], "passed": a["passed"]}
+            for name, a in result.agreement.items()
+        },
+        "monotone": {
+            "checked": int(len(monotone)),
+            "failed": int((~monotone["passed"]).sum()) if len(monotone) else 0,
+            "features": {
+                row.feature: {"declared": int(row.declared), "spearman": float(row.spearman), "passed": bool(row.passed)}
+                for row in monotone.itertuples()
+            },
+        },
+        "interaction_rows": result.interaction_rows,
+        "reason_codes": int(len(result.reason_codes)),
+        "customers_with_reasons": int(result.reason_codes[KEYS].drop_duplicates().shape[0]),
+        "timing": {key: round(float(value), 3) for key, value in result.timings.items()},
+    }

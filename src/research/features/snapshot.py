@@ -1,0 +1,161 @@
+"""The point-in-time panel: one row per (customer, snapshot date), features of every family, labels.
+
+A row exists for a customer onboarded before the snapshot whose relationship had not
+ended before it and who had not defaulted before it. Features use only records whose
+event time is strictly before the snapshot (midnight); labels use the performance
+window from the snapshot on. A missing input table drops its family with a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+
+from research import labels
+from research.features._grid import SnapshotGrid, as_snapshot_index, make_grid
+from research.features.applications import application_features
+from research.features.cashflow import cashflow_features
+from research.features.catalog import feature_catalog
+from research.features.engagement import engagement_features
+from research.features.facilities import BALANCE_FEATURES, facility_features
+from research.features.financials import financial_features
+from research.features.relationship import relationship_features
+from research.features.repayment import repayment_features
+
+__all__ = ["SnapshotGrid", "build_panel", "make_grid", "months_back_needed", "snapshot_dates"]
+
+
+def snapshot_dates(first: str, last: str, every_months: int) -> list[pd.Timestamp]:
+    """Snapshot dates from ``first`` to ``last`` (inclusive) every ``every_months`` months."""
+    if every_months < 1:
+        raise ValueError(f"snapshot_dates: every_months must be >= 1, got {every_months}")
+    start, stop = pd.Timestamp(first).as_unit("ns"), pd.Timestamp(last).as_unit("ns")
+    out, k = [], 0
+    while (date := start + pd.DateOffset(months=k * every_months)) <= stop:
+        out.append(date.as_unit("ns"))
+        k += 1
+    return out
+
+
+def months_back_needed(
+    windows_months: Sequence[int], long_window_months: int, trend_recent_months: int
+) -> int:
+    """How many whole months before a snapshot the longest window (or pair of trend windows) reaches."""
+    longest = max(windows_months)
+    return max(2 * longest, long_window_months, 2 * trend_recent_months)
+
+
+def build_panel(
+    tables: Mapping[str, pd.DataFrame],
+    snapshots: Sequence[pd.Timestamp],
+    *,
+    windows_months: Sequence[int],
+    long_window_months: int,
+    trend_recent_months: int,
+    dpd_thresholds: Sequence[int],
+    financials_overdue_days: int,
+    default_dpd: int,
+    default_horizon_months: int,
+    churn_horizon_months: int,
+    observation_end: pd.Timestamp | None = None,
+    n_threads: int = 2,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The panel (ids, features in catalog order, labels) and notes on what could not be built.
+
+    Rows are sorted by ``snapshot_date`` then ``customer_id``. ``observation_end`` defaults
+    to the first day after the data (``research.labels.observation_end``); ``n_threads``
+    families are built at once.
+    """
+    _check_params(windows_months, long_window_months, trend_recent_months, dpd_thresholds)
+    if "customers" not in tables or tables["customers"] is None:
+        raise ValueError("build_panel: the customers table is required (tables['customers'] is missing)")
+    present = {name: frame for name, frame in tables.items() if frame is not None}
+    notes: list[str] = []
+    repayments = present.get("repayments")
+    first_default = None if repayments is None else labels.default_dates(repayments, default_dpd)
+    grid = make_grid(
+        present["customers"],
+        as_snapshot_index(snapshots),
+        months_back=months_back_needed(windows_months, long_window_months, trend_recent_months),
+        default_dates=first_default,
+    )
+    jobs = _family_jobs(
+        present, grid, notes,
+        windows_months=windows_months, long_window_months=long_window_months,
+        trend_recent_months=trend_recent_months, dpd_thresholds=dpd_thresholds,
+        financials_overdue_days=financials_overdue_days,
+    )
+    # Families are independent; numpy and Arrow release the GIL in their heavy loops.
+    with ThreadPoolExecutor(max_workers=max(n_threads, 1)) as pool:
+        parts = list(pool.map(lambda job: job(), jobs))
+
+    keys = grid.keys()
+    catalog = feature_catalog(windows_months, long_window_months, dpd_thresholds, trend_recent_months)
+    features = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=keys.index)
+    ordered = [name for name in catalog if name in features.columns]
+    end = labels.observation_end(present) if observation_end is None else observation_end
+    label_frame = labels.panel_labels(
+        keys, present, default_dpd=default_dpd, default_horizon_months=default_horizon_months,
+        churn_horizon_months=churn_horizon_months, observation_end=end,
+    )
+    panel = pd.concat([keys, features[ordered], label_frame], axis=1)
+    return panel, notes
+
+
+def _family_jobs(
+    tables: Mapping[str, pd.DataFrame],
+    grid: SnapshotGrid,
+    notes: list[str],
+    *,
+    windows_months: Sequence[int],
+    long_window_months: int,
+    trend_recent_months: int,
+    dpd_thresholds: Sequence[int],
+    financials_overdue_days: int,
+) -> list[Callable[[], pd.DataFrame]]:
+    """One job per family whose tables are present; a note for each that is not."""
+    jobs: list[Callable[[], pd.DataFrame]] = []
+
+    def add(table: str, family: str, prefix: str, job: Callable[[], pd.DataFrame], more: str = "") -> None:
+        if table in tables:
+            jobs.append(job)
+        else:
+            notes.append(f"{table}: table absent, so no {family} features ({prefix}*){more}")
+
+    # The largest tables first, so the two workers finish together.
+    add("transactions", "cash-flow", "cf_", lambda: cashflow_features(
+        tables["transactions"], grid, windows_months=windows_months, trend_recent_months=trend_recent_months))
+    add("repayments", "repayment", "rep_", lambda: repayment_features(
+        tables["repayments"], grid, windows_months=windows_months,
+        trend_recent_months=trend_recent_months, dpd_thresholds=dpd_thresholds),
+        ", no exclusion of customers in default, and the default label is missing (NaN) throughout")
+    add("facilities", "facility", "fac_", lambda: facility_features(
+        tables["facilities"], grid, long_window_months=long_window_months,
+        trend_recent_months=trend_recent_months, facility_balances=tables.get("facility_balances")))
+    if "facilities" in tables and "facility_balances" not in tables:
+        notes.append(f"facility_balances: table absent, so no {', '.join(BALANCE_FEATURES)}")
+    if "facility_balances" in tables and "facilities" not in tables:
+        notes.append("facility_balances: present but unused without the facilities table")
+    add("interactions", "engagement", "eng_", lambda: engagement_features(
+        tables["interactions"], grid, windows_months=windows_months))
+    add("financials", "financial", "fin_", lambda: financial_features(
+        tables["financials"], grid, long_window_months=long_window_months,
+        financials_overdue_days=financials_overdue_days))
+    add("applications", "application", "app_", lambda: application_features(
+        tables["applications"], grid, long_window_months=long_window_months))
+    jobs.append(lambda: relationship_features(tables["customers"], grid))
+    return jobs
+
+
+def _check_params(windows_months, long_window_months, trend_recent_months, dpd_thresholds) -> None:
+    if not windows_months or min(windows_months) < 1:
+        raise ValueError(f"build_panel: windows_months must be a non-empty list of months >= 1, got {windows_months}")
+    if long_window_months < 1 or trend_recent_months < 1:
+        raise ValueError(
+            "build_panel: long_window_months and trend_recent_months must be >= 1, "
+            f"got {long_window_months} and {trend_recent_months}"
+        )
+    if not dpd_thresholds or min(dpd_thresholds) < 1:
+        raise ValueError(f"build_panel: dpd_thresholds must be a non-empty list of days >= 1, got {dpd_thresholds}")

@@ -1,0 +1,143 @@
+"""Default and churn labels over the performance window that starts at the snapshot.
+
+Default: an instalment reaches ``default_dpd`` days past due on ``due_date +
+default_dpd days`` unless it was paid before that day; a customer's default date is
+the first such day over all facilities. Churn: the relationship end date.
+
+A label is 1 when the customer's event date lies in ``[s, s + H months)``, 0 when the
+whole window lies inside the data without the event, and NaN (censored) when the
+window runs past ``observation_end`` (the first day after the data) and no event was
+observed inside it. An event on or after ``observation_end`` is not observed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from research.data.contract import EVENT_TIME
+
+
+def label_columns(default_horizon_months: int, churn_horizon_months: int) -> tuple[str, str]:
+    """Names of the default and churn label columns, e.g. ``("default_12m", "churn_12m")``."""
+    return f"default_{default_horizon_months}m", f"churn_{churn_horizon_months}m"
+
+
+def observation_end(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
+    """The first day after the data: the latest event-time date over all tables plus one day."""
+    latest = None
+    for table, columns in EVENT_TIME.items():
+        frame = tables.get(table)
+        if frame is None:
+            continue
+        for column in columns.values():
+            if column in frame and len(frame):
+                value = frame[column].max()
+                if pd.notna(value) and (latest is None or value > latest):
+                    latest = value
+    if latest is None:
+        raise ValueError(
+            "observation_end: no event dates in any table (customers.onboarding_date is empty); "
+            "pass observation_end explicitly"
+        )
+    return (pd.Timestamp(latest).normalize() + pd.Timedelta(days=1)).as_unit("ns")
+
+
+def default_dates(repayments: pd.DataFrame, default_dpd: int) -> pd.Series:
+    """First default date per customer (customer_id to date, sorted by id; customers without one are absent).
+
+    The date can lie after the data for an instalment still unpaid at its end; labels treat
+    such a default as not observed.
+    """
+    due = repayments["due_date"].astype("datetime64[ns]")
+    reached = due + pd.Timedelta(days=default_dpd)
+    paid = repayments["paid_date"].astype("datetime64[ns]")
+    defaulted = due.notna() & (paid.isna() | (paid >= reached))
+    first = (
+        pd.DataFrame({"customer_id": repayments["customer_id"][defaulted], "default_date": reached[defaulted]})
+        .groupby("customer_id", sort=True)["default_date"]
+        .min()
+    )
+    first.index = first.index.astype("str")
+    return first.astype("datetime64[ns]")
+
+
+def churn_dates(customers: pd.DataFrame) -> pd.Series:
+    """Relationship end date per customer that has one (customer_id to date)."""
+    ended = customers[customers["relationship_end_date"].notna()]
+    out = pd.Series(
+        ended["relationship_end_date"].astype("datetime64[ns]").to_numpy(),
+        index=pd.Index(ended["customer_id"].astype("str"), name="customer_id"),
+        name="churn_date",
+    )
+    return out.sort_index()
+
+
+def event_labels(
+    keys: pd.DataFrame,
+    event_dates: pd.Series,
+    *,
+    horizon_months: int,
+    observation_end: pd.Timestamp,
+) -> np.ndarray:
+    """1.0 / 0.0 / NaN per row of ``keys`` (``customer_id``, ``snapshot_date``) for an event in the window."""
+    snapshot = keys["snapshot_date"].to_numpy(dtype="datetime64[ns]")
+    horizon = _add_months(snapshot, horizon_months)
+    event = _lookup(keys["customer_id"], event_dates)
+    end = pd.Timestamp(observation_end).as_unit("ns").to_datetime64()
+    observed = ~np.isnat(event) & (event < end)
+    hit = observed & (event >= snapshot) & (event < horizon)
+    out = hit.astype(np.float64)
+    out[(horizon > end) & ~hit] = np.nan
+    return out
+
+
+def _lookup(customer_ids: pd.Series, dates: pd.Series) -> np.ndarray:
+    """The date of each customer id (NaT where it has none)."""
+    position = pc.index_in(pa.array(customer_ids.astype("str").array), value_set=pa.array(dates.index.astype("str").array))
+    position = position.fill_null(-1).to_numpy(zero_copy_only=False)
+    values = np.append(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+    return values[position]
+
+
+def _add_months(dates: np.ndarray, months: int) -> np.ndarray:
+    """``dates + months`` calendar months, computed once per distinct date."""
+    unique, inverse = np.unique(dates, return_inverse=True)
+    shifted = np.array([(pd.Timestamp(d) + pd.DateOffset(months=months)).as_unit("ns").to_datetime64() for d in unique])
+    return shifted.astype("datetime64[ns]")[inverse] if len(unique) else dates.copy()
+
+
+def panel_labels(
+    keys: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    default_dpd: int,
+    default_horizon_months: int,
+    churn_horizon_months: int,
+    observation_end: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The default and churn label columns for the rows of ``keys``.
+
+    Without a ``repayments`` table the default label is NaN throughout (unknown).
+    """
+    end = _observation_end(tables) if observation_end is None else observation_end
+    default_col, churn_col = label_columns(default_horizon_months, churn_horizon_months)
+    out = pd.DataFrame(index=keys.index)
+    if tables.get("repayments") is not None:
+        out[default_col] = event_labels(
+            keys, default_dates(tables["repayments"], default_dpd),
+            horizon_months=default_horizon_months, observation_end=end,
+        )
+    else:
+        out[default_col] = np.nan
+    out[churn_col] = event_labels(
+        keys, churn_dates(tables["customers"]), horizon_months=churn_horizon_months, observation_end=end
+    )
+    return out
+
+
+_observation_end = observation_end

@@ -1,0 +1,224 @@
+"""The front page ``reports/index.html``: every model's reports, run ids, headline figures and lights.
+
+``collect_index`` reads what the stages left behind (run.json, the metrics files, which
+reports exist); ``index_page_html`` is the pure rendering; ``write_index_page`` does both.
+Links are relative to ``reports/`` so the folder can be copied or zipped as a whole; a
+report that has not been built is named without a link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from research.paths import metrics_path, model_dir, report_dir
+from research.reporting.html import Section, escape, light, note, page, paragraph, table
+from research.stages import MODEL_STAGES, NOTEBOOK_STAGES
+
+MODELS = ("credit", "churn")
+HEADLINE = (
+    ("oot AUC", ("discrimination", "oot", "auc")),
+    ("oot AUC 95% low", ("discrimination", "oot", "auc_ci_low")),
+    ("oot AUC 95% high", ("discrimination", "oot", "auc_ci_high")),
+    ("oot Gini", ("discrimination", "oot", "gini")),
+    ("oot KS", ("discrimination", "oot", "ks")),
+    ("AUC − challenger", ("challenger", "auc_diff")),
+    ("Brier", ("calibration", "brier")),
+    ("Hosmer-Lemeshow p", ("calibration", "hl_p")),
+    ("score PSI", ("stability", "score_psi")),
+    ("max CSI", ("stability", "max_csi")),
+    ("train − oot AUC gap", ("overfit", "auc_gap")),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """What the front page shows of one model."""
+
+    model: str
+    run: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    validation: Mapping[str, Any]
+    reports: Mapping[str, str | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexContent:
+    """Everything the front page shows."""
+
+    models: Sequence[ModelEntry]
+    value_report: str | None
+    notebooks: Sequence[tuple[str, str]]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _link_if_built(reports: Path, relative: str) -> str | None:
+    return relative if (reports / relative).exists() else None
+
+
+def notebook_names(models: Sequence[str] = MODELS) -> list[str]:
+    """Executed notebook names in pipeline order (``train-credit``, ...)."""
+    names = []
+    for stage in NOTEBOOK_STAGES:
+        if stage in MODEL_STAGES:
+            names.extend(f"{stage}-{m}" for m in models)
+        else:
+            names.append(stage)
+    return names
+
+
+def collect_index(root: Path, models: Sequence[str] = MODELS) -> IndexContent:
+    """Read run ids, metrics and which reports exist under ``root`` (the project folder)."""
+    reports = report_dir(root)
+    entries = []
+    for model in models:
+        entries.append(
+            ModelEntry(
+                model=model,
+                run=_read_json(model_dir(root, model) / "run.json"),
+                metrics=_read_json(metrics_path(root, model)),
+                validation=_read_json(metrics_path(root, f"{model}_validation")),
+                reports={
+                    "validation report": _link_if_built(reports, f"{model}/validation.html"),
+                    "SHAP report": _link_if_built(reports, f"{model}/shap.html"),
+                    "training notebook": _link_if_built(reports, f"notebooks/train-{model}.html"),
+                },
+            )
+        )
+    notebooks = [
+        (name, f"notebooks/{name}.html")
+        for name in notebook_names(models)
+        # the report notebook is this stage: its HTML is written right after the page
+        if name == "report" or (reports / "notebooks" / f"{name}.html").exists()
+    ]
+    return IndexContent(
+        models=entries, value_report=_link_if_built(reports, "value.html"), notebooks=notebooks
+    )
+
+
+def _dig(mapping: Mapping[str, Any], path: Sequence[str]) -> Any:
+    for key in path:
+        if not isinstance(mapping, Mapping) or key not in mapping:
+            return None
+        mapping = mapping[key]
+    return mapping
+
+
+def _link(text: str, href: str | None) -> str:
+    return (
+        f'<a href="{escape(href)}">{escape(text)}</a>'
+        if href
+        else f"{escape(text)} (not built yet)"
+    )
+
+
+def _lights(validation: Mapping[str, Any]) -> str:
+    counts = validation.get("lights") or {}
+    if not counts:
+        return "not validated yet"
+    return " ".join(
+        f"{light(c)} {int(counts.get(c, 0))}" for c in ("green", "amber", "red", "grey")
+    )
+
+
+def _model_section(entry: ModelEntry) -> Section:
+    run = entry.run
+    facts = pd.DataFrame(
+        {
+            "": ["MLflow run id", "model name", "model version", "checks"],
+            "value": [
+                escape(run.get("run_id", "not trained yet")),
+                escape(run.get("model_name", "")),
+                escape(run.get("model_version", "")),
+                _lights(entry.validation),
+            ],
+        }
+    )
+    figures = {name: _dig(entry.validation, path) for name, path in HEADLINE}
+    oracle = _dig(entry.metrics, ("oracle", "auc"))
+    if oracle is not None:
+        figures["oracle AUC (ceiling)"] = oracle
+    headline = pd.DataFrame(
+        {
+            "figure": list(figures),
+            "value": [
+                float(v) if isinstance(v, (int, float)) else float("nan") for v in figures.values()
+            ],
+        }
+    )
+    links = " · ".join(_link(text, href) for text, href in entry.reports.items())
+    body = (
+        f"<p>{links}</p>"
+        + table(facts, raw_html_columns=["value"])
+        + "<h3>Headline figures</h3>"
+        + table(headline)
+    )
+    return Section(f"Model: {entry.model}", body, anchor=f"model-{entry.model}")
+
+
+def index_page_html(content: IndexContent) -> str:
+    """The front page as a self-contained HTML document (only relative links to sibling reports)."""
+    overview = pd.DataFrame(
+        {
+            "model": [e.model for e in content.models],
+            "MLflow run id": [escape(e.run.get("run_id", "")) for e in content.models],
+            "version": [escape(e.run.get("model_version", "")) for e in content.models],
+            "oot AUC": [
+                _dig(e.validation, ("discrimination", "oot", "auc")) for e in content.models
+            ],
+            "checks": [_lights(e.validation) for e in content.models],
+            "validation": [
+                _link("validation report", e.reports.get("validation report"))
+                for e in content.models
+            ],
+            "SHAP": [_link("SHAP report", e.reports.get("SHAP report")) for e in content.models],
+        }
+    )
+    overview["oot AUC"] = overview["oot AUC"].astype(float)
+    intro = (
+        paragraph(
+            "Reports of the corporate-lending workbench, rebuilt by dvc repro from params.yaml. Each model's "
+            "validation report holds the checks a model validator reviews (discrimination, calibration, stability, "
+            "backtesting, overfitting, segments) with traffic lights; the SHAP report explains the model. "
+            "Runs are in the MLflow store under mlruns/ (open them with mlflow ui)."
+        )
+        + table(
+            overview, raw_html_columns=["MLflow run id", "version", "checks", "validation", "SHAP"]
+        )
+        + f"<p>{_link('Customer value report (segments, CLV, watch list)', content.value_report)}</p>"
+    )
+    notebooks = (
+        "<ul>"
+        + "".join(f"<li>{_link(name, href)}</li>" for name, href in content.notebooks)
+        + "</ul>"
+        if content.notebooks
+        else note("No executed notebooks yet.")
+    )
+    sections = [
+        Section("Overview", intro),
+        *(_model_section(e) for e in content.models),
+        Section(
+            "Executed notebooks",
+            paragraph("Each stage's notebook as it ran, outputs included.") + notebooks,
+        ),
+    ]
+    return page("Corporate-lending research: reports", sections, subtitle="Front page of reports/")
+
+
+def write_index_page(root: Path, models: Sequence[str] = MODELS) -> Path:
+    """Build ``reports/index.html`` under ``root`` and return its path."""
+    path = report_dir(root) / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(index_page_html(collect_index(root, models)), encoding="utf-8")
+    return path

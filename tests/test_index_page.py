@@ -1,0 +1,101 @@
+"""The front page: relative links, run ids, headline figures and light counts."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from research.reporting.html import external_references
+from research.reporting.index_page import (
+    collect_index,
+    index_page_html,
+    notebook_names,
+    write_index_page,
+)
+
+
+def _project(root: Path) -> Path:
+    (root / "models" / "credit").mkdir(parents=True)
+    (root / "models" / "credit" / "run.json").write_text(
+        json.dumps(
+            {"run_id": "abc123", "model_name": "corporate-lending-credit", "model_version": "3"}
+        )
+    )
+    (root / "metrics").mkdir()
+    (root / "metrics" / "credit.json").write_text(
+        json.dumps({"oot": {"auc": 0.8}, "oracle": {"auc": 0.86}})
+    )
+    (root / "metrics" / "credit_validation.json").write_text(
+        json.dumps(
+            {
+                "discrimination": {
+                    "oot": {
+                        "auc": 0.7912,
+                        "auc_ci_low": 0.75,
+                        "auc_ci_high": 0.83,
+                        "gini": 0.58,
+                        "ks": 0.45,
+                    }
+                },
+                "stability": {"score_psi": 0.0123, "max_csi": 0.05},
+                "lights": {"green": 30, "amber": 2, "red": 1, "grey": 3},
+            }
+        )
+    )
+    for page in (
+        "credit/validation.html",
+        "credit/shap.html",
+        "value.html",
+        "notebooks/train-credit.html",
+        "notebooks/data.html",
+    ):
+        (root / "reports" / page).parent.mkdir(parents=True, exist_ok=True)
+        (root / "reports" / page).write_text("<html></html>")
+    return root
+
+
+def test_the_front_page_links_every_built_report_relatively(tmp_path):
+    root = _project(tmp_path)
+    path = write_index_page(root)
+    assert path == root / "reports" / "index.html"
+    page = path.read_text()
+    assert external_references(page, allow_relative=True) == []
+    hrefs = set(re.findall(r'href="([^"#]+)"', page))
+    assert {
+        "credit/validation.html",
+        "credit/shap.html",
+        "value.html",
+        "notebooks/train-credit.html",
+        "notebooks/data.html",
+    } <= hrefs
+    # every linked file exists beside index.html, except this stage's own notebook (written right after)
+    assert all((root / "reports" / h).exists() for h in hrefs - {"notebooks/report.html"})
+    assert "churn/validation.html" not in hrefs
+
+
+def test_the_front_page_shows_run_ids_versions_headlines_and_lights(tmp_path):
+    page = index_page_html(collect_index(_project(tmp_path)))
+    assert "abc123" in page and "corporate-lending-credit" in page
+    assert "0.7912" in page  # oot AUC
+    assert "0.0123" in page  # score PSI
+    assert "0.8600" in page  # oracle AUC from the training metrics
+    assert re.search(r">red</span>\s*1\b", page)
+    assert re.search(r">green</span>\s*30\b", page)
+    assert "not trained yet" in page  # churn has no run.json
+    assert "SHAP report (not built yet)" in page  # churn
+
+
+def test_notebooks_are_listed_in_pipeline_order():
+    assert notebook_names(("credit", "churn")) == [
+        "data",
+        "features",
+        "train-credit",
+        "train-churn",
+        "explain-credit",
+        "explain-churn",
+        "validate-credit",
+        "validate-churn",
+        "value",
+        "report",
+    ]

@@ -1,0 +1,50 @@
+"""The train notebook end to end on a user's own flat table (no feature stage, no snapshot date)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from _panel_fixtures import make_flat_table
+from research.stages import run_notebook
+from research.tracking import read_run_file
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train_notebook")]
+
+
+def test_train_notebook_on_a_flat_table_without_dates(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name in ("params.yaml", "dvc.yaml", "notebooks/train.ipynb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "own").mkdir()
+    make_flat_table(n_rows=1500, with_date=False).to_csv(tmp_path / "own" / "loans.csv", index=False)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    credit = params["models"]["credit"]
+    credit.update(source="own/loans.csv", id_column="loan_id", date_column="", label="bad")
+    credit["xgb"]["n_estimators"] = 40
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    executed = run_notebook("train", model="credit", root=tmp_path, html=False)
+
+    text = executed.read_text()
+    assert "NO SNAPSHOT DATE" in text and "stratified random test split" in text
+    assert "oracle comparison is skipped" in text
+    metrics = json.loads((tmp_path / "metrics" / "credit.json").read_text())
+    assert metrics["holdout"] == "test" and "oracle" not in metrics
+    for section in ("train", "valid", "test", "challenger"):
+        assert {"auc", "gini", "ks", "brier", "logloss", "n", "events"} <= set(metrics[section]), section
+    scores = pd.read_parquet(tmp_path / "data" / "scores" / "credit.parquet")
+    assert len(scores) == 1500 and set(scores["split"]) == {"train", "valid", "test"}
+    assert {"customer_id", "snapshot_date", "label", "score", "raw_score", "margin", "challenger_score", "grade"} <= set(scores.columns)
+    run = read_run_file(tmp_path / "models" / "credit" / "run.json")
+    assert run["model_name"] == "credit_pd" and run["model_version"] == "1"
+    for name in ("roc", "precision_recall", "calibration"):
+        assert len(pd.read_csv(tmp_path / "plots" / "credit" / f"{name}.csv")) <= 200
