@@ -152,6 +152,8 @@ def random_portfolio(
         for _ in range(int(rng.integers(0, 3))):
             fid = f"F{len(fac_rows):03d}{c}"
             orig = o + pd.Timedelta(days=int(rng.integers(0, 500)))
+            if orig >= t1:  # every event lies inside the data
+                continue
             maturity = orig + pd.Timedelta(days=int(rng.integers(200, 1500)))
             close = maturity if rng.random() < 0.5 and maturity < t1 else pd.NaT
             limit = float(rng.integers(1, 50) * 1000)
@@ -177,6 +179,7 @@ def random_portfolio(
                     else d - pd.Timedelta(days=int(rng.integers(0, 5))) if u < 0.6
                     else d + pd.Timedelta(days=int(rng.integers(1, 40 if u < 0.95 else 130)))
                 )
+                paid = paid if pd.isna(paid) or paid < t1 else pd.NaT
                 amount = float(rng.integers(1, 20) * 100)
                 paid_amount = np.nan if pd.isna(paid) else amount * (0.5 if rng.random() < 0.1 else 1.0)
                 rep_rows.append({
@@ -203,13 +206,15 @@ def random_portfolio(
     fin_rows = []
     for c in ids:
         for year in range(t0.year - 1, t1.year):
-            if rng.random() < 0.8:
-                period = pd.Timestamp(f"{year}-12-31")
-                fin_rows.append(_statement(rng, c, period, period + pd.Timedelta(days=int(rng.integers(20, 300)))))
+            period = pd.Timestamp(f"{year}-12-31")
+            reported = period + pd.Timedelta(days=int(rng.integers(20, 300)))
+            if rng.random() < 0.8 and reported < t1:
+                fin_rows.append(_statement(rng, c, period, reported))
     app_rows = []
     for i in range(int(rng.integers(0, 4 * n_customers))):
         sub = _dates(rng, t0, t1, 1)[0]
         decided = sub + pd.Timedelta(days=int(rng.integers(0, 60))) if rng.random() < 0.85 else pd.NaT
+        decided = decided if pd.isna(decided) or decided < t1 else pd.NaT
         app_rows.append({
             "application_id": f"A{i:04d}", "customer_id": ids[rng.integers(n_customers)], "submitted_date": sub,
             "product": PRODUCTS[rng.integers(len(PRODUCTS))], "amount": float(rng.integers(1, 100) * 1000),
@@ -304,6 +309,8 @@ def perturb_after(tables: dict[str, pd.DataFrame], s: pd.Timestamp, rng: np.rand
     c = _alter(c, alter, {
         "segment": [SEGMENTS[i] for i in rng.integers(0, len(SEGMENTS), len(alter))],
         "region": [REGIONS[i] for i in rng.integers(0, len(REGIONS), len(alter))],
+        "industry": [INDUSTRIES[i] for i in rng.integers(0, len(INDUSTRIES), len(alter))],
+        "inclusive_flag": rng.random(len(alter)) < 0.5,
         "green_flag": rng.random(len(alter)) < 0.5,
         "onboarding_date": onboard,
         "relationship_end_date": _maybe_missing(rng, onboard + pd.Timedelta(days=10)),
@@ -347,7 +354,10 @@ def perturb_after(tables: dict[str, pd.DataFrame], s: pd.Timestamp, rng: np.rand
     # facility balances: month ends on or after s, also for facilities opened before s
     b = tables["facility_balances"]
     alter, delete = _split(rng, b, (b["month_end"] >= s).to_numpy())
-    b = _alter(b, alter, {"drawn_amount": rng.uniform(0, 1e5, len(alter)), "limit_amount": rng.uniform(0, 1e5, len(alter))})
+    b = _alter(b, alter, {
+        "month_end": _on_or_after(rng, s, len(alter)),
+        "drawn_amount": rng.uniform(0, 1e5, len(alter)), "limit_amount": rng.uniform(0, 1e5, len(alter)),
+    })
     b = _drop(b, delete)
     facs = tables["facilities"]
     k = min(int(rng.integers(0, 4)), len(facs))
@@ -401,10 +411,13 @@ def perturb_after(tables: dict[str, pd.DataFrame], s: pd.Timestamp, rng: np.rand
     # financials: statements reported on or after s, whatever their period
     fi = tables["financials"]
     alter, delete = _split(rng, fi, (fi["reported_date"] >= s).to_numpy())
+    reported = _on_or_after(rng, s, len(alter))
     fi = _alter(fi, alter, {
         "revenue": rng.uniform(0, 1e6, len(alter)), "ebitda": rng.normal(0, 1e5, len(alter)),
         "cfads": rng.uniform(0, 1e5, len(alter)), "debt_service": rng.uniform(1, 1e5, len(alter)),
-        "reported_date": _on_or_after(rng, s, len(alter)),
+        "reported_date": reported,
+        # any period, also one that ended before the snapshot
+        "period_end": reported - pd.to_timedelta(rng.integers(1, 700, len(alter)), unit="D"),
     })
     fi = _drop(fi, delete)
     k = int(rng.integers(0, 3))

@@ -103,9 +103,12 @@ def test_empty_partitions_and_a_missing_table_as_locally(client, tmp_path):
     assert notes == local_notes and any(note.startswith("transactions") for note in notes)
 
 
-def test_unpartitioned_tables_are_refused(client, raw_folder):
-    with pytest.raises(ValueError, match="partition_tables"):
-        distributed.build_panel_dask(distributed.read_tables_dask(raw_folder), SNAPSHOTS, **PARAMS)
+def test_partitioned_tables_hold_each_customer_in_input_order(client, raw_folder, tmp_path):
+    partitions = distributed.partition_tables(distributed.read_tables_dask(raw_folder), 4, tmp_path / "staged")
+    expected = distributed.partition_by_customer(read_tables(raw_folder), 4)
+    for number in range(4):
+        for name, frame in partitions.read(number).items():
+            pd.testing.assert_frame_equal(frame, expected[number][name].reset_index(drop=True), check_dtype=False)
 
 
 # --------------------------------------------------------------------------- training, scores, SHAP

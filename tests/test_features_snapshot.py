@@ -123,6 +123,19 @@ def test_records_of_unknown_customers_are_ignored():
     assert out["customer_id"].tolist() == ["A"] and out["cf_inflow_amount_3m"].tolist() == [5.0]
 
 
-def test_no_snapshots_gives_an_empty_panel_with_all_columns(portfolio, panel):
+def test_no_snapshots_or_no_customers_give_an_empty_panel_with_all_columns(portfolio, panel):
     out, _ = build_panel(portfolio, [], **PARAMS)
     assert len(out) == 0 and list(out.columns) == list(panel.columns)
+    nobody = {name: frame.iloc[0:0] for name, frame in portfolio.items()}
+    out, _ = build_panel(nobody, SNAPSHOTS, **PARAMS)
+    assert len(out) == 0 and list(out.columns) == list(panel.columns)
+    assert out.dtypes.equals(panel.dtypes)
+
+
+def test_a_grid_too_short_for_a_window_is_a_clear_error(portfolio):
+    from research.features._grid import make_grid
+    from research.features.cashflow import cashflow_features
+
+    grid = make_grid(portfolio["customers"], SNAPSHOTS, months_back=6)
+    with pytest.raises(ValueError, match="months_back=12"):
+        cashflow_features(portfolio["transactions"], grid, windows_months=[3, 12], trend_recent_months=3)

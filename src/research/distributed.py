@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +173,6 @@ def _keyed(frame: pd.DataFrame, n_partitions: int, id_column: str, partition_inf
     )
 
 
-def _restored(frame: pd.DataFrame) -> pd.DataFrame:
-    """A partition of a partitioned table back in input order, without the helper columns."""
-    out = frame.reset_index(drop=True)
-    if ROW in out.columns:
-        out = out.sort_values(ROW, kind="stable").drop(columns=ROW)
-    return out.drop(columns=[c for c in (PARTITION,) if c in out.columns]).reset_index(drop=True)
-
-
 # --------------------------------------------------------------------------- input tables
 
 
@@ -203,24 +198,6 @@ def read_tables_dask(folder: str | Path) -> dict[str, Any]:
     return {p.stem: dd.read_parquet(str(p), split_row_groups=True) for p in files}
 
 
-def partition_tables(
-    tables: Mapping[str, Any], n_partitions: int, *, id_column: str = "customer_id"
-) -> dict[str, Any]:
-    """Shuffle each Dask table so that partition ``i`` of every table holds the customers hashed to ``i``.
-
-    The result is indexed by ``PARTITION`` with divisions ``0, 1, ..., n_partitions``; a
-    ``ROW`` column keeps the input order. The shuffle spills to disk when a worker's
-    memory fills (Dask's peer-to-peer shuffle), so tables larger than the cluster's
-    memory pass.
-    """
-    out = {}
-    for name, frame in tables.items():
-        _require_id(name, frame.columns, id_column)
-        keyed = frame.map_partitions(_keyed, n_partitions, id_column)
-        out[name] = keyed.set_index(PARTITION, divisions=list(range(n_partitions + 1)))
-    return out
-
-
 def observation_end_dask(tables: Mapping[str, Any]) -> pd.Timestamp:
     """``labels.observation_end`` over whole Dask tables (one partition alone would see an earlier end)."""
     import dask
@@ -239,69 +216,100 @@ def observation_end_dask(tables: Mapping[str, Any]) -> pd.Timestamp:
     return labels.observation_end(frames)
 
 
+@dataclass(frozen=True)
+class CustomerPartitions:
+    """Tables written as Parquet by customer partition: ``folder/<table>/_partition=<i>/``.
+
+    ``read(i)`` returns partition ``i`` of every table, each in its input row order.
+    """
+
+    folder: Path
+    n_partitions: int
+    schemas: dict[str, pd.DataFrame]  # an empty frame per table, for partitions without rows
+
+    def read(self, number: int) -> dict[str, pd.DataFrame]:
+        """The tables of partition ``number`` (rows in input order, index 0..n-1)."""
+        out = {}
+        for name, schema in self.schemas.items():
+            where = self.folder / name / f"{PARTITION}={number}"
+            frame = pd.read_parquet(where) if where.is_dir() else schema
+            out[name] = frame.sort_values(ROW, kind="stable").drop(columns=ROW).reset_index(drop=True)
+        return out
+
+
+def partition_tables(
+    tables: Mapping[str, Any], n_partitions: int, folder: str | Path, *, id_column: str = "customer_id"
+) -> CustomerPartitions:
+    """Write every Dask table to ``folder`` split by customer partition (Dask's ``to_parquet``).
+
+    Each input partition writes its rows of every customer partition to that partition's
+    folder, so no worker ever holds more than one input partition: this is the shuffle,
+    through disk, of tables larger than the cluster's memory. ``folder`` must be reachable
+    by every worker (beside the input tables, on a cluster) and is replaced.
+    """
+    import dask
+
+    root = Path(folder)
+    if root.exists():
+        shutil.rmtree(root)
+    writes, schemas = [], {}
+    for name, frame in tables.items():
+        _require_id(name, frame.columns, id_column)
+        keyed = frame.map_partitions(_keyed, n_partitions, id_column)
+        schemas[name] = keyed._meta.drop(columns=PARTITION)
+        writes.append(keyed.to_parquet(root / name, partition_on=[PARTITION], write_index=False, compute=False))
+    dask.compute(*writes)
+    return CustomerPartitions(root, n_partitions, schemas)
+
+
 # --------------------------------------------------------------------------- the panel
 
 
 def build_panel_dask(
-    tables: Mapping[str, Any],
+    partitions: CustomerPartitions,
     snapshots: Sequence[pd.Timestamp],
     *,
-    observation_end: pd.Timestamp | None = None,
-    validate: bool = True,
+    observation_end: pd.Timestamp,
     **panel_kwargs: Any,
 ) -> tuple[Any, list[str]]:
     """``build_panel`` on every customer partition: a lazy Dask panel and the notes.
 
     Args:
-        tables: Dask tables from ``partition_tables`` (same divisions).
+        partitions: The tables by customer partition (``partition_tables``).
         snapshots: Snapshot dates.
-        observation_end: First day after the data; computed over the whole tables when None.
-        validate: Check each partition against the input contract first (``validate_tables``),
-            which also gives the columns the canonical dtypes the local engine sees.
+        observation_end: First day after the data over the whole tables (``observation_end_dask``).
         **panel_kwargs: The keyword arguments of ``research.features.snapshot.build_panel``
             (windows, thresholds, label horizons).
 
     Returns:
         The panel as a Dask DataFrame, one partition per customer partition (rows of a
         partition sorted by snapshot and customer, index unknown), and build_panel's notes.
+        Each partition is checked against the input contract first (``validate_tables``),
+        which also gives its columns the canonical dtypes the local engine sees.
     """
     import dask.dataframe as dd
 
-    names = list(tables)
-    frames = [tables[n] for n in names]
-    if "customers" not in names:
-        raise ValueError("build_panel_dask: the customers table is required (tables['customers'] is missing)")
-    divisions = {tuple(f.divisions) for f in frames}
-    if len(divisions) != 1 or not frames[0].known_divisions:
-        raise ValueError(
-            "build_panel_dask: the tables are not co-partitioned by customer; "
-            "Fix: pass them through partition_tables(tables, n_partitions) first"
-        )
-    end = observation_end_dask(tables) if observation_end is None else pd.Timestamp(observation_end)
-    empty = {n: _restored(f._meta) for n, f in zip(names, frames, strict=True)}
-    if validate:
-        empty = validate_tables(empty)
-    meta, notes = build_panel(empty, snapshots, observation_end=end, **panel_kwargs)
-    panel = dd.map_partitions(
-        _partition_panel, *frames, names=names, snapshots=list(snapshots), observation_end=end,
-        validate=validate, panel_kwargs=panel_kwargs, meta=meta, align_dataframes=False,
-        clear_divisions=True, enforce_metadata=False,
+    if "customers" not in partitions.schemas:
+        raise ValueError("build_panel_dask: the customers table is required (no customers table was partitioned)")
+    empty = validate_tables({name: schema.drop(columns=ROW) for name, schema in partitions.schemas.items()})
+    meta, notes = build_panel(empty, snapshots, observation_end=observation_end, **panel_kwargs)
+    panel = dd.from_map(
+        _partition_panel, range(partitions.n_partitions), partitions=partitions, snapshots=list(snapshots),
+        observation_end=observation_end, panel_kwargs=panel_kwargs, meta=meta, enforce_metadata=False,
     )
     return panel, notes
 
 
 def _partition_panel(
-    *frames: pd.DataFrame,
-    names: list[str],
+    number: int,
+    *,
+    partitions: CustomerPartitions,
     snapshots: list[pd.Timestamp],
     observation_end: pd.Timestamp,
-    validate: bool,
     panel_kwargs: dict[str, Any],
 ) -> pd.DataFrame:
     """The panel rows of one customer partition."""
-    tables = {name: _restored(frame) for name, frame in zip(names, frames, strict=True)}
-    if validate:
-        tables = validate_tables(tables)
+    tables = validate_tables(partitions.read(number))
     panel, _ = build_panel(tables, snapshots, observation_end=observation_end, **panel_kwargs)
     return panel
 
@@ -318,6 +326,7 @@ def build_panel_from_folder(
     *,
     n_partitions: int = 0,
     client: Any = None,
+    staging: str | Path | None = None,
     **panel_kwargs: Any,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The features stage on Dask: read a folder of Parquet tables, partition by customer, build, collect.
@@ -328,6 +337,8 @@ def build_panel_from_folder(
         n_partitions: Customer partitions; 0 sizes them from the input and the cluster
             (``auto_partitions``).
         client: The Dask client (the current default client when None).
+        staging: Folder for the tables by customer partition, reachable by every worker;
+            by default a hidden folder beside ``folder``. Removed at the end.
         **panel_kwargs: The keyword arguments of ``build_panel``.
 
     Returns:
@@ -336,19 +347,23 @@ def build_panel_from_folder(
     from distributed import default_client
 
     client = client or default_client()
-    raw = read_tables_dask(folder)
+    root = Path(folder)
+    raw = read_tables_dask(root)
     if n_partitions <= 0:
         resources = cluster_resources(client)
-        size = sum(p.stat().st_size for p in Path(folder).glob("*.parquet"))
         n_partitions = auto_partitions(
-            size, n_workers=resources["workers"], memory_limit=resources["memory_limit"],
+            sum(p.stat().st_size for p in root.glob("*.parquet")),
+            n_workers=resources["workers"], memory_limit=resources["memory_limit"],
             threads_per_worker=math.ceil(resources["threads"] / resources["workers"]),
         )
-    end = observation_end_dask(raw)
-    panel, notes = build_panel_dask(
-        partition_tables(raw, n_partitions), snapshots, observation_end=end, **panel_kwargs
-    )
-    return collect_panel(panel), notes
+    staging = Path(staging) if staging else root.parent / f".{root.name}-by-customer-{uuid.uuid4().hex[:8]}"
+    try:
+        end = observation_end_dask(raw)
+        partitions = partition_tables(raw, n_partitions, staging)
+        panel, notes = build_panel_dask(partitions, snapshots, observation_end=end, **panel_kwargs)
+        return collect_panel(panel), notes
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- in-memory frames

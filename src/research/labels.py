@@ -47,6 +47,9 @@ def observation_end(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
     return (pd.Timestamp(latest).normalize() + pd.Timedelta(days=1)).as_unit("ns")
 
 
+_observation_end = observation_end  # reachable where a parameter has the same name
+
+
 def default_dates(repayments: pd.DataFrame, default_dpd: int) -> pd.Series:
     """First default date per customer (customer_id to date, sorted by id; customers without one are absent).
 
@@ -139,5 +142,3 @@ def panel_labels(
     )
     return out
 
-
-_observation_end = observation_end

@@ -44,8 +44,14 @@ def as_snapshot_index(snapshots) -> pd.DatetimeIndex:
 
 
 def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """A string column as an Arrow array (zero-copy for pyarrow-backed ``str`` columns)."""
-    return pa.array(values.array) if hasattr(values.array, "__arrow_array__") else pa.array(values)
+    """A string column as an Arrow string array (zero-copy for pyarrow-backed ``str`` columns)."""
+    try:
+        array = pa.array(values.array) if hasattr(values.array, "__arrow_array__") else pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = pa.array(values.astype("str").array)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.string())
+    return array
 
 
 def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
@@ -93,9 +99,18 @@ class SnapshotGrid:
     def snapshot_ns(self) -> np.ndarray:
         return self.snapshots.asi8
 
+    def reach(self, months: int) -> int:
+        """``months``, after checking that the grid's edges go back that far."""
+        if not 0 <= months <= self.months_back:
+            raise ValueError(
+                f"a window reaches {months} months before the snapshot but the grid only "
+                f"{self.months_back}; build it with make_grid(..., months_back={months}) or more"
+            )
+        return months
+
     def edge(self, months: int) -> np.ndarray:
         """``s - months`` months for every snapshot (int64 ns)."""
-        return self.edges[self.positions[:, months]]
+        return self.edges[self.positions[:, self.reach(months)]]
 
     def codes(self, customer_ids: pd.Series) -> np.ndarray:
         """Grid position of each customer id (-1 for ids not among the customers)."""
@@ -169,11 +184,12 @@ class SnapshotGrid:
         if counts is None:
             counts = np.bincount(key, minlength=stride * n_kinds)
         nonempty = counts.reshape(n_kinds, stride)[:, : self.trash].reshape(n_kinds, k, n) > 0
-        last = np.where(nonempty, np.arange(k)[None, :, None], -1)
+        index_type = np.int16 if k < np.iinfo(np.int16).max else np.int32  # small: this array is large
+        last = np.where(nonempty, np.arange(k, dtype=index_type)[None, :, None], index_type(-1))
         np.maximum.accumulate(last, axis=1, out=last)
         last = last[:, self.positions[:, near], :]  # (kinds, S, n): last non-empty bucket before the edge
         found = last >= 0
-        keys = np.arange(n_kinds)[:, None, None] * stride + last * n + np.arange(n)[None, None, :]
+        keys = np.arange(n_kinds)[:, None, None] * stride + last.astype(np.int64) * n + np.arange(n)[None, None, :]
         keys = np.where(found, keys, self.trash)  # the trash slot of kind 0 never holds a time
         wanted = np.zeros(stride * n_kinds, dtype=bool)
         wanted[keys[found]] = True
@@ -190,6 +206,7 @@ class SnapshotGrid:
         sums) so that an empty window is exactly zero and small sums keep their precision.
         """
         out = np.empty((self.n_snapshots, self.n_customers), dtype=totals.dtype)
+        far, near = self.reach(far), self.reach(near)
         for i, (lo, hi) in enumerate(zip(self.positions[:, far], self.positions[:, near], strict=True)):
             out[i] = totals[lo + 1 : hi + 1].sum(axis=0)
         return out
@@ -197,7 +214,7 @@ class SnapshotGrid:
     def before(self, totals: np.ndarray, near: int = 0) -> np.ndarray:
         """Per snapshot and customer, the total over all records before ``s - near`` months: ``(S, n)``."""
         out = np.empty((self.n_snapshots, self.n_customers), dtype=totals.dtype)
-        for i, hi in enumerate(self.positions[:, near]):
+        for i, hi in enumerate(self.positions[:, self.reach(near)]):
             out[i] = totals[: hi + 1].sum(axis=0)
         return out
 

@@ -3,7 +3,8 @@
 Point in time: a facility is seen from its origination date (``origination_date < s``)
 and is active until its close date (closed when ``close_date < s``); its terms (product,
 limit, rate, collateral, maturity) are known from origination. Balances are seen from
-their month end (``month_end < s``) and only for a facility already originated then.
+their month end (``month_end < s``) and only for a facility already originated then;
+a balance belongs to the customer of its facility.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def _balance_features(
     known = parent >= 0
     # A balance of a facility not yet originated is not a balance of any facility seen then.
     known[known] = origination[parent[known]] <= month_end[known]
-    codes = np.where(known, grid.codes(balances["customer_id"]), -1)
+    # The facility's customer (one lookup per facility, not per balance row).
+    owner = grid.codes(facilities["customer_id"])
+    codes = np.where(known, owner[np.where(known, parent, 0)] if len(owner) else -1, -1)
     revolving = np.zeros(len(known), dtype=bool)
     revolving[known] = revolving_facility[parent[known]]
     records = grid.place(codes, month_end)

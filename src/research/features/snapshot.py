@@ -62,11 +62,27 @@ def build_panel(
     observation_end: pd.Timestamp | None = None,
     n_threads: int = 2,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The panel (ids, features in catalog order, labels) and notes on what could not be built.
+    """The point-in-time panel and notes on what could not be built.
 
-    Rows are sorted by ``snapshot_date`` then ``customer_id``. ``observation_end`` defaults
-    to the first day after the data (``research.labels.observation_end``); ``n_threads``
-    families are built at once.
+    Args:
+        tables: Input tables by name (``customers`` required; any other may be absent).
+        snapshots: Snapshot dates (midnight); features use records strictly before each.
+        windows_months: Look-back windows of the cash-flow, engagement and repayment features.
+        long_window_months: Look-back of the facility, financial and application counts.
+        trend_recent_months: Trends compare this many recent months with as many before.
+        dpd_thresholds: Days past due counted by ``rep_dpd{t}_count_*``.
+        financials_overdue_days: Days without a statement after which one is overdue.
+        default_dpd: Days past due that make a default (label and exclusion).
+        default_horizon_months: Default label window.
+        churn_horizon_months: Churn label window.
+        observation_end: First day after the data (default: ``research.labels.observation_end``).
+        n_threads: Families built at once.
+
+    Returns:
+        The panel: ``customer_id``, ``snapshot_date``, the features in catalog order, then
+        ``default_{H}m`` and ``churn_{H}m`` (1.0, 0.0, NaN when censored); one row per customer
+        onboarded before the snapshot, not gone and not in default before it, sorted by
+        snapshot date then customer id. And one note per missing table.
     """
     _check_params(windows_months, long_window_months, trend_recent_months, dpd_thresholds)
     if "customers" not in tables or tables["customers"] is None:
@@ -87,7 +103,7 @@ def build_panel(
         trend_recent_months=trend_recent_months, dpd_thresholds=dpd_thresholds,
         financials_overdue_days=financials_overdue_days,
     )
-    # Families are independent; numpy and Arrow release the GIL in their heavy loops.
+    # Families are independent; Arrow and most numpy loops release the GIL.
     with ThreadPoolExecutor(max_workers=max(n_threads, 1)) as pool:
         parts = list(pool.map(lambda job: job(), jobs))
 
@@ -95,7 +111,10 @@ def build_panel(
     catalog = feature_catalog(windows_months, long_window_months, dpd_thresholds, trend_recent_months)
     features = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=keys.index)
     ordered = [name for name in catalog if name in features.columns]
-    end = labels.observation_end(present) if observation_end is None else observation_end
+    if observation_end is not None:
+        end = observation_end
+    else:  # an empty panel (no customers onboarded in time) needs no end of data
+        end = labels.observation_end(present) if len(keys) else grid.snapshots.max()
     label_frame = labels.panel_labels(
         keys, present, default_dpd=default_dpd, default_horizon_months=default_horizon_months,
         churn_horizon_months=churn_horizon_months, observation_end=end,
