@@ -1,15 +1,16 @@
 """The features and training stages on Dask, on transactions larger than one worker's memory.
 
 Writes a portfolio (customers and transactions, the table that outgrows a machine) as
-Parquet, then runs the features stage (``build_panel_from_folder``: read, shuffle by
-customer, ``build_panel`` per partition, collect) and the training stage
+Parquet, then runs the features stage (``build_panel_from_folder``: read, write by
+customer partition, ``build_panel`` per partition, collect) and the training stage
 (``fit_scoring_model_dask`` on the churn label, XGBoost's Dask trainer) on a
 ``LocalCluster`` of 1 and then 2 workers, each capped at ``compute.dask_worker_memory``
-from params.yaml. Prints wall time and peak memory (resident set) per worker for each
-stage, what the workers spilled to disk, and whether any worker died (a worker killed
-for memory is restarted under a new address; the stage would also fail).
+from params.yaml. Prints per stage the wall time, the peak resident memory of each
+worker, the bytes written to disk (customer partitions, and what Dask spilled because a
+worker's memory filled) and whether a worker died (Dask restarts a worker killed for
+memory under a new address).
 
-    python benchmarks/bench_dask.py                      # ~36M transactions (about 2.3 GiB in pandas)
+    python benchmarks/bench_dask.py                      # ~72M transactions, about 4.6 GiB in pandas
     python benchmarks/bench_dask.py --customers 4000     # a quick look
 """
 
@@ -174,22 +175,29 @@ def _peak() -> int:
     return _status("VmHWM")
 
 
-def _disk_writes(dask_worker) -> int:
-    """Bytes this worker has written to disk: spilled task results and shuffle shards."""
+def _disk_writes() -> int:
+    """Bytes this process has sent to storage: the customer-partitioned tables and anything spilled."""
+    with open("/proc/self/io") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("write_bytes:"))
+
+
+def _spilled(dask_worker) -> int:
+    """Bytes of task results this worker has spilled to disk because its memory filled."""
     return int(sum(v for k, v in dask_worker.digests_total.items() if "disk-write" in str(k) and "bytes" in str(k)))
 
 
 def measured(client, stage):
     """Run ``stage()``; return its result, seconds, peak RSS and disk writes per worker."""
     client.run(_reset_peak)
-    before = client.run(_disk_writes)
+    before, spilled_before = client.run(_disk_writes), client.run(_spilled)
     start = time.perf_counter()
     result = stage()
     seconds = time.perf_counter() - start
     peaks = client.run(_peak)
-    after = client.run(_disk_writes)
-    written = {w: after[w] - before.get(w, 0) for w in after}
-    return result, seconds, peaks, written
+    after, spilled_after = client.run(_disk_writes), client.run(_spilled)
+    written = sum(after[w] - before.get(w, 0) for w in after)
+    spilled = sum(spilled_after[w] - spilled_before.get(w, 0) for w in spilled_after)
+    return result, seconds, peaks, {"written": written, "spilled": spilled}
 
 
 # --------------------------------------------------------------------------- the stages
@@ -245,9 +253,9 @@ def run(n_workers: int, folder: Path, memory_limit: str, settings, n_partitions:
 def main() -> None:
     settings = load_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=30_000)
     parser.add_argument("--months", type=int, default=60)
-    parser.add_argument("--per-month", type=float, default=40.0, help="mean transactions per customer-month")
+    parser.add_argument("--per-month", type=float, default=50.0, help="mean transactions per customer-month")
     parser.add_argument("--worker-memory", default=settings.compute.dask_worker_memory)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--partitions", type=int, default=0, help="customer partitions (0: auto)")
@@ -277,9 +285,9 @@ def main() -> None:
         print(f"\n{n_workers} worker(s) x {format_bytes(limit)}, 1 thread each, {n_partitions} customer partitions")
         for row in run(n_workers, args.folder, args.worker_memory, settings, n_partitions):
             peaks = ", ".join(format_bytes(v) for v in row["peaks"].values())
-            disk = format_bytes(sum(row["disk"].values()))
-            print(f"  {row['stage']:<9} {row['seconds']:7.1f}s  peak RSS per worker: {peaks:<22} "
-                  f"written to disk: {disk:<10} rows: {row['rows']:,}  workers restarted: {row['restarted']}"
+            print(f"  {row['stage']:<9} {row['seconds']:6.1f}s  peak RSS per worker: {peaks:<22} "
+                  f"disk writes {format_bytes(row['disk']['written']):<10} of which spilled "
+                  f"{format_bytes(row['disk']['spilled']):<7} rows {row['rows']:,}  workers restarted {row['restarted']}"
                   + (f"  ({row['note']})" if row.get("note") else ""))
             results.append(row)
     worst = max(v for row in results for v in row["peaks"].values())

@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from _feature_fixtures import PARAMS, random_portfolio
@@ -38,10 +39,16 @@ def client():
 
 @pytest.fixture(scope="module")
 def raw_folder(tmp_path_factory):
-    """300 random customers with every table, written as the data stage writes ``data/raw``."""
+    """300 random customers with every table as the data stage writes ``data/raw``, in several row groups.
+
+    Each row group is an input partition of the Dask tables, so the customer partitions
+    gather rows from many of them and must put them back in input order.
+    """
     tables = validate_tables(random_portfolio(np.random.default_rng(11), n_customers=300))
     folder = tmp_path_factory.mktemp("portfolio") / "raw"
     write_tables(tables, folder)
+    for name in ("transactions", "repayments", "facility_balances", "interactions"):
+        pq.write_table(pq.read_table(folder / f"{name}.parquet"), folder / f"{name}.parquet", row_group_size=700)
     return folder
 
 
@@ -104,11 +111,13 @@ def test_empty_partitions_and_a_missing_table_as_locally(client, tmp_path):
 
 
 def test_partitioned_tables_hold_each_customer_in_input_order(client, raw_folder, tmp_path):
-    partitions = distributed.partition_tables(distributed.read_tables_dask(raw_folder), 4, tmp_path / "staged")
+    tables = distributed.read_tables_dask(raw_folder)
+    assert tables["transactions"].npartitions > 5
+    partitions = distributed.partition_tables(tables, 4, tmp_path / "staged")
     expected = distributed.partition_by_customer(read_tables(raw_folder), 4)
     for number in range(4):
         for name, frame in partitions.read(number).items():
-            pd.testing.assert_frame_equal(frame, expected[number][name].reset_index(drop=True), check_dtype=False)
+            pd.testing.assert_frame_equal(frame, expected[number][name].reset_index(drop=True))
 
 
 # --------------------------------------------------------------------------- training, scores, SHAP

@@ -52,3 +52,14 @@ def test_parameters_cell_equals_params_yaml(path):
             continue
         assert name in params, f"{path.name}: parameter {name!r} is not a params.yaml section"
         assert value == params[name], f"{path.name}: parameter {name!r} differs from params.yaml"
+
+
+def test_executed_notebook_html_needs_no_network(tmp_path):
+    from research.reporting.html import external_references
+    from research.stages import _write_html
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("1 + 1")]
+    out = tmp_path / "t.html"
+    _write_html(nb, out)
+    assert external_references(out.read_text()) == []

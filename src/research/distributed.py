@@ -2,12 +2,15 @@
 scores and SHAP per partition.
 
 pandas stays the interface: each step runs the local engine's own functions
-(``build_panel``, ``ScoringModel`` scoring, ``native_shap``) on partitions that each hold
-whole customers, so there is no second copy of the logic and the results equal the local
-ones. A customer's records go to partition ``customer_partition(customer_id)``: a keyed
-SipHash of the id, the same in every process and run (unlike Python's ``hash``), modulo
-the partition count. Inside a partition every table keeps its input row order, so sums
-add up in the same order as on one machine and the features are bit-identical.
+(``build_panel``, ``score_table``, ``native_shap``) on partitions that each hold whole
+customers, so there is no second copy of the logic and the results equal the local ones.
+A customer's records go to partition ``customer_partition(customer_id)``: a keyed SipHash
+of the id, the same in every process and run (unlike Python's ``hash``), modulo the
+partition count. The input tables are read as Dask DataFrames and written once to disk
+split by customer partition (``partition_tables``), so a worker holds one partition at a
+time however large the tables are; inside a partition every table keeps its input row
+order, so sums add up in the same order as on one machine and the features are
+bit-identical.
 
 Nothing here reads ``params.yaml``, logs to MLflow or prints; the stages pass the
 ``compute`` settings in (see ``dask_client``).
@@ -40,10 +43,10 @@ ROW_BITS = 40
 HASH_KEY = "customer-part-v1"  # SipHash key (16 bytes); changing it moves customers between partitions
 PANEL_SORT = ["snapshot_date", "customer_id"]
 SPLIT, LABEL, BASE_VALUE = "__split__", "__label__", "__base_value__"  # helper columns of distributed frames
-# Parquet bytes of one customer partition per byte of a worker thread's memory. A partition
-# peaks at about 20x its Parquet bytes (4x into pandas, then copies to restore the row order
-# and to validate, and build_panel's arrays; bench_dask.py), and half of the worker's memory
-# stays free for shuffle buffers and Dask's own, below the point where it starts spilling.
+# Parquet bytes of one customer partition per byte of a worker thread's memory. Building a
+# partition peaks at about 20x its Parquet bytes (4x into pandas, the copies that restore
+# the row order and validate, build_panel's arrays; bench_dask.py), which keeps a worker
+# near 60% of its limit with Dask's own memory: below the point where it starts to spill.
 PARQUET_SHARE_OF_WORKER_MEMORY = 1 / 48
 
 
@@ -195,7 +198,8 @@ def read_tables_dask(folder: str | Path) -> dict[str, Any]:
             "Fix: point it at data/raw, which the data stage writes as Parquet"
         )
     files = sorted(p for p in root.glob("*.parquet") if not p.name.startswith("."))
-    return {p.stem: dd.read_parquet(str(p), split_row_groups=True) for p in files}
+    with _pandas_dtypes():
+        return {p.stem: dd.read_parquet(str(p), split_row_groups=True) for p in files}
 
 
 def observation_end_dask(tables: Mapping[str, Any]) -> pd.Timestamp:
@@ -293,10 +297,11 @@ def build_panel_dask(
         raise ValueError("build_panel_dask: the customers table is required (no customers table was partitioned)")
     empty = validate_tables({name: schema.drop(columns=ROW) for name, schema in partitions.schemas.items()})
     meta, notes = build_panel(empty, snapshots, observation_end=observation_end, **panel_kwargs)
-    panel = dd.from_map(
-        _partition_panel, range(partitions.n_partitions), partitions=partitions, snapshots=list(snapshots),
-        observation_end=observation_end, panel_kwargs=panel_kwargs, meta=meta, enforce_metadata=False,
-    )
+    with _pandas_dtypes():
+        panel = dd.from_map(
+            _partition_panel, range(partitions.n_partitions), partitions=partitions, snapshots=list(snapshots),
+            observation_end=observation_end, panel_kwargs=panel_kwargs, meta=meta, enforce_metadata=False,
+        )
     return panel, notes
 
 
@@ -387,7 +392,8 @@ def distribute_by_customer(
     n = n_partitions or default_partitions(client)
     positioned = frame.assign(**{ROW: np.arange(len(frame), dtype=np.int64)})
     pieces = [part["frame"] for part in partition_by_customer({"frame": positioned}, n, id_column=id_column)]
-    return dd.from_delayed(_scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False)
+    with _pandas_dtypes():
+        return dd.from_delayed(_scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False)
 
 
 def gather_in_order(results: Any) -> pd.DataFrame:
@@ -611,13 +617,22 @@ def _spread_rows(frame: pd.DataFrame, *, client: Any, n_partitions: int | None) 
     n = max(1, min(n_partitions or default_partitions(client), len(frame)))
     bounds = np.linspace(0, len(frame), n + 1).astype(int)
     pieces = [positioned.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return dd.from_delayed(_scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False)
+    with _pandas_dtypes():
+        return dd.from_delayed(_scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False)
 
 
 def _scatter_round_robin(client: Any, pieces: Sequence[pd.DataFrame]) -> list[Any]:
     """Send piece ``i`` to worker ``i mod workers``: every worker holds data, the same way every run."""
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     return [client.scatter(piece, workers=[workers[i % len(workers)]]) for i, piece in enumerate(pieces)]
+
+
+def _pandas_dtypes() -> Any:
+    """Keep pandas' own dtypes in the Dask collections built inside (Dask would turn ``str`` into
+    ``string[pyarrow]``, which differs in its missing value), so outputs equal the local engine's."""
+    import dask
+
+    return dask.config.set({"dataframe.convert-string": False})
 
 
 def _on_workers(obj: Any) -> Any:

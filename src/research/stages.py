@@ -11,6 +11,7 @@ failure log.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from research.config import parse_settings, read_params
@@ -91,8 +92,16 @@ def _has_research_kernel() -> bool:
     return "research" in KernelSpecManager().find_kernel_specs()
 
 
+_EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\ssrc=\"(?:https?:)?//[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
+
+
 def _write_html(notebook, path: Path) -> None:
+    """An offline HTML copy: images embedded, no scripts fetched from a CDN.
+
+    The lab template links require.js and MathJax from a CDN; the notebooks use neither
+    widgets nor LaTeX, so those tags are dropped and the page needs no network.
+    """
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
-    path.write_text(body, encoding="utf-8")
+    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(notebook)
+    path.write_text(_EXTERNAL_SCRIPT.sub("", body), encoding="utf-8")

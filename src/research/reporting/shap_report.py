@@ -201,7 +201,8 @@ def _dependence_section(result: ExplainResult) -> Section:
         if isinstance(column.dtype, pd.CategoricalDtype):
             levels = list(column.cat.categories)
             ax.set_xticks(range(len(levels)), levels, rotation=30, ha="right")
-        ax.set_title(f"{feature}" + (f" (colour: {partner})" if partner else ""))
+        coded = partner is not None and isinstance(result.frame[partner].dtype, pd.CategoricalDtype)
+        ax.set_title(f"{feature}" + (f" (colour: {partner}{' codes' if coded else ''})" if partner else ""))
         body += f"<h3>{escape(feature)}</h3>" + figure(fig, alt=f"dependence plot of {feature}")
     return Section("Dependence plots", body, anchor="dependence")
 
