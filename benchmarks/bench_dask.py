@@ -186,18 +186,24 @@ def _spilled(dask_worker) -> int:
     return int(sum(v for k, v in dask_worker.digests_total.items() if "disk-write" in str(k) and "bytes" in str(k)))
 
 
-def measured(client, stage):
-    """Run ``stage()``; return its result, seconds, peak RSS and disk writes per worker."""
+def measured(client, work, **labels) -> tuple[object, dict]:
+    """Run ``work()`` on the client's workers; return its result and figures."""
+    workers = set(client.nthreads())
     client.run(_reset_peak)
-    before, spilled_before = client.run(_disk_writes), client.run(_spilled)
+    written, spilled = client.run(_disk_writes), client.run(_spilled)
     start = time.perf_counter()
-    result = stage()
+    result = work()
     seconds = time.perf_counter() - start
     peaks = client.run(_peak)
-    after, spilled_after = client.run(_disk_writes), client.run(_spilled)
-    written = sum(after[w] - before.get(w, 0) for w in after)
-    spilled = sum(spilled_after[w] - spilled_before.get(w, 0) for w in spilled_after)
-    return result, seconds, peaks, {"written": written, "spilled": spilled}
+    written_after, spilled_after = client.run(_disk_writes), client.run(_spilled)
+    return result, {
+        **labels,
+        "seconds": seconds,
+        "peaks": peaks,
+        "written": sum(v - written.get(w, 0) for w, v in written_after.items()),
+        "spilled": sum(v - spilled.get(w, 0) for w, v in spilled_after.items()),
+        "restarted": len(workers - set(client.nthreads())),
+    }
 
 
 # --------------------------------------------------------------------------- the stages
@@ -228,26 +234,25 @@ def run(n_workers: int, folder: Path, memory_limit: str, settings, n_partitions:
     xgb_settings = {k: getattr(settings.models.churn.xgb, k) for k in (
         "n_estimators", "learning_rate", "max_depth", "min_child_weight", "subsample", "colsample_bytree",
         "reg_lambda", "early_stopping_rounds")}
-    rows = []
-    with distributed.dask_client("", n_workers=n_workers, memory_limit=memory_limit, threads_per_worker=1,
-                                 local_directory=str(folder.parent / "dask-scratch")) as client:
-        workers_before = set(client.scheduler_info(n_workers=-1)["workers"])
-        (panel, _), seconds, peaks, written = measured(client, lambda: distributed.build_panel_from_folder(
-            folder, snapshots, n_partitions=n_partitions, client=client, **panel_kwargs))
-        rows.append({"workers": n_workers, "stage": "features", "seconds": seconds, "peaks": peaks,
-                     "disk": written, "rows": len(panel)})
-        table, split, layout = training_inputs(panel, "churn_12m", "2022-10-01", settings.seed)
-        del panel
-        (model, report), seconds, peaks, written = measured(client, lambda: distributed.fit_scoring_model_dask(
-            table, split, client=client, label="churn_12m", layout=layout, xgb_settings=xgb_settings,
-            calibration_method="isotonic", grade_names=[], grade_upper_pd=[], nthread=1, seed=settings.seed))
-        rows.append({"workers": n_workers, "stage": "training", "seconds": seconds, "peaks": peaks,
-                     "disk": written, "rows": int(split.isin(splits.FITTED).sum()),
-                     "note": f"best round {report.best_iteration}, boost {report.seconds['boost']:.0f}s"})
-        restarted = workers_before - set(client.scheduler_info(n_workers=-1)["workers"])
-        for row in rows:
-            row["restarted"] = len(restarted)
-    return rows
+    # Each stage gets a fresh cluster, as each DVC stage starts its own: no memory carried over.
+    cluster = {"n_workers": n_workers, "memory_limit": memory_limit, "threads_per_worker": 1,
+               "local_directory": str(folder.parent / "dask-scratch")}
+    with distributed.dask_client("", **cluster) as client:
+        (panel, _), features_row = measured(
+            client, lambda: distributed.build_panel_from_folder(
+                folder, snapshots, n_partitions=n_partitions, client=client, **panel_kwargs),
+            stage="features", rows=0, note=f"{n_partitions} customer partitions")
+    features_row["rows"] = len(panel)
+    table, split, layout = training_inputs(panel, "churn_12m", "2022-10-01", settings.seed)
+    del panel
+    with distributed.dask_client("", **cluster) as client:
+        (_, report), training_row = measured(
+            client, lambda: distributed.fit_scoring_model_dask(
+                table, split, client=client, label="churn_12m", layout=layout, xgb_settings=xgb_settings,
+                calibration_method="isotonic", grade_names=[], grade_upper_pd=[], nthread=1, seed=settings.seed),
+            stage="training", rows=int(split.isin(splits.FITTED).sum()))
+    training_row["note"] = f"best round {report.best_iteration}, boosting {report.seconds['boost']:.0f}s"
+    return [features_row, training_row]
 
 
 def main() -> None:
@@ -282,13 +287,12 @@ def main() -> None:
     for n_workers in args.workers:
         n_partitions = args.partitions or distributed.auto_partitions(
             sum(p.stat().st_size for p in args.folder.glob("*.parquet")), n_workers=n_workers, memory_limit=limit)
-        print(f"\n{n_workers} worker(s) x {format_bytes(limit)}, 1 thread each, {n_partitions} customer partitions")
+        print(f"\n{n_workers} worker(s) x {format_bytes(limit)}, 1 thread each")
         for row in run(n_workers, args.folder, args.worker_memory, settings, n_partitions):
             peaks = ", ".join(format_bytes(v) for v in row["peaks"].values())
-            print(f"  {row['stage']:<9} {row['seconds']:6.1f}s  peak RSS per worker: {peaks:<22} "
-                  f"disk writes {format_bytes(row['disk']['written']):<10} of which spilled "
-                  f"{format_bytes(row['disk']['spilled']):<7} rows {row['rows']:,}  workers restarted {row['restarted']}"
-                  + (f"  ({row['note']})" if row.get("note") else ""))
+            print(f"  {row['stage']:<9} {row['seconds']:6.1f}s  peak memory per worker {peaks:<22} "
+                  f"disk writes {format_bytes(row['written']):<10} (spilled {format_bytes(row['spilled'])})  "
+                  f"workers restarted {row['restarted']}  {row['rows']:,} rows, {row['note']}")
             results.append(row)
     worst = max(v for row in results for v in row["peaks"].values())
     print(f"\nhighest worker peak {format_bytes(worst)} against a limit of {format_bytes(limit)}; "

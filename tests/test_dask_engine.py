@@ -48,7 +48,7 @@ def raw_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("portfolio") / "raw"
     write_tables(tables, folder)
     for name in ("transactions", "repayments", "facility_balances", "interactions"):
-        pq.write_table(pq.read_table(folder / f"{name}.parquet"), folder / f"{name}.parquet", row_group_size=700)
+        pq.write_table(pq.read_table(folder / f"{name}.parquet"), folder / f"{name}.parquet", row_group_size=250)
     return folder
 
 
@@ -197,8 +197,8 @@ def test_connects_to_a_running_scheduler(client):
 
 def test_partition_count_fits_worker_memory():
     assert distributed.auto_partitions(10_000, n_workers=2, memory_limit=2**31) == 4
-    assert distributed.auto_partitions(2**30, n_workers=2, memory_limit=2**31) == 24
-    assert distributed.auto_partitions(2**30, n_workers=2, memory_limit=2**31, threads_per_worker=2) == 48
+    assert distributed.auto_partitions(2**30, n_workers=2, memory_limit=2**31) == 32
+    assert distributed.auto_partitions(2**30, n_workers=2, memory_limit=2**31, threads_per_worker=2) == 64
     assert distributed.local_threads_per_worker(2, 2) == 1 and distributed.local_threads_per_worker(1, 4) == 1
 
 

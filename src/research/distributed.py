@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,14 @@ from research import labels
 from research.data.contract import EVENT_TIME
 from research.data.schema import validate_tables
 from research.features.snapshot import build_panel
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+    from distributed import Client
+
+    from research.explain.values import ShapValues
+    from research.models.scoring import FitReport, ScoringModel
+    from research.models.train import FeatureLayout
 
 PARTITION = "_partition"  # index of a partitioned table: the customer's partition number
 ROW = "_row"  # input order: (input partition << ROW_BITS) + position inside it
@@ -46,8 +54,8 @@ SPLIT, LABEL, BASE_VALUE = "__split__", "__label__", "__base_value__"  # helper 
 # Parquet bytes of one customer partition per byte of a worker thread's memory. Building a
 # partition peaks at about 20x its Parquet bytes (4x into pandas, the copies that restore
 # the row order and validate, build_panel's arrays; bench_dask.py), which keeps a worker
-# near 60% of its limit with Dask's own memory: below the point where it starts to spill.
-PARQUET_SHARE_OF_WORKER_MEMORY = 1 / 48
+# near half its limit with Dask's own memory, below the 60% where it starts to spill.
+PARQUET_SHARE_OF_WORKER_MEMORY = 1 / 64
 
 
 # --------------------------------------------------------------------------- the cluster
@@ -61,7 +69,7 @@ def dask_client(
     memory_limit: str,
     threads_per_worker: int,
     local_directory: str | None = None,
-) -> Iterator[Any]:
+) -> Iterator[Client]:
     """A ``distributed.Client`` of the scheduler at ``scheduler``, or of a new ``LocalCluster``.
 
     Args:
@@ -106,17 +114,18 @@ def local_threads_per_worker(nthread: int, n_workers: int) -> int:
     return max(1, nthread // max(n_workers, 1))
 
 
-def cluster_resources(client: Any) -> dict[str, int]:
-    """``workers``, ``threads`` (all workers) and ``memory_limit`` (bytes, the smallest worker's)."""
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
-    if not workers:
+def cluster_resources(client: Client) -> dict[str, int]:
+    """``workers``, ``threads`` (all workers) and ``memory_limit`` (bytes, the smallest worker's), asked live."""
+    threads = client.nthreads()
+    if not threads:
         raise RuntimeError("the Dask cluster has no workers; start some (dask worker <scheduler address>)")
-    limits = [w.get("memory_limit") or 0 for w in workers]
-    return {
-        "workers": len(limits),
-        "threads": sum(int(w.get("nthreads", 1)) for w in workers),
-        "memory_limit": min(limits),
-    }
+    limits = client.run(_memory_limit).values()
+    return {"workers": len(threads), "threads": sum(threads.values()), "memory_limit": min(limits)}
+
+
+def _memory_limit(dask_worker: Any) -> int:
+    """A worker's memory limit in bytes (0: none)."""
+    return int(dask_worker.memory_manager.memory_limit or 0)
 
 
 def auto_partitions(parquet_bytes: int, *, n_workers: int, memory_limit: int, threads_per_worker: int = 1) -> int:
@@ -330,7 +339,7 @@ def build_panel_from_folder(
     snapshots: Sequence[pd.Timestamp],
     *,
     n_partitions: int = 0,
-    client: Any = None,
+    client: Client | None = None,
     staging: str | Path | None = None,
     **panel_kwargs: Any,
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -363,10 +372,11 @@ def build_panel_from_folder(
         )
     staging = Path(staging) if staging else root.parent / f".{root.name}-by-customer-{uuid.uuid4().hex[:8]}"
     try:
-        end = observation_end_dask(raw)
-        partitions = partition_tables(raw, n_partitions, staging)
-        panel, notes = build_panel_dask(partitions, snapshots, observation_end=end, **panel_kwargs)
-        return collect_panel(panel), notes
+        with client.as_current():
+            end = observation_end_dask(raw)
+            partitions = partition_tables(raw, n_partitions, staging)
+            panel, notes = build_panel_dask(partitions, snapshots, observation_end=end, **panel_kwargs)
+            return collect_panel(panel), notes
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -374,13 +384,13 @@ def build_panel_from_folder(
 # --------------------------------------------------------------------------- in-memory frames
 
 
-def default_partitions(client: Any) -> int:
+def default_partitions(client: Client) -> int:
     """Two partitions per worker thread: enough to keep every thread busy."""
     return 2 * cluster_resources(client)["threads"]
 
 
 def distribute_by_customer(
-    frame: pd.DataFrame, *, client: Any, id_column: str = "customer_id", n_partitions: int | None = None
+    frame: pd.DataFrame, *, client: Client, id_column: str = "customer_id", n_partitions: int | None = None
 ) -> Any:
     """A pandas frame as a Dask DataFrame partitioned by customer, on the workers.
 
@@ -396,9 +406,10 @@ def distribute_by_customer(
         return dd.from_delayed(_scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False)
 
 
-def gather_in_order(results: Any) -> pd.DataFrame:
+def gather_in_order(results: Any, client: Client) -> pd.DataFrame:
     """Compute a Dask result that carries ``ROW``; return it in input order without ``ROW`` (index 0..n-1)."""
-    return results.compute().sort_values(ROW, kind="stable").drop(columns=ROW).reset_index(drop=True)
+    frame = client.compute(results).result()
+    return frame.sort_values(ROW, kind="stable").drop(columns=ROW).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- training
@@ -413,9 +424,9 @@ def fit_booster_dask(
     params: Mapping[str, Any],
     n_estimators: int,
     early_stopping_rounds: int,
-    client: Any,
+    client: Client,
     n_partitions: int | None = None,
-) -> tuple[Any, dict[str, list[float]]]:
+) -> tuple[xgb.Booster, dict[str, list[float]]]:
     """``research.models.train.fit_booster`` through XGBoost's Dask interface.
 
     Boost on train, stop early on valid; return the booster cut to its best round and the
@@ -460,9 +471,9 @@ def fit_scoring_model_dask(
     table: pd.DataFrame,
     split: pd.Series,
     *,
-    client: Any,
+    client: Client,
     label: str,
-    layout: Any,
+    layout: FeatureLayout,
     xgb_settings: Mapping[str, Any],
     calibration_method: str,
     grade_names: Sequence[str],
@@ -471,7 +482,7 @@ def fit_scoring_model_dask(
     seed: int,
     challenger_c: float = 1.0,
     n_partitions: int | None = None,
-) -> tuple[Any, Any]:
+) -> tuple[ScoringModel, FitReport]:
     """``research.models.scoring.fit_scoring_model`` with the trees boosted on the Dask cluster.
 
     Same arguments plus ``client``; the same parts are fitted the same way (trees on
@@ -524,13 +535,13 @@ def fit_scoring_model_dask(
 
 
 def predict_margin_dask(
-    booster: Any, frame: pd.DataFrame, *, client: Any, n_partitions: int | None = None, nthread: int = 1
+    booster: xgb.Booster, frame: pd.DataFrame, *, client: Client, n_partitions: int | None = None, nthread: int = 1
 ) -> np.ndarray:
     """The booster's log-odds for every row of a model frame, predicted per partition on the workers."""
     meta = pd.DataFrame({"margin": pd.Series(dtype="float64"), ROW: pd.Series(dtype="int64")})
     spread = _spread_rows(frame, client=client, n_partitions=n_partitions)
     result = spread.map_partitions(_partition_margin, _on_workers(booster), nthread=nthread, meta=meta)
-    return gather_in_order(result)["margin"].to_numpy()
+    return gather_in_order(result, client)["margin"].to_numpy()
 
 
 def _partition_margin(part: pd.DataFrame, booster: Any, *, nthread: int) -> pd.DataFrame:
@@ -541,11 +552,11 @@ def _partition_margin(part: pd.DataFrame, booster: Any, *, nthread: int) -> pd.D
 
 
 def score_table_dask(
-    model: Any,
+    model: ScoringModel,
     table: pd.DataFrame,
     split: pd.Series,
     *,
-    client: Any,
+    client: Client,
     id_column: str,
     date_column: str | None,
     label: str,
@@ -563,7 +574,7 @@ def score_table_dask(
     meta[ROW] = pd.Series(dtype="int64")
     spread = distribute_by_customer(frame, client=client, id_column=id_column, n_partitions=n_partitions)
     result = spread.map_partitions(_partition_scores, _on_workers(model), nthread=nthread, meta=meta, **kwargs)
-    return gather_in_order(result)
+    return gather_in_order(result, client)
 
 
 
@@ -576,8 +587,8 @@ def _partition_scores(part: pd.DataFrame, model: Any, *, nthread: int, **kwargs:
 
 
 def native_shap_dask(
-    booster: Any, frame: pd.DataFrame, *, client: Any, n_partitions: int | None = None, nthread: int = 1
-) -> Any:
+    booster: xgb.Booster, frame: pd.DataFrame, *, client: Client, n_partitions: int | None = None, nthread: int = 1
+) -> ShapValues:
     """SHAP values (log-odds) of every row of a model frame by XGBoost's ``pred_contribs``, per partition.
 
     Returns the ``research.explain.ShapValues`` that ``native_shap`` returns for the whole
@@ -592,7 +603,9 @@ def native_shap_dask(
     meta = pd.DataFrame({name: pd.Series(dtype="float64") for name in [*names, BASE_VALUE]})
     meta[ROW] = pd.Series(dtype="int64")
     spread = _spread_rows(frame, client=client, n_partitions=n_partitions)
-    result = gather_in_order(spread.map_partitions(_partition_shap, _on_workers(booster), nthread=nthread, meta=meta))
+    result = gather_in_order(
+        spread.map_partitions(_partition_shap, _on_workers(booster), nthread=nthread, meta=meta), client
+    )
     return ShapValues(
         values=result[names].to_numpy(dtype=np.float64),
         base_value=float(result[BASE_VALUE].iloc[0]),
@@ -623,7 +636,7 @@ def _spread_rows(frame: pd.DataFrame, *, client: Any, n_partitions: int | None) 
 
 def _scatter_round_robin(client: Any, pieces: Sequence[pd.DataFrame]) -> list[Any]:
     """Send piece ``i`` to worker ``i mod workers``: every worker holds data, the same way every run."""
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    workers = sorted(client.nthreads())
     return [client.scatter(piece, workers=[workers[i % len(workers)]]) for i, piece in enumerate(pieces)]
 
 

@@ -61,12 +61,18 @@ def first_event_schedule(transition: np.ndarray, hazard: np.ndarray, horizon: in
     return schedule
 
 
-def stationary_event_schedule(transition: np.ndarray, hazard: np.ndarray, horizon: int) -> np.ndarray:
+def stationary_event_schedule(
+    transition: np.ndarray, hazard: np.ndarray, horizon: int
+) -> np.ndarray:
     """``first_event_schedule`` for a hazard that does not change over time (G x horizon)."""
-    return first_event_schedule(transition, np.broadcast_to(hazard, (horizon, hazard.size)), horizon)[0]
+    return first_event_schedule(
+        transition, np.broadcast_to(hazard, (horizon, hazard.size)), horizon
+    )[0]
 
 
-def on_grid(grid: np.ndarray, table: np.ndarray, values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+def on_grid(
+    grid: np.ndarray, table: np.ndarray, values: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray:
     """Linear interpolation at ``values`` of a table whose first axis is ``grid``.
 
     With ``rows``, ``table`` holds one grid table per row index (R, G, ...) and value

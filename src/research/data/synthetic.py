@@ -166,26 +166,62 @@ class GeneratorCoefficients:
     revenue_dispersion: float = 0.6  # lognormal sd of annual revenue within a segment
 
     # --- latent states and environment ---------------------------------------------
-    credit_persistence: float = 0.975  # monthly AR(1) coefficient of credit quality
-    engagement_persistence: float = 0.98
+    credit_persistence: float = 0.985  # monthly AR(1) coefficient of credit quality
+    engagement_persistence: float = 0.985
     environment_weight: float = 0.5  # effective quality = x + weight * industry condition
-    industry_macro_sensitivity: tuple[float, ...] = (0.4, 0.7, 1.1, 0.7, 0.9, 0.3, 1.0, 0.5, 0.2, 1.4)
+    industry_macro_sensitivity: tuple[float, ...] = (
+        0.4,
+        0.7,
+        1.1,
+        0.7,
+        0.9,
+        0.3,
+        1.0,
+        0.5,
+        0.2,
+        1.4,
+    )
     industry_factor_persistence: float = 0.85
     industry_factor_sd: float = 0.3
     calm_from: str = "2022-07"  # industry factors are damped from this month on
     calm_industry_scale: float = 0.25
 
     # --- distress (default) and churn hazards ---------------------------------------
-    annual_default_rate: tuple[float, ...] = (0.045, 0.035, 0.022, 0.012, 0.006, 0.020)
-    industry_default_offset: tuple[float, ...] = (0.1, 0.0, 0.25, 0.0, 0.05, -0.15, 0.1, 0.05, -0.2, 0.3)
-    default_quality_slope: float = 1.1
+    annual_default_rate: tuple[float, ...] = (0.06, 0.035, 0.018, 0.008, 0.003, 0.012)
+    industry_default_offset: tuple[float, ...] = (
+        0.3,
+        0.0,
+        0.6,
+        0.0,
+        0.15,
+        -0.4,
+        0.3,
+        0.1,
+        -0.5,
+        0.8,
+    )
+    default_quality_slope: float = 1.0
     credit_crunch_slope: float = 0.5
-    annual_churn_rate: tuple[float, ...] = (0.14, 0.10, 0.07, 0.045, 0.03, 0.025)  # established, domestic, not inclusive
-    churn_inclusive_offset: float = -0.7  # programme clients stay
-    churn_region_offset: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.2, 0.7)  # by REGIONS: international clients roam
+    annual_churn_rate: tuple[float, ...] = (
+        0.16,
+        0.1,
+        0.065,
+        0.04,
+        0.025,
+        0.02,
+    )  # established, domestic, not inclusive
+    churn_inclusive_offset: float = -0.9  # programme clients stay
+    churn_region_offset: tuple[float, ...] = (
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.3,
+        0.9,
+    )  # by REGIONS: international clients roam
     new_client_months: int = 24  # a relationship is fragile in its first months
-    new_client_churn_offset: float = 0.8
-    churn_engagement_slope: float = 1.35
+    new_client_churn_offset: float = 1.0
+    churn_engagement_slope: float = 1.1
 
     # --- facilities ----------------------------------------------------------------
     working_capital_share: float = 0.6  # micro and small clients whose core line is working capital
@@ -193,19 +229,29 @@ class GeneratorCoefficients:
     trade_finance_share: tuple[float, ...] = (0.0, 0.05, 0.20, 0.50, 0.70, 0.0)
     term_loan_share: tuple[float, ...] = (0.50, 0.55, 0.60, 0.50, 0.40, 0.0)
     bullet_share: float = 0.3  # term loans of large and multinational clients repaid at maturity
-    limit_share: tuple[float, ...] = (0.25, 0.12, 2.5, 0.08, 0.10)  # limit / annual revenue by product
+    limit_share: tuple[float, ...] = (
+        0.25,
+        0.12,
+        2.5,
+        0.08,
+        0.10,
+    )  # limit / annual revenue by product
     product_spread: tuple[float, ...] = (0.020, 0.018, 0.022, 0.012, 0.025)
     segment_spread: tuple[float, ...] = (0.015, 0.010, 0.005, 0.0, -0.003, 0.002)
-    spread_quality_slope: float = 0.006  # extra spread per sd of weaker quality at origination
-    spread_noise: float = 0.002
+    spread_quality_slope: float = 0.012  # extra spread per sd of weaker quality at origination
+    spread_noise: float = 0.0015
     fee_rate: tuple[float, ...] = (0.0075, 0.004, 0.010, 0.003, 0.005)
-    green_loan_share: tuple[float, float, float] = (0.03, 0.50, 0.80)  # other, green client, energy project
+    green_loan_share: tuple[float, float, float] = (
+        0.03,
+        0.50,
+        0.80,
+    )  # other, green client, energy project
 
     # --- repayments (one instalment per open facility and month end) ----------------
-    late_intercept: tuple[float, ...] = (-2.0, -2.2, -2.5, -2.8, -3.2, -2.8)
-    late_quality_slope: float = 0.9
+    late_intercept: tuple[float, ...] = (-2.4, -2.6, -2.9, -3.2, -3.6, -3.2)
+    late_quality_slope: float = 2.2
     days_late_log_mean: float = 1.6
-    days_late_quality_slope: float = 0.5
+    days_late_quality_slope: float = 0.8
     max_days_late: int = 75  # an ordinary late payment never reaches default
     partial_intercept: float = -3.0
     partial_quality_slope: float = 0.7
@@ -213,45 +259,52 @@ class GeneratorCoefficients:
 
     # --- revolving utilisation --------------------------------------------------------
     utilisation_intercept: tuple[float, ...] = (0.2, 0.0, -0.2, -0.4, -0.7, -0.2)
-    utilisation_quality_slope: float = 0.5
-    utilisation_noise: float = 0.7
+    utilisation_quality_slope: float = 0.7
+    utilisation_noise: float = 0.5
     distress_utilisation_shift: float = 2.5
 
     # --- account transactions -----------------------------------------------------------
     transaction_segment_scale: tuple[float, ...] = (0.6, 0.8, 1.2, 1.8, 2.5, 0.5)
-    transaction_engagement_slope: float = 0.5
-    transaction_count_noise: float = 0.3
+    transaction_engagement_slope: float = 0.7
+    transaction_count_noise: float = 0.2
     inflow_share: float = 0.45  # share of movements that are inflows
     inflow_quality_slope: float = 0.2
     inflow_engagement_slope: float = 0.1
-    inflow_noise: float = 0.2
+    inflow_noise: float = 0.15
     inflow_volatility_quality_slope: float = 0.3  # weaker firms have more volatile receipts
-    net_outflow_quality_slope: float = 0.4  # log(outflows / inflows) falls as quality rises
-    outflow_noise: float = 0.15
+    net_outflow_quality_slope: float = 1.5  # log(outflows / inflows) falls as quality rises
+    outflow_noise: float = 0.12
     amount_dispersion: float = 0.8
     distress_inflow_factor: float = 0.5
     distress_activity_factor: float = 0.8
     digital_intercept: tuple[float, ...] = (-0.5, -0.2, 0.3, 0.8, 1.2, 0.5)
     digital_trend_per_year: float = 0.25
-    digital_engagement_slope: float = 0.9
-    digital_noise: float = 0.4
+    digital_engagement_slope: float = 1.1
+    digital_noise: float = 0.2
 
     # --- interactions -----------------------------------------------------------------
-    interaction_rate: tuple[float, ...] = (0.25, 0.60, 0.70, 0.50, 0.50, 0.08)  # per month, medium client
+    interaction_rate: tuple[float, ...] = (
+        0.25,
+        0.60,
+        0.70,
+        0.50,
+        0.50,
+        0.08,
+    )  # per month, medium client
     interaction_segment_scale: tuple[float, ...] = (0.7, 0.8, 1.0, 1.3, 1.6, 0.9)
-    interaction_engagement_slope: tuple[float, ...] = (0.3, 0.3, 0.3, 0.9, 0.9, 0.9)
+    interaction_engagement_slope: tuple[float, ...] = (0.3, 0.3, 0.3, 1.0, 1.0, 1.0)
     interaction_trend_per_year: tuple[float, ...] = (-0.05, -0.05, 0.0, 0.15, 0.15, 0.15)
-    interaction_noise: float = 0.3
-    digital_interaction_noise: float = 0.3
+    interaction_noise: float = 0.35
+    digital_interaction_noise: float = 0.2
     complaint_intercept: float = -3.0
     complaint_engagement_slope: float = 0.6
-    complaint_quality_slope: float = 0.4
+    complaint_quality_slope: float = 0.8
     survey_share: float = 0.05
-    rating_share: float = 0.3  # routine interactions rated by the client afterwards
+    rating_share: float = 0.6  # routine interactions rated by the client afterwards
     satisfaction_mean: float = 3.5
     satisfaction_engagement_slope: float = 0.7
     satisfaction_quality_slope: float = 0.15
-    satisfaction_noise: float = 0.9
+    satisfaction_noise: float = 0.6
     response_hours: tuple[float, ...] = (24.0, 2.0, 8.0, 4.0, 6.0, 12.0)
     complaint_response_factor: float = 3.0
     response_dispersion: float = 0.7
@@ -259,24 +312,24 @@ class GeneratorCoefficients:
     # --- financial statements (yearly; quarterly for large, multinational, SPV) -------
     reporting_lag_days: tuple[float, float] = (45.0, 25.0)  # floor: yearly, quarterly
     reporting_lag_scale_days: tuple[float, float] = (45.0, 25.0)
-    reporting_lag_quality_slope: float = 0.55
-    reporting_lag_noise: float = 0.3
+    reporting_lag_quality_slope: float = 0.8
+    reporting_lag_noise: float = 0.15
     missing_statement_intercept: float = -3.5
     missing_statement_quality_slope: float = 0.9
     revenue_quality_slope: float = 0.2
     revenue_noise: float = 0.1
     ebitda_margin: tuple[float, ...] = (0.12, 0.10, 0.08, 0.06, 0.09, 0.20, 0.25, 0.14, 0.12, 0.11)
-    margin_quality_slope: float = 0.04
-    margin_noise: float = 0.025
+    margin_quality_slope: float = 0.05
+    margin_noise: float = 0.01
     debt_to_revenue: tuple[float, ...] = (0.35, 0.35, 0.40, 0.45, 0.50, 3.0)
-    debt_quality_slope: float = 0.3
-    debt_noise: float = 0.25
+    debt_quality_slope: float = 0.45
+    debt_noise: float = 0.1
     current_ratio_log_mean: float = 0.25
-    current_ratio_quality_slope: float = 0.2
-    current_ratio_noise: float = 0.2
+    current_ratio_quality_slope: float = 0.35
+    current_ratio_noise: float = 0.08
     cash_share_intercept: float = -1.2
-    cash_share_quality_slope: float = 0.45
-    cash_share_noise: float = 0.4
+    cash_share_quality_slope: float = 0.7
+    cash_share_noise: float = 0.2
     dscr_mean: float = 1.35
     dscr_quality_slope: float = 0.18
     dscr_noise: float = 0.1
@@ -288,7 +341,7 @@ class GeneratorCoefficients:
     withdrawal_intercept: float = -2.5
     withdrawal_engagement_slope: float = 0.8
     decline_intercept: float = -2.0
-    decline_quality_slope: float = 0.8
+    decline_quality_slope: float = 1.2
     turnaround_log_days: float = 2.5
     turnaround_quality_slope: float = 0.2
     turnaround_noise: float = 0.4
@@ -348,43 +401,77 @@ def generate_portfolio(
     cal = _Calendar.from_start(start, months, horizon)
     rng = _streams(seed)
     hazards = HazardModel.from_coefficients(coef)
-    with tqdm(total=9 + 2 * months, desc="synthetic portfolio", file=sys.stderr, disable=not progress) as bar:
+    with tqdm(
+        total=9 + 2 * months, desc="synthetic portfolio", file=sys.stderr, disable=not progress
+    ) as bar:
         env = _environment(rng["environment"], cal, scenario, coef)
         customers = _draw_customers(rng["customers"], n_customers, cal, coef)
-        latent = _simulate_latent(rng["latent"], customers, env, cal, coef)
+        latent = _simulate_latent(rng["latent"], customers, env, hazards, cal, coef)
         events = _simulate_events(rng["events"], customers, latent, env, hazards, cal, default_dpd)
         windows = _activity_windows(customers, events, cal)
         bar.update(1)
-        applications = _draw_applications(rng["applications"], customers, latent, events, windows, cal, coef)
-        facilities = _build_facilities(rng["facilities"], customers, latent, events, applications, cal, coef)
+        applications = _draw_applications(
+            rng["applications"], customers, latent, events, windows, cal, coef
+        )
+        facilities = _build_facilities(
+            rng["facilities"], customers, latent, events, applications, cal, coef
+        )
         book = _facility_months(facilities, events, cal)
         bar.update(1)
         ids = _Ids.assign(customers.n, facilities.customer.size, applications.customer.size, coef)
         tables = {
             "customers": _customers_table(customers, events, ids),
             "facilities": _facilities_table(facilities, ids),
-            **_balances_and_repayments(rng, book, facilities, customers, latent, events, cal, coef, ids),
+            **_balances_and_repayments(
+                rng, book, facilities, customers, latent, events, cal, coef, ids
+            ),
         }
         bar.update(1)
         tables["transactions"] = _transactions_table(
-            rng["transactions"], customers, latent, events, windows, cal, transactions_per_month, coef, ids, bar
+            rng["transactions"],
+            customers,
+            latent,
+            events,
+            windows,
+            cal,
+            transactions_per_month,
+            coef,
+            ids,
+            bar,
         )
         tables["interactions"] = _interactions_table(
             rng["interactions"], customers, latent, windows, cal, coef, ids, bar
         )
-        tables["financials"] = _financials_table(rng["financials"], customers, latent, events, cal, coef, ids)
+        tables["financials"] = _financials_table(
+            rng["financials"], customers, latent, events, cal, coef, ids
+        )
         tables["applications"] = _applications_table(applications, ids)
         bar.update(1)
         truth = _truth_tables(
-            customers, latent, events, env, hazards, windows, cal, coef, ids,
-            default_dpd=default_dpd, default_horizon=default_horizon_months, churn_horizon=churn_horizon_months,
+            customers,
+            latent,
+            events,
+            env,
+            hazards,
+            windows,
+            cal,
+            coef,
+            ids,
+            default_dpd=default_dpd,
+            default_horizon=default_horizon_months,
+            churn_horizon=churn_horizon_months,
         )
         bar.update(bar.total - bar.n)
     return Portfolio(tables={name: tables[name] for name in TABLES}, truth=truth)
 
 
 def _check_arguments(
-    n_customers: int, start: str, months: int, scenario: str, transactions_per_month: float, default_dpd: int
+    n_customers: int,
+    start: str,
+    months: int,
+    scenario: str,
+    transactions_per_month: float,
+    default_dpd: int,
 ) -> None:
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
@@ -420,7 +507,10 @@ _STREAM_NAMES = (
 def _streams(seed: int) -> dict[str, np.random.Generator]:
     """One independent PCG64 stream per mechanism, so tuning one leaves the others unchanged."""
     children = np.random.SeedSequence(seed).spawn(len(_STREAM_NAMES))
-    return {name: np.random.Generator(np.random.PCG64(child)) for name, child in zip(_STREAM_NAMES, children, strict=True)}
+    return {
+        name: np.random.Generator(np.random.PCG64(child))
+        for name, child in zip(_STREAM_NAMES, children, strict=True)
+    }
 
 
 # ======================================================================================
@@ -430,12 +520,22 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
 
 def _month_start_day(absolute_month: np.ndarray | int) -> np.ndarray:
     """First day (days since 1970-01-01) of months counted from 1970-01."""
-    return np.asarray(absolute_month, dtype=np.int64).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    return (
+        np.asarray(absolute_month, dtype=np.int64)
+        .astype("datetime64[M]")
+        .astype("datetime64[D]")
+        .astype(np.int64)
+    )
 
 
 def _absolute_month(day: np.ndarray | int) -> np.ndarray:
     """Month (counted from 1970-01) of days since 1970-01-01."""
-    return np.asarray(day, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return (
+        np.asarray(day, dtype=np.int64)
+        .astype("datetime64[D]")
+        .astype("datetime64[M]")
+        .astype(np.int64)
+    )
 
 
 def _month_number(month: str) -> int:
@@ -487,7 +587,9 @@ class _Calendar:
 
     def trend_years(self) -> np.ndarray:
         """Years since the digital-trend origin, per month of the span."""
-        return (self.first_month + np.arange(self.span) - _month_number(_DIGITAL_TREND_ORIGIN)) / 12.0
+        return (
+            self.first_month + np.arange(self.span) - _month_number(_DIGITAL_TREND_ORIGIN)
+        ) / 12.0
 
 
 @dataclass(frozen=True)
@@ -506,7 +608,9 @@ def _piecewise_path(knots: tuple[tuple[str, float], ...], cal: _Calendar) -> np.
     return np.interp(months, [_month_number(m) for m, _ in knots], [v for _, v in knots])
 
 
-def _environment(rng: np.random.Generator, cal: _Calendar, scenario: str, coef: GeneratorCoefficients) -> _Environment:
+def _environment(
+    rng: np.random.Generator, cal: _Calendar, scenario: str, coef: GeneratorCoefficients
+) -> _Environment:
     """Macro path of the scenario and an AR(1) factor per industry, damped in the calm period."""
     macro = _piecewise_path(_MACRO_KNOTS[scenario], cal)
     phi, sd = coef.industry_factor_persistence, coef.industry_factor_sd
@@ -546,12 +650,16 @@ class HazardModel:
     def from_coefficients(cls, coef: GeneratorCoefficients) -> HazardModel:
         """Intercepts chosen so that a segment's average annual rate matches the coefficients."""
         return cls(
-            distress_intercept=_intercept_for_rate(np.asarray(coef.annual_default_rate), coef.default_quality_slope),
+            distress_intercept=_intercept_for_rate(
+                np.asarray(coef.annual_default_rate), coef.default_quality_slope
+            ),
             industry_offset=np.asarray(coef.industry_default_offset, dtype=float),
             quality_slope=coef.default_quality_slope,
             environment_weight=coef.environment_weight,
             crunch_slope=coef.credit_crunch_slope,
-            churn_intercept=_intercept_for_rate(np.asarray(coef.annual_churn_rate), coef.churn_engagement_slope),
+            churn_intercept=_intercept_for_rate(
+                np.asarray(coef.annual_churn_rate), coef.churn_engagement_slope
+            ),
             churn_inclusive_offset=coef.churn_inclusive_offset,
             churn_region_offset=np.asarray(coef.churn_region_offset, dtype=float),
             new_client_months=coef.new_client_months,
@@ -559,7 +667,9 @@ class HazardModel:
             engagement_slope=coef.churn_engagement_slope,
         )
 
-    def distress(self, segment, industry, credit_quality, industry_condition, credit_crunch) -> np.ndarray:
+    def distress(
+        self, segment, industry, credit_quality, industry_condition, credit_crunch
+    ) -> np.ndarray:
         """P(distress starts this month | idiosyncratic credit quality x and the environment)."""
         quality = credit_quality + self.environment_weight * industry_condition
         log_odds = (
@@ -572,11 +682,17 @@ class HazardModel:
 
     def churn_base(self, segment, inclusive, region) -> np.ndarray:
         """Static part of the churn log-odds."""
-        return self.churn_intercept[segment] + self.churn_inclusive_offset * inclusive + self.churn_region_offset[region]
+        return (
+            self.churn_intercept[segment]
+            + self.churn_inclusive_offset * inclusive
+            + self.churn_region_offset[region]
+        )
 
     def churn(self, base, new_client, engagement) -> np.ndarray:
         """P(the relationship ends this month | static part, whether still a new client, engagement)."""
-        return expit(base + self.new_client_offset * new_client - self.engagement_slope * engagement)
+        return expit(
+            base + self.new_client_offset * new_client - self.engagement_slope * engagement
+        )
 
 
 def _intercept_for_rate(annual_rate: np.ndarray, slope: float) -> np.ndarray:
@@ -613,17 +729,28 @@ class _Customers:
         return self.segment.size
 
 
-def _draw_customers(rng: np.random.Generator, n: int, cal: _Calendar, coef: GeneratorCoefficients) -> _Customers:
+def _draw_customers(
+    rng: np.random.Generator, n: int, cal: _Calendar, coef: GeneratorCoefficients
+) -> _Customers:
     """Static attributes; customers are numbered in onboarding order."""
     segment = rng.choice(len(SEGMENTS), size=n, p=_normalised(coef.segment_shares))
-    industry_mix = np.array([_SPV_INDUSTRY_MIX if s == PROJECT_SPV else _INDUSTRY_MIX for s in range(len(SEGMENTS))])
+    industry_mix = np.array(
+        [_SPV_INDUSTRY_MIX if s == PROJECT_SPV else _INDUSTRY_MIX for s in range(len(SEGMENTS))]
+    )
     industry = _choose(rng, industry_mix, segment)
-    region_mix = np.array([_MULTINATIONAL_REGION_MIX if s == MULTINATIONAL else _REGION_MIX for s in range(len(SEGMENTS))])
+    region_mix = np.array(
+        [
+            _MULTINATIONAL_REGION_MIX if s == MULTINATIONAL else _REGION_MIX
+            for s in range(len(SEGMENTS))
+        ]
+    )
     region = _choose(rng, region_mix, segment)
     green = rng.random(n) < np.where(industry == ENERGY, coef.green_share_energy, coef.green_share)
     inclusive = (segment <= SMALL) & (rng.random(n) < coef.inclusive_share)
     onboarding = _draw_onboarding_days(rng, segment, cal, coef)
-    revenue = np.asarray(coef.revenue_median)[segment] * rng.lognormal(0.0, coef.revenue_dispersion, n)
+    revenue = np.asarray(coef.revenue_median)[segment] * rng.lognormal(
+        0.0, coef.revenue_dispersion, n
+    )
     rm = rng.integers(0, max(1, -(-n // coef.customers_per_rm)), n)
     order = np.argsort(onboarding, kind="stable")
     columns = (segment, industry, region, green, inclusive, rm, onboarding, revenue)
@@ -639,7 +766,9 @@ def _draw_onboarding_days(
     arrival = rng.integers(0, cal.months, n)
     max_years = np.where(segment == PROJECT_SPV, coef.max_spv_tenure_years, coef.max_tenure_years)
     mean, cap = coef.mean_tenure_years * 12, max_years * 12 - 1
-    tenure = (-mean * np.log1p(-rng.random(n) * (1 - np.exp(-cap / mean)))).astype(np.int64) + 1  # truncated exponential
+    tenure = (-mean * np.log1p(-rng.random(n) * (1 - np.exp(-cap / mean)))).astype(
+        np.int64
+    ) + 1  # truncated exponential
     day_of_month = rng.integers(0, 27, n)  # days 1..27: never a month end
     return cal.start_of(np.where(new, arrival, -tenure)) + day_of_month
 
@@ -652,21 +781,79 @@ class _Latent:
 
 
 def _simulate_latent(
-    rng: np.random.Generator, customers: _Customers, env: _Environment, cal: _Calendar, coef: GeneratorCoefficients
+    rng: np.random.Generator,
+    customers: _Customers,
+    env: _Environment,
+    hazards: HazardModel,
+    cal: _Calendar,
+    coef: GeneratorCoefficients,
 ) -> _Latent:
-    credit = _ar1_paths(rng, customers.n, cal.months, coef.credit_persistence)
-    engagement = _ar1_paths(rng, customers.n, cal.months, coef.engagement_persistence)
+    credit_before, engagement_before = _states_before_history(rng, customers, hazards, cal, coef)
+    credit = _ar1_paths(rng, credit_before, cal.months, coef.credit_persistence)
+    engagement = _ar1_paths(rng, engagement_before, cal.months, coef.engagement_persistence)
     quality = credit + coef.environment_weight * env.industry[customers.industry, : cal.months]
     return _Latent(credit, engagement, quality)
 
 
-def _ar1_paths(rng: np.random.Generator, n: int, months: int, persistence: float) -> np.ndarray:
-    """Stationary unit-variance AR(1) paths, one row per customer."""
-    paths = np.asfortranarray(rng.standard_normal((n, months)))
+def _ar1_paths(
+    rng: np.random.Generator, before: np.ndarray, months: int, persistence: float
+) -> np.ndarray:
+    """Stationary unit-variance AR(1) paths continuing from the states of the month before."""
+    paths = np.asfortranarray(rng.standard_normal((before.size, months)))
     innovation_sd = np.sqrt(1.0 - persistence**2)
+    paths[:, 0] = persistence * before + innovation_sd * paths[:, 0]
     for month in range(1, months):
         paths[:, month] = persistence * paths[:, month - 1] + innovation_sd * paths[:, month]
     return np.ascontiguousarray(paths)
+
+
+_BURN_IN_MONTHS = 120
+_BURN_IN_ROUNDS = 40
+
+
+def _states_before_history(
+    rng, customers: _Customers, hazards: HazardModel, cal: _Calendar, coef
+) -> tuple:
+    """Latent states in the month before the history.
+
+    A client already on the books has survived its past, so its states are drawn from
+    paths that neither churned nor fell into distress over a burn-in (neutral
+    environment); a path that fails is drawn again. New clients start unselected.
+    That keeps the book's event rates steady from the first year on.
+    """
+    credit, engagement = rng.standard_normal(customers.n), rng.standard_normal(customers.n)
+    pending = np.flatnonzero(cal.month_of(customers.onboarding_day) < 0)
+    for _ in range(_BURN_IN_ROUNDS):
+        if pending.size == 0:
+            break
+        x, e, survived = _burn_in(rng, pending, customers, hazards, cal, coef)
+        credit[pending], engagement[pending] = x, e
+        pending = pending[~survived]
+    return credit, engagement
+
+
+def _burn_in(
+    rng, index: np.ndarray, customers: _Customers, hazards: HazardModel, cal: _Calendar, coef
+) -> tuple:
+    """Paths over the burn-in months before the history; whether each survived while on the books."""
+    k = index.size
+    segment, industry = customers.segment[index], customers.industry[index]
+    onboarding_month = cal.month_of(customers.onboarding_day[index])
+    churn_base = hazards.churn_base(segment, customers.inclusive[index], customers.region[index])
+    x, e = rng.standard_normal(k), rng.standard_normal(k)
+    alive = np.ones(k, dtype=bool)
+    for month in range(-_BURN_IN_MONTHS, 0):
+        shocks = rng.standard_normal((2, k))
+        x = coef.credit_persistence * x + np.sqrt(1 - coef.credit_persistence**2) * shocks[0]
+        e = (
+            coef.engagement_persistence * e
+            + np.sqrt(1 - coef.engagement_persistence**2) * shocks[1]
+        )
+        p_distress = hazards.distress(segment, industry, x, 0.0, 0.0)
+        p_churn = hazards.churn(churn_base, month < onboarding_month + hazards.new_client_months, e)
+        draw = rng.random((2, k))
+        alive &= ~((onboarding_month < month) & ((draw[0] < p_distress) | (draw[1] < p_churn)))
+    return x, e, alive
 
 
 @dataclass(frozen=True)
@@ -708,11 +895,15 @@ def _simulate_events(
         starts = at_risk & (draw[0] < p_distress)
         onset[starts] = month
         churn[at_risk & ~starts & (draw[1] < p_churn)] = month
-    default_day = np.where(onset < _NEVER, cal.end_of(np.minimum(onset, cal.span)) + default_dpd, _NEVER)
+    default_day = np.where(
+        onset < _NEVER, cal.end_of(np.minimum(onset, cal.span)) + default_dpd, _NEVER
+    )
     churned = churn < _NEVER
     churn_day = np.full(n, _NEVER)
     month_length = cal.days_in_month()[churn[churned]]
-    churn_day[churned] = cal.start_of(churn[churned]) + (rng.random(churned.sum()) * month_length).astype(np.int64)
+    churn_day[churned] = cal.start_of(churn[churned]) + (
+        rng.random(churned.sum()) * month_length
+    ).astype(np.int64)
     end_day = np.minimum(np.minimum(churn_day, default_day), cal.end_day)
     return _Events(onset, default_day, churn, churn_day, end_day)
 
@@ -763,8 +954,12 @@ def _draw_applications(
 ) -> _Applications:
     """Requests arrive more often from engaged and from weaker clients."""
     rate = (
-        coef.applications_per_year / 12.0
-        * np.exp(coef.application_engagement_slope * latent.engagement - coef.application_quality_slope * latent.quality)
+        coef.applications_per_year
+        / 12.0
+        * np.exp(
+            coef.application_engagement_slope * latent.engagement
+            - coef.application_quality_slope * latent.quality
+        )
         * windows.fraction
     )
     cell = np.repeat(np.arange(rate.size), rng.poisson(rate).ravel())
@@ -778,23 +973,35 @@ def _draw_applications(
         * rng.lognormal(0.0, coef.application_amount_dispersion, cell.size),
         2,
     )
-    decision, decided = _decide_applications(rng, customer, month, submitted, latent, events, cal, coef)
+    decision, decided = _decide_applications(
+        rng, customer, month, submitted, latent, events, cal, coef
+    )
     return _Applications(customer, submitted, product, amount, decision, decided)
 
 
-def _decide_applications(rng, customer, month, submitted, latent, events, cal, coef) -> tuple[np.ndarray, np.ndarray]:
+def _decide_applications(
+    rng, customer, month, submitted, latent, events, cal, coef
+) -> tuple[np.ndarray, np.ndarray]:
     """Withdrawn by disengaged clients, declined for weak (or distressed) credits, else approved."""
     quality, engagement = latent.quality[customer, month], latent.engagement[customer, month]
     k = customer.size
-    withdrawn = rng.random(k) < expit(coef.withdrawal_intercept - coef.withdrawal_engagement_slope * engagement)
+    withdrawn = rng.random(k) < expit(
+        coef.withdrawal_intercept - coef.withdrawal_engagement_slope * engagement
+    )
     weak = rng.random(k) < expit(coef.decline_intercept - coef.decline_quality_slope * quality)
     declined = ~withdrawn & (weak | (events.onset_month[customer] <= month))
     decision = np.where(withdrawn, WITHDRAWN, np.where(declined, DECLINED, APPROVED))
     log_days = coef.turnaround_log_days - coef.turnaround_quality_slope * quality
-    decided = submitted + 1 + np.exp(log_days + coef.turnaround_noise * rng.standard_normal(k)).astype(np.int64)
+    decided = (
+        submitted
+        + 1
+        + np.exp(log_days + coef.turnaround_noise * rng.standard_normal(k)).astype(np.int64)
+    )
     end = events.end_day[customer]
     gone = (decided >= end) & (end < cal.end_day)  # the client left or defaulted first
-    decision = np.where(gone, np.where(events.churn_day[customer] == end, WITHDRAWN, DECLINED), decision)
+    decision = np.where(
+        gone, np.where(events.churn_day[customer] == end, WITHDRAWN, DECLINED), decision
+    )
     decided = np.where(gone, end - 1, decided)
     pending = decided >= cal.end_day
     return np.where(pending, -1, decision), np.where(pending, _NEVER, decided)
@@ -817,7 +1024,9 @@ class _Drafts:
 
     @staticmethod
     def concat(parts: list[_Drafts]) -> _Drafts:
-        return _Drafts(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(_Drafts)))
+        return _Drafts(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(_Drafts))
+        )
 
 
 @dataclass(frozen=True)
@@ -863,7 +1072,11 @@ def _credit_lines(rng, customers: _Customers, events: _Events, cal: _Calendar, c
     customer = np.concatenate([np.flatnonzero(has_core), np.flatnonzero(has_trade)])
     product = np.concatenate([core_product[has_core], np.full(has_trade.sum(), TRADE_FINANCE)])
     tenor = np.concatenate([rng.choice([12, 24, 36], has_core.sum()), np.full(has_trade.sum(), 12)])
-    limit = customers.revenue[customer] * np.asarray(coef.limit_share)[product] * rng.lognormal(0, 0.3, customer.size)
+    limit = (
+        customers.revenue[customer]
+        * np.asarray(coef.limit_share)[product]
+        * rng.lognormal(0, 0.3, customer.size)
+    )
     return _renewals(rng, customer, product, tenor, limit, customers, events, cal)
 
 
@@ -881,12 +1094,18 @@ def _renewals(rng, customer, product, tenor, limit, customers, events, cal) -> _
     owner = customer[line]
     keep = (maturity > cal.start_day) & (origination < events.end_day[owner])
     renewed_limit = limit[line] * rng.lognormal(0.0, 0.1, line.size)
-    return _Drafts(owner[keep], product[line][keep], origination[keep], tenor[line][keep], renewed_limit[keep])
+    return _Drafts(
+        owner[keep], product[line][keep], origination[keep], tenor[line][keep], renewed_limit[keep]
+    )
 
 
-def _initial_term_loans(rng, customers: _Customers, events: _Events, cal: _Calendar, coef) -> _Drafts:
+def _initial_term_loans(
+    rng, customers: _Customers, events: _Events, cal: _Calendar, coef
+) -> _Drafts:
     """A term loan running at the start of the history (or taken at onboarding)."""
-    customer = np.flatnonzero(rng.random(customers.n) < np.asarray(coef.term_loan_share)[customers.segment])
+    customer = np.flatnonzero(
+        rng.random(customers.n) < np.asarray(coef.term_loan_share)[customers.segment]
+    )
     k = customer.size
     tenor = rng.choice([36, 48, 60, 84], k)
     onboarding = customers.onboarding_day[customer]
@@ -897,19 +1116,27 @@ def _initial_term_loans(rng, customers: _Customers, events: _Events, cal: _Calen
     origination = np.where(onboarding_month < cal.first_month, drawn_day, onboarding)
     keep = origination < events.end_day[customer]
     limit = customers.revenue[customer] * coef.limit_share[TERM_LOAN] * rng.lognormal(0, 0.4, k)
-    return _Drafts(customer[keep], np.full(keep.sum(), TERM_LOAN), origination[keep], tenor[keep], limit[keep])
+    return _Drafts(
+        customer[keep], np.full(keep.sum(), TERM_LOAN), origination[keep], tenor[keep], limit[keep]
+    )
 
 
 def _project_finance_loans(rng, customers: _Customers, coef) -> _Drafts:
     """Each SPV's project loan, drawn at onboarding over 15-20 years."""
     customer = np.flatnonzero(customers.segment == PROJECT_SPV)
     k = customer.size
-    limit = customers.revenue[customer] * coef.limit_share[PROJECT_FINANCE] * rng.lognormal(0, 0.25, k)
+    limit = (
+        customers.revenue[customer] * coef.limit_share[PROJECT_FINANCE] * rng.lognormal(0, 0.25, k)
+    )
     tenor = rng.integers(180, 241, k)
-    return _Drafts(customer, np.full(k, PROJECT_FINANCE), customers.onboarding_day[customer], tenor, limit)
+    return _Drafts(
+        customer, np.full(k, PROJECT_FINANCE), customers.onboarding_day[customer], tenor, limit
+    )
 
 
-def _facilities_from_applications(rng, applications: _Applications, events: _Events, cal: _Calendar) -> _Drafts:
+def _facilities_from_applications(
+    rng, applications: _Applications, events: _Events, cal: _Calendar
+) -> _Drafts:
     """An approved request becomes a facility one to two weeks after the decision."""
     approved = applications.decision == APPROVED
     customer, product = applications.customer[approved], applications.product[approved]
@@ -919,12 +1146,23 @@ def _facilities_from_applications(rng, applications: _Applications, events: _Eve
     late_in_month = origination - _month_start_day(month) >= 27  # keep days of month at most 27
     origination = np.where(late_in_month, _month_start_day(month + 1), origination)
     tenor_by_product = np.stack(
-        [rng.choice([36, 48, 60, 84], k), rng.choice([12, 24, 36], k), rng.integers(180, 241, k),
-         np.full(k, 12), rng.choice([12, 24, 36], k)]
+        [
+            rng.choice([36, 48, 60, 84], k),
+            rng.choice([12, 24, 36], k),
+            rng.integers(180, 241, k),
+            np.full(k, 12),
+            rng.choice([12, 24, 36], k),
+        ]
     )
     tenor = tenor_by_product[product, np.arange(k)]
     keep = origination < np.minimum(events.end_day[customer], cal.end_day)
-    return _Drafts(customer[keep], product[keep], origination[keep], tenor[keep], applications.amount[approved][keep])
+    return _Drafts(
+        customer[keep],
+        product[keep],
+        origination[keep],
+        tenor[keep],
+        applications.amount[approved][keep],
+    )
 
 
 def _price_facilities(rng, drafts: _Drafts, customers, latent, events, cal, coef) -> _Facilities:
@@ -937,7 +1175,9 @@ def _price_facilities(rng, drafts: _Drafts, customers, latent, events, cal, coef
     quality = latent.quality[drafts.customer, month]
     segment = customers.segment[drafts.customer]
     base_rate = np.interp(
-        _absolute_month(drafts.origination_day), [_month_number(m) for m, _ in _BASE_RATE_KNOTS], [v for _, v in _BASE_RATE_KNOTS]
+        _absolute_month(drafts.origination_day),
+        [_month_number(m) for m, _ in _BASE_RATE_KNOTS],
+        [v for _, v in _BASE_RATE_KNOTS],
     )
     spread = (
         np.asarray(coef.product_spread)[drafts.product]
@@ -951,13 +1191,27 @@ def _price_facilities(rng, drafts: _Drafts, customers, latent, events, cal, coef
     collateral = _choose(rng, np.array(_COLLATERAL), drafts.product)
     green_kind = np.where(
         customers.green[drafts.customer],
-        np.where((drafts.product == PROJECT_FINANCE) & (customers.industry[drafts.customer] == ENERGY), 2, 1),
+        np.where(
+            (drafts.product == PROJECT_FINANCE) & (customers.industry[drafts.customer] == ENERGY),
+            2,
+            1,
+        ),
         0,
     )
     green = rng.random(k) < np.asarray(coef.green_loan_share)[green_kind]
     return _Facilities(
-        drafts.customer, drafts.product, drafts.origination_day, maturity, close, drafts.tenor_months,
-        np.round(drafts.limit, 2), interest_rate, fee_rate, repayment, collateral, green,
+        drafts.customer,
+        drafts.product,
+        drafts.origination_day,
+        maturity,
+        close,
+        drafts.tenor_months,
+        np.round(drafts.limit, 2),
+        interest_rate,
+        fee_rate,
+        repayment,
+        collateral,
+        green,
     )
 
 
@@ -991,20 +1245,32 @@ def _facility_months(facilities: _Facilities, events: _Events, cal: _Calendar) -
     last = cal.month_of(np.minimum(facilities.close_day, cal.end_day)) - 1
     counts = np.maximum(last - first + 1, 0)
     facility = np.repeat(np.arange(counts.size), counts)
-    month = first[facility] + np.arange(facility.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    month = (
+        first[facility] + np.arange(facility.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
     customer = facilities.customer[facility]
     distressed = events.onset_month[customer] <= month
-    return _FacilityMonths(facility, customer, month, month - origination_month[facility], distressed)
+    return _FacilityMonths(
+        facility, customer, month, month - origination_month[facility], distressed
+    )
 
 
-def _outstanding_share(repayment_type: np.ndarray, paid: np.ndarray, tenor: np.ndarray) -> np.ndarray:
+def _outstanding_share(
+    repayment_type: np.ndarray, paid: np.ndarray, tenor: np.ndarray
+) -> np.ndarray:
     """Share of a loan's limit still owed after ``paid`` scheduled instalments."""
     repaid = np.clip(paid / tenor, 0.0, 1.0)
     sculpted = 1.0 - repaid**1.6  # project debt is repaid back-ended, with the cash flows
-    return np.where(repayment_type == AMORTISING, 1.0 - repaid, np.where(repayment_type == SCULPTED, sculpted, 1.0))
+    return np.where(
+        repayment_type == AMORTISING,
+        1.0 - repaid,
+        np.where(repayment_type == SCULPTED, sculpted, 1.0),
+    )
 
 
-def _drawn_amounts(rng, book: _FacilityMonths, facilities: _Facilities, customers, latent, events, cal, coef) -> np.ndarray:
+def _drawn_amounts(
+    rng, book: _FacilityMonths, facilities: _Facilities, customers, latent, events, cal, coef
+) -> np.ndarray:
     """Revolving lines are drawn more by weaker (and distressed) clients; loans follow their schedule."""
     segment = customers.segment[book.customer]
     quality = latent.quality[book.customer, book.month]
@@ -1016,7 +1282,10 @@ def _drawn_amounts(rng, book: _FacilityMonths, facilities: _Facilities, customer
     )
     limit = facilities.limit[book.facility]
     repayment = facilities.repayment_type[book.facility]
-    onset_age = np.minimum(events.onset_month[book.customer], cal.span) - cal.month_of(facilities.origination_day)[book.facility]
+    onset_age = (
+        np.minimum(events.onset_month[book.customer], cal.span)
+        - cal.month_of(facilities.origination_day)[book.facility]
+    )
     paid = np.minimum(book.age + 1, np.maximum(onset_age, 0))  # nothing is repaid after distress
     loan = limit * _outstanding_share(repayment, paid, facilities.tenor_months[book.facility])
     return np.round(np.where(repayment == REVOLVING, limit * expit(log_odds), loan), 2)
@@ -1025,7 +1294,11 @@ def _drawn_amounts(rng, book: _FacilityMonths, facilities: _Facilities, customer
 def _amounts_due(book: _FacilityMonths, facilities: _Facilities, drawn: np.ndarray) -> np.ndarray:
     """Interest (and commitment fee) on what is drawn plus the scheduled principal."""
     f = book.facility
-    limit, rate, tenor = facilities.limit[f], facilities.interest_rate[f], facilities.tenor_months[f]
+    limit, rate, tenor = (
+        facilities.limit[f],
+        facilities.interest_rate[f],
+        facilities.tenor_months[f],
+    )
     repayment = facilities.repayment_type[f]
     before = limit * _outstanding_share(repayment, book.age, tenor)
     after = limit * _outstanding_share(repayment, book.age + 1, tenor)
@@ -1034,28 +1307,40 @@ def _amounts_due(book: _FacilityMonths, facilities: _Facilities, drawn: np.ndarr
     return np.round(np.maximum(np.where(repayment == REVOLVING, line_due, loan_due), 0.01), 2)
 
 
-def _payments(rng, book, facilities, customers, latent, events, amount_due, cal, coef) -> tuple[np.ndarray, np.ndarray]:
+def _payments(
+    rng, book, facilities, customers, latent, events, amount_due, cal, coef
+) -> tuple[np.ndarray, np.ndarray]:
     """Paid date and amount: late (and sometimes partial) more often for weak credits; none in distress."""
     k = book.month.size
     due = cal.end_of(book.month)
     quality = latent.quality[book.customer, book.month]
     segment = customers.segment[book.customer]
-    late = rng.random(k) < expit(np.asarray(coef.late_intercept)[segment] - coef.late_quality_slope * quality)
+    late = rng.random(k) < expit(
+        np.asarray(coef.late_intercept)[segment] - coef.late_quality_slope * quality
+    )
     mean_days = np.exp(coef.days_late_log_mean - coef.days_late_quality_slope * quality)
-    days_late = np.minimum(1 + (rng.exponential(1.0, k) * mean_days).astype(np.int64), coef.max_days_late)
+    days_late = np.minimum(
+        1 + (rng.exponential(1.0, k) * mean_days).astype(np.int64), coef.max_days_late
+    )
     days_early = np.minimum(rng.exponential(coef.early_payment_days, k).astype(np.int64), 5)
     on_time = np.maximum(due - days_early, facilities.origination_day[book.facility])
     paid = np.minimum(np.where(late, due + days_late, on_time), events.churn_day[book.customer])
-    partial = late & (rng.random(k) < expit(coef.partial_intercept - coef.partial_quality_slope * quality))
+    partial = late & (
+        rng.random(k) < expit(coef.partial_intercept - coef.partial_quality_slope * quality)
+    )
     amount = np.where(partial, np.round(amount_due * rng.uniform(0.3, 0.95, k), 2), amount_due)
     unpaid = book.distressed | (paid >= cal.end_day)
     return np.where(unpaid, _NEVER, paid), np.where(unpaid, np.nan, amount)
 
 
-def _balances_and_repayments(rng, book, facilities, customers, latent, events, cal, coef, ids) -> dict[str, pd.DataFrame]:
+def _balances_and_repayments(
+    rng, book, facilities, customers, latent, events, cal, coef, ids
+) -> dict[str, pd.DataFrame]:
     drawn = _drawn_amounts(rng["balances"], book, facilities, customers, latent, events, cal, coef)
     due = _amounts_due(book, facilities, drawn)
-    paid_day, amount_paid = _payments(rng["repayments"], book, facilities, customers, latent, events, due, cal, coef)
+    paid_day, amount_paid = _payments(
+        rng["repayments"], book, facilities, customers, latent, events, due, cal, coef
+    )
     facility_id = ids.facility_column(book.facility)
     customer_id = ids.customer_column(book.customer)
     month_end = _dates(cal.end_of(book.month))
@@ -1086,15 +1371,25 @@ def _balances_and_repayments(rng, book, facilities, customers, latent, events, c
 # ======================================================================================
 
 
-def _transactions_table(rng, customers, latent, events, windows, cal, per_month, coef, ids, bar) -> pd.DataFrame:
+def _transactions_table(
+    rng, customers, latent, events, windows, cal, per_month, coef, ids, bar
+) -> pd.DataFrame:
     """Account movements: counts follow engagement, amounts credit quality, channels digital adoption."""
     scale = np.asarray(coef.transaction_segment_scale)
-    count_scale = per_month * scale[customers.segment] / np.dot(_normalised(coef.segment_shares), scale)
+    count_scale = (
+        per_month * scale[customers.segment] / np.dot(_normalised(coef.segment_shares), scale)
+    )
     parts = []
     for month in range(cal.months):
-        parts.append(_month_transactions(rng, month, count_scale, customers, latent, events, windows, cal, coef))
+        parts.append(
+            _month_transactions(
+                rng, month, count_scale, customers, latent, events, windows, cal, coef
+            )
+        )
         bar.update(1)
-    customer, seconds, amount, channel, category = (np.concatenate(column) for column in zip(*parts, strict=True))
+    customer, seconds, amount, channel, category = (
+        np.concatenate(column) for column in zip(*parts, strict=True)
+    )
     order = np.lexsort((seconds, customer))
     return pd.DataFrame(
         {
@@ -1107,7 +1402,9 @@ def _transactions_table(rng, customers, latent, events, windows, cal, per_month,
     )
 
 
-def _month_transactions(rng, month, count_scale, customers, latent, events, windows, cal, coef) -> tuple:
+def _month_transactions(
+    rng, month, count_scale, customers, latent, events, windows, cal, coef
+) -> tuple:
     customer = np.flatnonzero(windows.high[:, month] > windows.low[:, month])
     fraction = windows.fraction[customer, month]
     engagement, quality = latent.engagement[customer, month], latent.quality[customer, month]
@@ -1115,28 +1412,42 @@ def _month_transactions(rng, month, count_scale, customers, latent, events, wind
     noise = rng.standard_normal((4, customer.size))
     slope, spread = coef.transaction_engagement_slope, coef.transaction_count_noise
     activity = np.exp(slope * engagement - slope**2 / 2 + spread * noise[0] - spread**2 / 2)
-    expected = count_scale[customer] * activity * np.where(distressed, coef.distress_activity_factor, 1.0)
+    expected = (
+        count_scale[customer] * activity * np.where(distressed, coef.distress_activity_factor, 1.0)
+    )
     count = rng.poisson(expected * fraction)
     row = np.repeat(np.arange(customer.size), count)
     k = row.size
-    low, span = windows.low[customer, month], windows.high[customer, month] - windows.low[customer, month]
-    seconds = low[row] * _SECONDS_PER_DAY + (rng.random(k) * span[row] * _SECONDS_PER_DAY).astype(np.int64)
+    low, span = (
+        windows.low[customer, month],
+        windows.high[customer, month] - windows.low[customer, month],
+    )
+    seconds = low[row] * _SECONDS_PER_DAY + (rng.random(k) * span[row] * _SECONDS_PER_DAY).astype(
+        np.int64
+    )
     monthly = customers.revenue[customer] / 12.0 * np.exp(coef.inflow_quality_slope * quality)
     volatility = coef.inflow_noise * np.exp(-coef.inflow_volatility_quality_slope * quality)
-    inflow_level = monthly * np.exp(coef.inflow_engagement_slope * engagement + volatility * noise[1])
+    inflow_level = monthly * np.exp(
+        coef.inflow_engagement_slope * engagement + volatility * noise[1]
+    )
     inflow_level *= np.where(distressed, coef.distress_inflow_factor, 1.0)
-    outflow_level = monthly * np.exp(-coef.net_outflow_quality_slope * quality + coef.outflow_noise * noise[2])
+    outflow_level = monthly * np.exp(
+        -coef.net_outflow_quality_slope * quality + coef.outflow_noise * noise[2]
+    )
     inflow = rng.random(k) < coef.inflow_share
     per_movement = np.where(
-        inflow, inflow_level[row] / (expected[row] * coef.inflow_share),
+        inflow,
+        inflow_level[row] / (expected[row] * coef.inflow_share),
         -outflow_level[row] / (expected[row] * (1 - coef.inflow_share)),
     )
     dispersion = coef.amount_dispersion
     amount = np.round(per_movement * rng.lognormal(-(dispersion**2) / 2, dispersion, k), 2)
     segment = customers.segment[customer]
     digital_odds = (
-        np.asarray(coef.digital_intercept)[segment] + coef.digital_trend_per_year * cal.trend_years()[month]
-        + coef.digital_engagement_slope * engagement + coef.digital_noise * noise[3]
+        np.asarray(coef.digital_intercept)[segment]
+        + coef.digital_trend_per_year * cal.trend_years()[month]
+        + coef.digital_engagement_slope * engagement
+        + coef.digital_noise * noise[3]
     )
     digital = rng.random(k) < expit(digital_odds)[row]
     channel_mix = np.concatenate([np.array(_OTHER_CHANNELS), np.array(_DIGITAL_CHANNELS)])
@@ -1151,7 +1462,9 @@ def _interactions_table(rng, customers, latent, windows, cal, coef, ids, bar) ->
     for month in range(cal.months):
         parts.append(_month_interactions(rng, month, customers, latent, windows, cal, coef))
         bar.update(1)
-    customer, seconds, channel, kind, hours, score = (np.concatenate(column) for column in zip(*parts, strict=True))
+    customer, seconds, channel, kind, hours, score = (
+        np.concatenate(column) for column in zip(*parts, strict=True)
+    )
     order = np.lexsort((seconds, customer))
     return pd.DataFrame(
         {
@@ -1168,7 +1481,9 @@ def _interactions_table(rng, customers, latent, windows, cal, coef, ids, bar) ->
 def _month_interactions(rng, month, customers, latent, windows, cal, coef) -> tuple:
     customer = np.flatnonzero(windows.high[:, month] > windows.low[:, month])
     engagement, quality = latent.engagement[customer, month], latent.quality[customer, month]
-    digital = np.array([c in ("mobile_app", "web_portal", "social_media") for c in INTERACTION_CHANNELS])
+    digital = np.array(
+        [c in ("mobile_app", "web_portal", "social_media") for c in INTERACTION_CHANNELS]
+    )
     noise = rng.standard_normal((2, customer.size))
     log_rate = (
         np.log(np.asarray(coef.interaction_rate))[None, :]
@@ -1182,14 +1497,27 @@ def _month_interactions(rng, month, customers, latent, windows, cal, coef) -> tu
     cell = np.repeat(np.arange(counts.size), counts.ravel())
     row, channel = np.divmod(cell, len(INTERACTION_CHANNELS))
     k = row.size
-    low, span = windows.low[customer, month], windows.high[customer, month] - windows.low[customer, month]
-    seconds = low[row] * _SECONDS_PER_DAY + (rng.random(k) * span[row] * _SECONDS_PER_DAY).astype(np.int64)
+    low, span = (
+        windows.low[customer, month],
+        windows.high[customer, month] - windows.low[customer, month],
+    )
+    seconds = low[row] * _SECONDS_PER_DAY + (rng.random(k) * span[row] * _SECONDS_PER_DAY).astype(
+        np.int64
+    )
     kind = _interaction_types(rng, engagement[row], quality[row], coef)
     complaint_factor = np.where(kind == COMPLAINT, coef.complaint_response_factor, 1.0)
-    hours = np.asarray(coef.response_hours)[channel] * complaint_factor * rng.lognormal(0, coef.response_dispersion, k)
+    hours = (
+        np.asarray(coef.response_hours)[channel]
+        * complaint_factor
+        * rng.lognormal(0, coef.response_dispersion, k)
+    )
     hours = np.where(kind == SURVEY, np.nan, np.round(hours, 1))
     score = coef.satisfaction_mean + coef.satisfaction_engagement_slope * engagement[row]
-    score = score + coef.satisfaction_quality_slope * quality[row] + coef.satisfaction_noise * rng.standard_normal(k)
+    score = (
+        score
+        + coef.satisfaction_quality_slope * quality[row]
+        + coef.satisfaction_noise * rng.standard_normal(k)
+    )
     rated = (kind == SURVEY) | ((kind != COMPLAINT) & (rng.random(k) < coef.rating_share))
     score = np.where(rated, np.clip(np.round(score), 1.0, 5.0), np.nan)
     return customer[row], seconds, channel, kind, hours, score
@@ -1197,11 +1525,17 @@ def _month_interactions(rng, month, customers, latent, windows, cal, coef) -> tu
 
 def _interaction_types(rng, engagement: np.ndarray, quality: np.ndarray, coef) -> np.ndarray:
     complaint = expit(
-        coef.complaint_intercept - coef.complaint_engagement_slope * engagement - coef.complaint_quality_slope * quality
+        coef.complaint_intercept
+        - coef.complaint_engagement_slope * engagement
+        - coef.complaint_quality_slope * quality
     )
     draw = rng.random(engagement.size)
-    routine = _choose(rng, np.array(_ROUTINE_INTERACTIONS), np.zeros(engagement.size, dtype=np.int64))
-    return np.where(draw < complaint, COMPLAINT, np.where(draw < complaint + coef.survey_share, SURVEY, routine))
+    routine = _choose(
+        rng, np.array(_ROUTINE_INTERACTIONS), np.zeros(engagement.size, dtype=np.int64)
+    )
+    return np.where(
+        draw < complaint, COMPLAINT, np.where(draw < complaint + coef.survey_share, SURVEY, routine)
+    )
 
 
 # ======================================================================================
@@ -1215,13 +1549,18 @@ def _financials_table(rng, customers, latent, events, cal, coef, ids) -> pd.Data
     month = np.clip(cal.month_of(period_end), 0, cal.months - 1)
     quality = latent.quality[customer, month]
     k = customer.size
-    missing = rng.random(k) < expit(coef.missing_statement_intercept - coef.missing_statement_quality_slope * quality)
+    missing = rng.random(k) < expit(
+        coef.missing_statement_intercept - coef.missing_statement_quality_slope * quality
+    )
     floor_days = np.asarray(coef.reporting_lag_days)[quarterly.astype(int)]
     scale_days = np.asarray(coef.reporting_lag_scale_days)[quarterly.astype(int)]
     lag = floor_days + scale_days * np.exp(
-        -coef.reporting_lag_quality_slope * quality + coef.reporting_lag_noise * rng.standard_normal(k)
+        -coef.reporting_lag_quality_slope * quality
+        + coef.reporting_lag_noise * rng.standard_normal(k)
     )
-    reported = np.maximum(period_end + np.minimum(lag, 400).astype(np.int64), customers.onboarding_day[customer])
+    reported = np.maximum(
+        period_end + np.minimum(lag, 400).astype(np.int64), customers.onboarding_day[customer]
+    )
     keep = ~missing & (reported < events.end_day[customer])
     values = _statement_values(rng, customer, quality, quarterly, customers, coef)
     frame = pd.DataFrame(
@@ -1235,7 +1574,9 @@ def _financials_table(rng, customers, latent, events, cal, coef, ids) -> pd.Data
     return frame
 
 
-def _statement_periods(customers: _Customers, events: _Events, cal: _Calendar) -> tuple[np.ndarray, ...]:
+def _statement_periods(
+    customers: _Customers, events: _Events, cal: _Calendar
+) -> tuple[np.ndarray, ...]:
     """Quarter ends (large, multinational, SPV) or year ends (others) while on the books."""
     first_quarter = (cal.first_month - 12) // 3 * 3 + 2  # a March, June, September or December
     quarter_month = np.arange(first_quarter, cal.first_month + cal.months, 3)
@@ -1256,16 +1597,28 @@ def _statement_values(rng, customer, quality, quarterly, customers, coef) -> dic
     noise = rng.standard_normal((8, k))
     period = np.where(quarterly, 0.25, 1.0)
     segment, industry = customers.segment[customer], customers.industry[customer]
-    revenue = customers.revenue[customer] * np.exp(coef.revenue_quality_slope * quality + coef.revenue_noise * noise[0])
-    margin = np.asarray(coef.ebitda_margin)[industry] + coef.margin_quality_slope * quality + coef.margin_noise * noise[1]
+    revenue = customers.revenue[customer] * np.exp(
+        coef.revenue_quality_slope * quality + coef.revenue_noise * noise[0]
+    )
+    margin = (
+        np.asarray(coef.ebitda_margin)[industry]
+        + coef.margin_quality_slope * quality
+        + coef.margin_noise * noise[1]
+    )
     debt = customers.revenue[customer] * np.asarray(coef.debt_to_revenue)[segment]
     debt = debt * np.exp(-coef.debt_quality_slope * quality + coef.debt_noise * noise[2])
     interest = debt * np.maximum(0.045 - 0.01 * quality + 0.005 * noise[3], 0.005) * period
     current_assets = revenue * 0.3 * np.exp(0.1 * quality + 0.2 * noise[4])
     current_ratio = np.exp(
-        coef.current_ratio_log_mean + coef.current_ratio_quality_slope * quality + coef.current_ratio_noise * noise[5]
+        coef.current_ratio_log_mean
+        + coef.current_ratio_quality_slope * quality
+        + coef.current_ratio_noise * noise[5]
     )
-    cash_share = expit(coef.cash_share_intercept + coef.cash_share_quality_slope * quality + coef.cash_share_noise * noise[6])
+    cash_share = expit(
+        coef.cash_share_intercept
+        + coef.cash_share_quality_slope * quality
+        + coef.cash_share_noise * noise[6]
+    )
     spv = segment == PROJECT_SPV
     debt_service = np.where(spv, debt * 0.09 * period, np.nan)
     dscr = coef.dscr_mean + coef.dscr_quality_slope * quality + coef.dscr_noise * noise[7]
@@ -1369,14 +1722,37 @@ def _applications_table(applications: _Applications, ids: _Ids) -> pd.DataFrame:
 # ======================================================================================
 
 
-def _truth_tables(customers, latent, events, env, hazards, windows, cal, coef, ids, *, default_dpd, default_horizon, churn_horizon) -> dict[str, pd.DataFrame]:
+def _truth_tables(
+    customers,
+    latent,
+    events,
+    env,
+    hazards,
+    windows,
+    cal,
+    coef,
+    ids,
+    *,
+    default_dpd,
+    default_horizon,
+    churn_horizon,
+) -> dict[str, pd.DataFrame]:
     return {
         "latent_monthly": _latent_table(customers, latent, events, windows, cal, ids),
         "environment": _environment_table(env, cal),
         "events": _events_table(events, cal, ids),
         "oracle": _oracle_table(
-            customers, latent, events, env, hazards, cal, coef, ids,
-            default_dpd=default_dpd, default_horizon=default_horizon, churn_horizon=churn_horizon,
+            customers,
+            latent,
+            events,
+            env,
+            hazards,
+            cal,
+            coef,
+            ids,
+            default_dpd=default_dpd,
+            default_horizon=default_horizon,
+            churn_horizon=churn_horizon,
         ),
     }
 
@@ -1386,7 +1762,11 @@ def _latent_table(customers, latent, events, windows, cal, ids) -> pd.DataFrame:
     customer, month = np.nonzero(windows.high > windows.low)
     onboarding_month = cal.month_of(customers.onboarding_day)[customer]
     distressed = events.onset_month[customer] <= month
-    active = (onboarding_month < month) & (events.onset_month[customer] >= month) & (events.churn_month[customer] >= month)
+    active = (
+        (onboarding_month < month)
+        & (events.onset_month[customer] >= month)
+        & (events.churn_month[customer] >= month)
+    )
     return pd.DataFrame(
         {
             "customer_id": ids.customer_column(customer),
@@ -1400,8 +1780,13 @@ def _latent_table(customers, latent, events, windows, cal, ids) -> pd.DataFrame:
 
 
 def _environment_table(env: _Environment, cal: _Calendar) -> pd.DataFrame:
-    frame = pd.DataFrame({"month_start": _dates(cal.start_of(np.arange(cal.span))), "macro": env.macro,
-                          "credit_crunch": env.credit_crunch})
+    frame = pd.DataFrame(
+        {
+            "month_start": _dates(cal.start_of(np.arange(cal.span))),
+            "macro": env.macro,
+            "credit_crunch": env.credit_crunch,
+        }
+    )
     for index, name in enumerate(INDUSTRIES):
         frame[f"industry_{name}"] = env.industry[index]
     return frame
@@ -1409,7 +1794,9 @@ def _environment_table(env: _Environment, cal: _Calendar) -> pd.DataFrame:
 
 def _events_table(events: _Events, cal: _Calendar, ids: _Ids) -> pd.DataFrame:
     """One row per customer; the default date may fall after the data's end."""
-    onset = np.where(events.onset_month < _NEVER, cal.start_of(np.minimum(events.onset_month, cal.span)), _NEVER)
+    onset = np.where(
+        events.onset_month < _NEVER, cal.start_of(np.minimum(events.onset_month, cal.span)), _NEVER
+    )
     return pd.DataFrame(
         {
             "customer_id": ids.customer_column(np.arange(events.onset_month.size)),
@@ -1420,7 +1807,20 @@ def _events_table(events: _Events, cal: _Calendar, ids: _Ids) -> pd.DataFrame:
     )
 
 
-def _oracle_table(customers, latent, events, env, hazards, cal, coef, ids, *, default_dpd, default_horizon, churn_horizon) -> pd.DataFrame:
+def _oracle_table(
+    customers,
+    latent,
+    events,
+    env,
+    hazards,
+    cal,
+    coef,
+    ids,
+    *,
+    default_dpd,
+    default_horizon,
+    churn_horizon,
+) -> pd.DataFrame:
     """P(default) and P(churn) within the windows from every month start on the books."""
     snapshot_starts = cal.start_of(np.arange(1, cal.months + 1))
     eligible = (customers.onboarding_day[:, None] < snapshot_starts[None, :]) & (
@@ -1429,17 +1829,26 @@ def _oracle_table(customers, latent, events, env, hazards, cal, coef, ids, *, de
     customer, column = np.nonzero(eligible)
     snapshot = column + 1
     default, churn = oracle_probabilities(
-        hazards, env, cal, coef,
+        hazards,
+        env,
+        cal,
+        coef,
         segment=customers.segment[customer],
         industry=customers.industry[customer],
-        churn_base=hazards.churn_base(customers.segment, customers.inclusive, customers.region)[customer],
-        new_client_months_left=cal.month_of(customers.onboarding_day)[customer] + hazards.new_client_months - snapshot,
+        churn_base=hazards.churn_base(customers.segment, customers.inclusive, customers.region)[
+            customer
+        ],
+        new_client_months_left=cal.month_of(customers.onboarding_day)[customer]
+        + hazards.new_client_months
+        - snapshot,
         snapshot=snapshot,
         credit=latent.credit[customer, snapshot - 1],
         engagement=latent.engagement[customer, snapshot - 1],
         onset_month=events.onset_month[customer],
         default_day=events.default_day[customer],
-        default_dpd=default_dpd, default_horizon=default_horizon, churn_horizon=churn_horizon,
+        default_dpd=default_dpd,
+        default_horizon=default_horizon,
+        churn_horizon=churn_horizon,
     )
     return pd.DataFrame(
         {
@@ -1480,8 +1889,12 @@ def oracle_probabilities(
     onset = _onset_schedule(hazards, env, coef, segment, industry, snapshot, credit, horizon)
     churn = _churn_schedule(hazards, coef, churn_base, new_client_months_left, engagement, horizon)
     offsets = snapshot[:, None] + np.arange(horizon)[None, :]
-    in_window = cal.end_of(offsets) + default_dpd < cal.start_of(snapshot + default_horizon)[:, None]
-    default, churn_probability = _oracle.combine_competing_risks(onset, churn, in_window, churn_horizon)
+    in_window = (
+        cal.end_of(offsets) + default_dpd < cal.start_of(snapshot + default_horizon)[:, None]
+    )
+    default, churn_probability = _oracle.combine_competing_risks(
+        onset, churn, in_window, churn_horizon
+    )
     distressed = onset_month < snapshot
     known = (default_day < cal.start_of(snapshot + default_horizon)).astype(float)
     return np.where(distressed, known, default), np.where(distressed, 0.0, churn_probability)
@@ -1497,13 +1910,17 @@ def _onset_schedule(hazards, env, coef, segment, industry, snapshot, credit, hor
             rows = np.flatnonzero((segment == seg) & (industry == ind))
             if rows.size == 0:
                 continue
-            hazard = hazards.distress(seg, ind, grid[None, :], env.industry[ind][:, None], env.credit_crunch[:, None])
+            hazard = hazards.distress(
+                seg, ind, grid[None, :], env.industry[ind][:, None], env.credit_crunch[:, None]
+            )
             schedule = _oracle.first_event_schedule(transition, hazard, horizon)
             onset[rows] = _oracle.on_grid(grid, schedule, credit[rows], rows=snapshot[rows])
     return onset
 
 
-def _churn_schedule(hazards, coef, churn_base, new_client_months_left, engagement, horizon) -> np.ndarray:
+def _churn_schedule(
+    hazards, coef, churn_base, new_client_months_left, engagement, horizon
+) -> np.ndarray:
     """P(no churn before, churn j months after the snapshot), per static log-odds and new-client months left."""
     grid = _oracle.GRID
     transition = _oracle.ar1_transition(grid, coef.engagement_persistence)

@@ -83,6 +83,7 @@ def explain_model(
     challenger: Mapping[str, float] | None = None,
     nthread: int = 2,
     seed: int = 0,
+    precomputed: ShapValues | None = None,
 ) -> ExplainResult:
     """SHAP values, checks, summaries and reason codes of ``population`` (see ``explain_population``).
 
@@ -102,12 +103,14 @@ def explain_model(
         challenger: The challenger's coefficients by design column (standardized inputs), or None.
         nthread: XGBoost threads.
         seed: Seed of the samples.
+        precomputed: SHAP values of the whole population computed elsewhere (the Dask
+            engine's per-partition native path); ``method`` then applies to the samples only.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     frame = model_matrix(population, layout)
     names = list(frame.columns)
-    values = compute_shap(booster, frame, method=method, nthread=nthread)
+    values = precomputed if precomputed is not None else compute_shap(booster, frame, method=method, nthread=nthread)
     timings["shap_seconds"] = values.seconds
     margin = model_margin(booster, frame, nthread=nthread)
 
