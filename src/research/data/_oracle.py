@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
+from research.data.contract import INDUSTRIES, SEGMENTS
+
 GRID = np.linspace(-5.0, 5.0, 201)
 
 
@@ -108,3 +110,81 @@ def combine_competing_risks(
     default = np.sum(default_in_window * no_churn_before * onset, axis=1)
     churn_probability = np.sum((churn * no_onset_through)[:, :churn_horizon], axis=1)
     return np.clip(default, 0.0, 1.0), np.clip(churn_probability, 0.0, 1.0)
+
+
+# --- the synthetic portfolio's hazards -------------------------------------------------
+
+
+def event_probabilities(
+    hazards,
+    env,
+    cal,
+    coef,
+    *,
+    segment: np.ndarray,
+    industry: np.ndarray,
+    churn_base: np.ndarray,
+    new_client_months_left: np.ndarray,
+    snapshot: np.ndarray,
+    credit: np.ndarray,
+    engagement: np.ndarray,
+    onset_month: np.ndarray,
+    default_day: np.ndarray,
+    default_dpd: int,
+    default_horizon: int,
+    churn_horizon: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(default) and P(churn) within the windows, given the states at month starts ``snapshot``.
+
+    ``hazards``, ``env``, ``cal`` and ``coef`` are the generator's hazard model, known
+    environment, calendar and coefficients; ``snapshot`` counts history months (>= 1);
+    ``credit`` and ``engagement`` are the states of the month before the snapshot.
+    A customer whose distress started before the snapshot defaults on a known date
+    (probability 0 or 1) and no longer churns.
+    """
+    horizon = max(default_horizon, churn_horizon)
+    onset = _onset_schedule(hazards, env, coef, segment, industry, snapshot, credit, horizon)
+    churn = _churn_schedule(hazards, coef, churn_base, new_client_months_left, engagement, horizon)
+    offsets = snapshot[:, None] + np.arange(horizon)[None, :]
+    in_window = (
+        cal.end_of(offsets) + default_dpd < cal.start_of(snapshot + default_horizon)[:, None]
+    )
+    default, churn_probability = combine_competing_risks(onset, churn, in_window, churn_horizon)
+    distressed = onset_month < snapshot
+    known = (default_day < cal.start_of(snapshot + default_horizon)).astype(float)
+    return np.where(distressed, known, default), np.where(distressed, 0.0, churn_probability)
+
+
+def _onset_schedule(hazards, env, coef, segment, industry, snapshot, credit, horizon) -> np.ndarray:
+    """P(no onset before, onset j months after the snapshot), per (segment, industry) on the grid."""
+    transition = ar1_transition(GRID, coef.credit_persistence)
+    onset = np.zeros((snapshot.size, horizon))
+    for seg in range(len(SEGMENTS)):
+        for ind in range(len(INDUSTRIES)):
+            rows = np.flatnonzero((segment == seg) & (industry == ind))
+            if rows.size == 0:
+                continue
+            hazard = hazards.distress(
+                seg, ind, GRID[None, :], env.industry[ind][:, None], env.credit_crunch[:, None]
+            )
+            schedule = first_event_schedule(transition, hazard, horizon)
+            onset[rows] = on_grid(GRID, schedule, credit[rows], rows=snapshot[rows])
+    return onset
+
+
+def _churn_schedule(
+    hazards, coef, churn_base, new_client_months_left, engagement, horizon
+) -> np.ndarray:
+    """P(no churn before, churn j months after the snapshot), per static log-odds and new-client months left."""
+    transition = ar1_transition(GRID, coef.engagement_persistence)
+    months_left = np.clip(new_client_months_left, 0, horizon)
+    bases, base_index = np.unique(churn_base, return_inverse=True)
+    churn = np.zeros((churn_base.size, horizon))
+    for b, base in enumerate(bases):
+        for left in np.unique(months_left[base_index == b]):
+            rows = np.flatnonzero((base_index == b) & (months_left == left))
+            new_client = (np.arange(horizon) < left)[:, None]
+            hazard = hazards.churn(base, new_client, GRID[None, :])
+            schedule = first_event_schedule(transition, hazard, horizon)[0]
+            churn[rows] = on_grid(GRID, schedule, engagement[rows])
+    return churn

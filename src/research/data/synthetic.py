@@ -9,25 +9,31 @@ What drives what (the coefficients live in :class:`GeneratorCoefficients`):
 * Each customer carries two latent states, independent stationary AR(1) processes
   with unit variance: credit quality ``x`` and engagement ``e``. The environment is
   a deterministic macro path (a 2020-21 downturn, calm from mid-2022; the
-  ``downturn`` scenario adds a recession from mid-2023) and one factor per industry.
-  Effective credit quality ``q = x + environment_weight * industry condition``.
+  ``downturn`` scenario adds a recession from mid-2023 and a credit crunch the
+  clients' behaviour does not show) and one factor per industry. Effective credit
+  quality ``q = x + environment_weight * industry condition`` drives the distress
+  hazard and every credit observable, so a downturn is visible in the data.
 * Every month a customer who is neither distressed nor gone may fall into distress
   (hazard rising as ``q`` falls, by segment and industry) and otherwise may leave
-  (hazard rising as ``e`` falls, by segment). Distress stops all payments: the first
-  missed instalment reaches ``default_dpd`` days past due on the default date, which
-  is the default event. Leaving is ``customers.relationship_end_date``. Neither is a
-  label column.
+  (hazard rising as ``e`` falls; by segment, region, inclusive programme and for new
+  relationships). Distress stops all payments: the first missed instalment reaches
+  ``default_dpd`` days past due on the default date, the default event; a defaulted
+  relationship stays open (workout) but its records stop. Leaving is
+  ``customers.relationship_end_date``. Neither is a label column.
 * Every table is a noisy view of the latent states: late and partial payments,
-  revolving utilisation, inflows against outflows and reporting lags follow ``q``;
-  transaction and interaction activity, digital use, satisfaction and withdrawn
-  applications follow ``e``; complaints and declined applications follow both. The
-  noise is drawn afresh for every record and month, so a year of history pins the
-  state down well while any single quantity stays a weak view of it.
+  revolving utilisation, outflows against inflows, statement ratios, reporting lags
+  and loan pricing follow ``q``; transaction and interaction activity, digital use,
+  satisfaction and withdrawn applications follow ``e``; complaints and declined
+  applications follow both. The noise is drawn afresh for every record and month, so
+  a year of history pins the state down well while any single quantity stays a weak
+  view of it. Clients already on the books at the start are survivors: their states
+  come from a burn-in that neither churned nor defaulted, so event rates are steady.
 
 The truth holds the monthly latent states, the environment, the events and the
-oracle: for every customer and month start on the books, the probability of
-default and of churn within the label windows given the state at that date
-(computed exactly on a grid, see ``research.data._oracle``).
+oracle: for every customer and month start ``s`` on the books, the probability of
+default and of churn within the label windows given the state known at ``s`` (the
+states of the month before, the customer's attributes and the environment),
+computed exactly on a grid (``research.data._oracle``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from research.data import _oracle
 from research.data.contract import (
     COLLATERAL_TYPES,
     DECISIONS,
+    DIGITAL_INTERACTION_CHANNELS,
     INDUSTRIES,
     INTERACTION_CHANNELS,
     INTERACTION_TYPES,
@@ -210,18 +217,18 @@ class GeneratorCoefficients:
         0.025,
         0.02,
     )  # established, domestic, not inclusive
-    churn_inclusive_offset: float = -0.9  # programme clients stay
+    churn_inclusive_offset: float = -1.1  # programme clients stay
     churn_region_offset: tuple[float, ...] = (
         0.0,
         0.0,
         0.0,
         0.0,
         0.3,
-        0.9,
+        1.1,
     )  # by REGIONS: international clients roam
     new_client_months: int = 24  # a relationship is fragile in its first months
-    new_client_churn_offset: float = 1.0
-    churn_engagement_slope: float = 1.1
+    new_client_churn_offset: float = 1.2
+    churn_engagement_slope: float = 1.0
 
     # --- facilities ----------------------------------------------------------------
     working_capital_share: float = 0.6  # micro and small clients whose core line is working capital
@@ -260,27 +267,30 @@ class GeneratorCoefficients:
     # --- revolving utilisation --------------------------------------------------------
     utilisation_intercept: tuple[float, ...] = (0.2, 0.0, -0.2, -0.4, -0.7, -0.2)
     utilisation_quality_slope: float = 0.7
-    utilisation_noise: float = 0.5
+    utilisation_noise: float = 0.65
     distress_utilisation_shift: float = 2.5
 
     # --- account transactions -----------------------------------------------------------
     transaction_segment_scale: tuple[float, ...] = (0.6, 0.8, 1.2, 1.8, 2.5, 0.5)
-    transaction_engagement_slope: float = 0.7
-    transaction_count_noise: float = 0.2
-    inflow_share: float = 0.45  # share of movements that are inflows
+    transaction_engagement_slope: float = 0.9
+    transaction_count_noise: float = 0.08
+    inflow_share: float = (
+        0.45  # share of movements that are inflows; a month's totals are split among them
+    )
     inflow_quality_slope: float = 0.2
     inflow_engagement_slope: float = 0.1
-    inflow_noise: float = 0.15
+    inflow_noise: float = 0.08
     inflow_volatility_quality_slope: float = 0.3  # weaker firms have more volatile receipts
-    net_outflow_quality_slope: float = 1.5  # log(outflows / inflows) falls as quality rises
-    outflow_noise: float = 0.12
-    amount_dispersion: float = 0.8
+    outflow_ratio: float = 0.97  # outflows / inflows of an average firm
+    net_outflow_quality_slope: float = 0.2  # log(outflows / inflows) falls as quality rises
+    outflow_noise: float = 0.08
+    amount_dispersion: float = 0.7  # coefficient of variation of movements within a month
     distress_inflow_factor: float = 0.5
     distress_activity_factor: float = 0.8
     digital_intercept: tuple[float, ...] = (-0.5, -0.2, 0.3, 0.8, 1.2, 0.5)
     digital_trend_per_year: float = 0.25
-    digital_engagement_slope: float = 1.1
-    digital_noise: float = 0.2
+    digital_engagement_slope: float = 1.4
+    digital_noise: float = 0.1
 
     # --- interactions -----------------------------------------------------------------
     interaction_rate: tuple[float, ...] = (
@@ -292,10 +302,10 @@ class GeneratorCoefficients:
         0.08,
     )  # per month, medium client
     interaction_segment_scale: tuple[float, ...] = (0.7, 0.8, 1.0, 1.3, 1.6, 0.9)
-    interaction_engagement_slope: tuple[float, ...] = (0.3, 0.3, 0.3, 1.0, 1.0, 1.0)
+    interaction_engagement_slope: tuple[float, ...] = (0.3, 0.3, 0.3, 0.85, 0.85, 0.85)
     interaction_trend_per_year: tuple[float, ...] = (-0.05, -0.05, 0.0, 0.15, 0.15, 0.15)
-    interaction_noise: float = 0.35
-    digital_interaction_noise: float = 0.2
+    interaction_noise: float = 0.6
+    digital_interaction_noise: float = 0.08
     complaint_intercept: float = -3.0
     complaint_engagement_slope: float = 0.6
     complaint_quality_slope: float = 0.8
@@ -304,7 +314,7 @@ class GeneratorCoefficients:
     satisfaction_mean: float = 3.5
     satisfaction_engagement_slope: float = 0.7
     satisfaction_quality_slope: float = 0.15
-    satisfaction_noise: float = 0.6
+    satisfaction_noise: float = 0.3
     response_hours: tuple[float, ...] = (24.0, 2.0, 8.0, 4.0, 6.0, 12.0)
     complaint_response_factor: float = 3.0
     response_dispersion: float = 0.7
@@ -313,23 +323,27 @@ class GeneratorCoefficients:
     reporting_lag_days: tuple[float, float] = (45.0, 25.0)  # floor: yearly, quarterly
     reporting_lag_scale_days: tuple[float, float] = (45.0, 25.0)
     reporting_lag_quality_slope: float = 0.8
-    reporting_lag_noise: float = 0.15
+    reporting_lag_noise: float = 0.1
     missing_statement_intercept: float = -3.5
     missing_statement_quality_slope: float = 0.9
     revenue_quality_slope: float = 0.2
     revenue_noise: float = 0.1
     ebitda_margin: tuple[float, ...] = (0.12, 0.10, 0.08, 0.06, 0.09, 0.20, 0.25, 0.14, 0.12, 0.11)
     margin_quality_slope: float = 0.05
-    margin_noise: float = 0.01
+    margin_noise: float = 0.007
     debt_to_revenue: tuple[float, ...] = (0.35, 0.35, 0.40, 0.45, 0.50, 3.0)
     debt_quality_slope: float = 0.45
-    debt_noise: float = 0.1
+    debt_noise: float = 0.06
     current_ratio_log_mean: float = 0.25
     current_ratio_quality_slope: float = 0.35
-    current_ratio_noise: float = 0.08
+    current_ratio_noise: float = 0.05
     cash_share_intercept: float = -1.2
     cash_share_quality_slope: float = 0.7
-    cash_share_noise: float = 0.2
+    cash_share_noise: float = 0.12
+    current_assets_to_revenue: float = 0.3
+    debt_interest_rate: float = 0.045  # interest paid on debt, rising for weaker firms
+    debt_interest_quality_slope: float = 0.01
+    debt_service_share: float = 0.09  # yearly debt service / project debt (SPV)
     dscr_mean: float = 1.35
     dscr_quality_slope: float = 0.18
     dscr_noise: float = 0.1
@@ -397,72 +411,99 @@ def generate_portfolio(
     """
     _check_arguments(n_customers, start, months, scenario, transactions_per_month, default_dpd)
     coef = coefficients or GeneratorCoefficients()
-    horizon = max(default_horizon_months, churn_horizon_months)
-    cal = _Calendar.from_start(start, months, horizon)
+    cal = _Calendar.from_start(start, months, max(default_horizon_months, churn_horizon_months))
     rng = _streams(seed)
     hazards = HazardModel.from_coefficients(coef)
     with tqdm(
-        total=9 + 2 * months, desc="synthetic portfolio", file=sys.stderr, disable=not progress
+        total=4 + 2 * months, desc="synthetic portfolio", file=sys.stderr, disable=not progress
     ) as bar:
-        env = _environment(rng["environment"], cal, scenario, coef)
-        customers = _draw_customers(rng["customers"], n_customers, cal, coef)
-        latent = _simulate_latent(rng["latent"], customers, env, hazards, cal, coef)
-        events = _simulate_events(rng["events"], customers, latent, env, hazards, cal, default_dpd)
-        windows = _activity_windows(customers, events, cal)
+        book = _simulate_book(rng, n_customers, scenario, hazards, cal, coef, default_dpd)
         bar.update(1)
-        applications = _draw_applications(
-            rng["applications"], customers, latent, events, windows, cal, coef
-        )
-        facilities = _build_facilities(
-            rng["facilities"], customers, latent, events, applications, cal, coef
-        )
-        book = _facility_months(facilities, events, cal)
-        bar.update(1)
-        ids = _Ids.assign(customers.n, facilities.customer.size, applications.customer.size, coef)
-        tables = {
-            "customers": _customers_table(customers, events, ids),
-            "facilities": _facilities_table(facilities, ids),
-            **_balances_and_repayments(
-                rng, book, facilities, customers, latent, events, cal, coef, ids
-            ),
-        }
-        bar.update(1)
-        tables["transactions"] = _transactions_table(
-            rng["transactions"],
-            customers,
-            latent,
-            events,
-            windows,
-            cal,
-            transactions_per_month,
-            coef,
-            ids,
-            bar,
-        )
-        tables["interactions"] = _interactions_table(
-            rng["interactions"], customers, latent, windows, cal, coef, ids, bar
-        )
-        tables["financials"] = _financials_table(
-            rng["financials"], customers, latent, events, cal, coef, ids
-        )
-        tables["applications"] = _applications_table(applications, ids)
-        bar.update(1)
+        tables = _contract_tables(rng, book, cal, transactions_per_month, coef, bar)
         truth = _truth_tables(
-            customers,
-            latent,
-            events,
-            env,
+            book,
             hazards,
-            windows,
             cal,
             coef,
-            ids,
             default_dpd=default_dpd,
             default_horizon=default_horizon_months,
             churn_horizon=churn_horizon_months,
         )
         bar.update(bar.total - bar.n)
-    return Portfolio(tables={name: tables[name] for name in TABLES}, truth=truth)
+    return Portfolio(tables=tables, truth=truth)
+
+
+@dataclass(frozen=True)
+class _Book:
+    """Everything simulated, before it is written out as tables."""
+
+    env: _Environment
+    customers: _Customers
+    latent: _Latent
+    events: _Events
+    windows: _Windows
+    applications: _Applications
+    facilities: _Facilities
+    ids: _Ids
+
+
+def _simulate_book(rng, n_customers, scenario, hazards, cal, coef, default_dpd) -> _Book:
+    """Environment, clients, latent paths, events, then the requests and facilities they lead to."""
+    env = _environment(rng["environment"], cal, scenario, coef)
+    customers = _draw_customers(rng["customers"], n_customers, cal, coef)
+    latent = _simulate_latent(rng["latent"], customers, env, hazards, cal, coef)
+    events = _simulate_events(rng["events"], customers, latent, env, hazards, cal, default_dpd)
+    windows = _activity_windows(customers, events, cal)
+    applications = _draw_applications(
+        rng["applications"], customers, latent, events, windows, cal, coef
+    )
+    facilities = _build_facilities(
+        rng["facilities"], customers, latent, events, applications, cal, coef
+    )
+    ids = _Ids.assign(customers.n, facilities.customer.size, applications.customer.size)
+    return _Book(env, customers, latent, events, windows, applications, facilities, ids)
+
+
+def _contract_tables(rng, book: _Book, cal, per_month, coef, bar) -> dict[str, pd.DataFrame]:
+    """The tables of the contract, in its order."""
+    b = book
+    tables = {
+        "customers": _customers_table(b.customers, b.events, b.ids),
+        "facilities": _facilities_table(b.facilities, b.ids),
+        **_balances_and_repayments(
+            rng,
+            _facility_months(b.facilities, b.events, cal),
+            b.facilities,
+            b.customers,
+            b.latent,
+            b.events,
+            cal,
+            coef,
+            b.ids,
+        ),
+    }
+    bar.update(1)
+    tables["transactions"] = _transactions_table(
+        rng["transactions"],
+        b.customers,
+        b.latent,
+        b.events,
+        b.windows,
+        cal,
+        per_month,
+        coef,
+        b.ids,
+        bar,
+    )
+    tables["interactions"] = _interactions_table(
+        rng["interactions"], b.customers, b.latent, b.events, b.windows, cal, coef, b.ids, bar
+    )
+    tables["financials"] = _financials_table(
+        rng["financials"], b.customers, b.latent, b.events, cal, coef, b.ids
+    )
+    tables["applications"] = _applications_table(b.applications, b.ids)
+    bar.update(1)
+    return {name: tables[name] for name in TABLES}
 
 
 def _check_arguments(
@@ -1166,14 +1207,36 @@ def _facilities_from_applications(
 
 
 def _price_facilities(rng, drafts: _Drafts, customers, latent, events, cal, coef) -> _Facilities:
-    """Maturity, closing, price (spread widens for weaker credits), repayment, collateral, green."""
+    """Maturity, closing, price, repayment type, collateral and green flag of each facility."""
     k = drafts.customer.size
     maturity = _add_months(drafts.origination_day, drafts.tenor_months)
     close = np.minimum(maturity, events.end_day[drafts.customer])
-    close = np.where(close >= cal.end_day, _NEVER, close)
+    segment = customers.segment[drafts.customer]
+    fee_rate = np.round(np.asarray(coef.fee_rate)[drafts.product] * rng.uniform(0.7, 1.3, k), 5)
+    energy_project = (drafts.product == PROJECT_FINANCE) & (
+        customers.industry[drafts.customer] == ENERGY
+    )
+    green_kind = np.where(customers.green[drafts.customer], np.where(energy_project, 2, 1), 0)
+    return _Facilities(
+        customer=drafts.customer,
+        product=drafts.product,
+        origination_day=drafts.origination_day,
+        maturity_day=maturity,
+        close_day=np.where(close >= cal.end_day, _NEVER, close),
+        tenor_months=drafts.tenor_months,
+        limit=np.round(drafts.limit, 2),
+        interest_rate=_interest_rates(rng, drafts, segment, latent, cal, coef),
+        fee_rate=fee_rate,
+        repayment_type=_repayment_types(rng, drafts.product, segment, coef),
+        collateral=_choose(rng, np.array(_COLLATERAL), drafts.product),
+        green=rng.random(k) < np.asarray(coef.green_loan_share)[green_kind],
+    )
+
+
+def _interest_rates(rng, drafts: _Drafts, segment, latent, cal, coef) -> np.ndarray:
+    """Policy rate at origination plus a spread by product and segment, wider for weaker credits."""
     month = np.clip(cal.month_of(drafts.origination_day), 0, cal.months - 1)
     quality = latent.quality[drafts.customer, month]
-    segment = customers.segment[drafts.customer]
     base_rate = np.interp(
         _absolute_month(drafts.origination_day),
         [_month_number(m) for m, _ in _BASE_RATE_KNOTS],
@@ -1183,36 +1246,9 @@ def _price_facilities(rng, drafts: _Drafts, customers, latent, events, cal, coef
         np.asarray(coef.product_spread)[drafts.product]
         + np.asarray(coef.segment_spread)[segment]
         - coef.spread_quality_slope * np.clip(quality, -3, 3)
-        + coef.spread_noise * rng.standard_normal(k)
+        + coef.spread_noise * rng.standard_normal(drafts.customer.size)
     )
-    interest_rate = np.round(np.maximum(base_rate + spread, 0.005), 5)
-    fee_rate = np.round(np.asarray(coef.fee_rate)[drafts.product] * rng.uniform(0.7, 1.3, k), 5)
-    repayment = _repayment_types(rng, drafts.product, segment, coef)
-    collateral = _choose(rng, np.array(_COLLATERAL), drafts.product)
-    green_kind = np.where(
-        customers.green[drafts.customer],
-        np.where(
-            (drafts.product == PROJECT_FINANCE) & (customers.industry[drafts.customer] == ENERGY),
-            2,
-            1,
-        ),
-        0,
-    )
-    green = rng.random(k) < np.asarray(coef.green_loan_share)[green_kind]
-    return _Facilities(
-        drafts.customer,
-        drafts.product,
-        drafts.origination_day,
-        maturity,
-        close,
-        drafts.tenor_months,
-        np.round(drafts.limit, 2),
-        interest_rate,
-        fee_rate,
-        repayment,
-        collateral,
-        green,
-    )
+    return np.round(np.maximum(base_rate + spread, 0.005), 5)
 
 
 def _repayment_types(rng, product: np.ndarray, segment: np.ndarray, coef) -> np.ndarray:
@@ -1390,6 +1426,7 @@ def _transactions_table(
     customer, seconds, amount, channel, category = (
         np.concatenate(column) for column in zip(*parts, strict=True)
     )
+    del parts  # the months' pieces, before the sorted copy is made
     order = np.lexsort((seconds, customer))
     return pd.DataFrame(
         {
@@ -1405,66 +1442,101 @@ def _transactions_table(
 def _month_transactions(
     rng, month, count_scale, customers, latent, events, windows, cal, coef
 ) -> tuple:
+    """One month of account movements of every customer on the books."""
     customer = np.flatnonzero(windows.high[:, month] > windows.low[:, month])
-    fraction = windows.fraction[customer, month]
-    engagement, quality = latent.engagement[customer, month], latent.quality[customer, month]
-    distressed = events.onset_month[customer] <= month
+    state = _MonthState.of(customer, month, latent, events, windows)
     noise = rng.standard_normal((4, customer.size))
     slope, spread = coef.transaction_engagement_slope, coef.transaction_count_noise
-    activity = np.exp(slope * engagement - slope**2 / 2 + spread * noise[0] - spread**2 / 2)
+    activity = np.exp(slope * state.engagement - slope**2 / 2 + spread * noise[0] - spread**2 / 2)
     expected = (
-        count_scale[customer] * activity * np.where(distressed, coef.distress_activity_factor, 1.0)
+        count_scale[customer] * activity * state.distress_factor(coef.distress_activity_factor)
     )
-    count = rng.poisson(expected * fraction)
-    row = np.repeat(np.arange(customer.size), count)
-    k = row.size
-    low, span = (
-        windows.low[customer, month],
-        windows.high[customer, month] - windows.low[customer, month],
-    )
-    seconds = low[row] * _SECONDS_PER_DAY + (rng.random(k) * span[row] * _SECONDS_PER_DAY).astype(
-        np.int64
-    )
-    monthly = customers.revenue[customer] / 12.0 * np.exp(coef.inflow_quality_slope * quality)
-    volatility = coef.inflow_noise * np.exp(-coef.inflow_volatility_quality_slope * quality)
-    inflow_level = monthly * np.exp(
-        coef.inflow_engagement_slope * engagement + volatility * noise[1]
-    )
-    inflow_level *= np.where(distressed, coef.distress_inflow_factor, 1.0)
-    outflow_level = monthly * np.exp(
-        -coef.net_outflow_quality_slope * quality + coef.outflow_noise * noise[2]
-    )
-    inflow = rng.random(k) < coef.inflow_share
-    per_movement = np.where(
-        inflow,
-        inflow_level[row] / (expected[row] * coef.inflow_share),
-        -outflow_level[row] / (expected[row] * (1 - coef.inflow_share)),
-    )
-    dispersion = coef.amount_dispersion
-    amount = np.round(per_movement * rng.lognormal(-(dispersion**2) / 2, dispersion, k), 2)
+    row = np.repeat(np.arange(customer.size), rng.poisson(expected * state.fraction))
+    inflow = rng.random(row.size) < coef.inflow_share
+    amount = _movement_amounts(rng, row, inflow, customers.revenue[customer], state, noise, coef)
     segment = customers.segment[customer]
     digital_odds = (
         np.asarray(coef.digital_intercept)[segment]
         + coef.digital_trend_per_year * cal.trend_years()[month]
-        + coef.digital_engagement_slope * engagement
+        + coef.digital_engagement_slope * state.engagement
         + coef.digital_noise * noise[3]
     )
-    digital = rng.random(k) < expit(digital_odds)[row]
+    digital = rng.random(row.size) < expit(digital_odds)[row]
     channel_mix = np.concatenate([np.array(_OTHER_CHANNELS), np.array(_DIGITAL_CHANNELS)])
     channel = _choose(rng, channel_mix, segment[row] + len(SEGMENTS) * digital)
     category = _choose(rng, np.array(_CATEGORIES), inflow.astype(np.int64))
-    return customer[row], seconds, amount, channel, category
+    return customer[row], state.seconds(rng, row), amount, channel, category
 
 
-def _interactions_table(rng, customers, latent, windows, cal, coef, ids, bar) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _MonthState:
+    """Latent states and days on the books of the customers active in one month."""
+
+    engagement: np.ndarray
+    quality: np.ndarray
+    distressed: np.ndarray
+    low: np.ndarray
+    span: np.ndarray
+    fraction: np.ndarray
+
+    @classmethod
+    def of(cls, customer, month, latent, events, windows) -> _MonthState:
+        low, high = windows.low[customer, month], windows.high[customer, month]
+        return cls(
+            latent.engagement[customer, month],
+            latent.quality[customer, month],
+            events.onset_month[customer] <= month,
+            low,
+            high - low,
+            windows.fraction[customer, month],
+        )
+
+    def distress_factor(self, factor: float) -> np.ndarray:
+        return np.where(self.distressed, factor, 1.0)
+
+    def seconds(self, rng: np.random.Generator, row: np.ndarray) -> np.ndarray:
+        """Uniform timestamps (seconds since 1970) inside each row's days on the books."""
+        offset = rng.random(row.size) * self.span[row] * _SECONDS_PER_DAY
+        return self.low[row] * _SECONDS_PER_DAY + offset.astype(np.int64)
+
+
+def _movement_amounts(rng, row, inflow, revenue, state: _MonthState, noise, coef) -> np.ndarray:
+    """Signed amounts: the month's inflow and outflow totals split among its movements.
+
+    Receipts follow quality (and, more volatile, for weaker firms); outflows run ahead
+    of receipts as quality falls.
+    """
+    monthly = revenue / 12.0 * state.fraction * np.exp(coef.inflow_quality_slope * state.quality)
+    volatility = coef.inflow_noise * np.exp(-coef.inflow_volatility_quality_slope * state.quality)
+    inflows = monthly * np.exp(
+        coef.inflow_engagement_slope * state.engagement + volatility * noise[1]
+    )
+    inflows = inflows * state.distress_factor(coef.distress_inflow_factor)
+    outflows = (
+        monthly
+        * coef.outflow_ratio
+        * np.exp(-coef.net_outflow_quality_slope * state.quality + coef.outflow_noise * noise[2])
+    )
+    shape = 1.0 / coef.amount_dispersion**2
+    weight = rng.gamma(shape, 1.0, row.size)
+    group = 2 * row + inflow
+    share = weight / np.bincount(group, weight, minlength=2 * state.fraction.size)[group]
+    total = np.where(inflow, inflows[row], -outflows[row])
+    return np.round(total * share, 2)
+
+
+def _interactions_table(
+    rng, customers, latent, events, windows, cal, coef, ids, bar
+) -> pd.DataFrame:
     """Touchpoints: digital channels grow with engagement and time; complaints come from the unhappy."""
     parts = []
     for month in range(cal.months):
-        parts.append(_month_interactions(rng, month, customers, latent, windows, cal, coef))
+        parts.append(_month_interactions(rng, month, customers, latent, events, windows, cal, coef))
         bar.update(1)
     customer, seconds, channel, kind, hours, score = (
         np.concatenate(column) for column in zip(*parts, strict=True)
     )
+    del parts
     order = np.lexsort((seconds, customer))
     return pd.DataFrame(
         {
@@ -1478,49 +1550,47 @@ def _interactions_table(rng, customers, latent, windows, cal, coef, ids, bar) ->
     )
 
 
-def _month_interactions(rng, month, customers, latent, windows, cal, coef) -> tuple:
+def _month_interactions(rng, month, customers, latent, events, windows, cal, coef) -> tuple:
+    """One month of touchpoints of every customer on the books."""
     customer = np.flatnonzero(windows.high[:, month] > windows.low[:, month])
-    engagement, quality = latent.engagement[customer, month], latent.quality[customer, month]
-    digital = np.array(
-        [c in ("mobile_app", "web_portal", "social_media") for c in INTERACTION_CHANNELS]
+    state = _MonthState.of(customer, month, latent, events, windows)
+    counts = _interaction_counts(rng, month, customers.segment[customer], state, cal, coef)
+    row, channel = np.divmod(np.repeat(np.arange(counts.size), counts.ravel()), counts.shape[1])
+    k = row.size
+    kind = _interaction_types(rng, state.engagement[row], state.quality[row], coef)
+    complaint_factor = np.where(kind == COMPLAINT, coef.complaint_response_factor, 1.0)
+    hours = np.asarray(coef.response_hours)[channel] * complaint_factor
+    hours = np.round(hours * rng.lognormal(0, coef.response_dispersion, k), 1)
+    score = (
+        coef.satisfaction_mean
+        + coef.satisfaction_engagement_slope * state.engagement[row]
+        + coef.satisfaction_quality_slope * state.quality[row]
+        + coef.satisfaction_noise * rng.standard_normal(k)
     )
-    noise = rng.standard_normal((2, customer.size))
+    rated = (kind == SURVEY) | ((kind != COMPLAINT) & (rng.random(k) < coef.rating_share))
+    return (
+        customer[row],
+        state.seconds(rng, row),
+        channel,
+        kind,
+        np.where(kind == SURVEY, np.nan, hours),
+        np.where(rated, np.clip(np.round(score), 1.0, 5.0), np.nan),
+    )
+
+
+def _interaction_counts(rng, month, segment, state: _MonthState, cal, coef) -> np.ndarray:
+    """Touchpoints per customer and channel: one monthly noise for all, one more for digital."""
+    digital = np.isin(INTERACTION_CHANNELS, DIGITAL_INTERACTION_CHANNELS)
+    noise = rng.standard_normal((2, segment.size))
     log_rate = (
         np.log(np.asarray(coef.interaction_rate))[None, :]
-        + np.log(np.asarray(coef.interaction_segment_scale))[customers.segment[customer], None]
-        + np.asarray(coef.interaction_engagement_slope)[None, :] * engagement[:, None]
+        + np.log(np.asarray(coef.interaction_segment_scale))[segment, None]
+        + np.asarray(coef.interaction_engagement_slope)[None, :] * state.engagement[:, None]
         + np.asarray(coef.interaction_trend_per_year)[None, :] * cal.trend_years()[month]
         + coef.interaction_noise * noise[0][:, None]
         + digital[None, :] * coef.digital_interaction_noise * noise[1][:, None]
     )
-    counts = rng.poisson(np.exp(log_rate) * windows.fraction[customer, month][:, None])
-    cell = np.repeat(np.arange(counts.size), counts.ravel())
-    row, channel = np.divmod(cell, len(INTERACTION_CHANNELS))
-    k = row.size
-    low, span = (
-        windows.low[customer, month],
-        windows.high[customer, month] - windows.low[customer, month],
-    )
-    seconds = low[row] * _SECONDS_PER_DAY + (rng.random(k) * span[row] * _SECONDS_PER_DAY).astype(
-        np.int64
-    )
-    kind = _interaction_types(rng, engagement[row], quality[row], coef)
-    complaint_factor = np.where(kind == COMPLAINT, coef.complaint_response_factor, 1.0)
-    hours = (
-        np.asarray(coef.response_hours)[channel]
-        * complaint_factor
-        * rng.lognormal(0, coef.response_dispersion, k)
-    )
-    hours = np.where(kind == SURVEY, np.nan, np.round(hours, 1))
-    score = coef.satisfaction_mean + coef.satisfaction_engagement_slope * engagement[row]
-    score = (
-        score
-        + coef.satisfaction_quality_slope * quality[row]
-        + coef.satisfaction_noise * rng.standard_normal(k)
-    )
-    rated = (kind == SURVEY) | ((kind != COMPLAINT) & (rng.random(k) < coef.rating_share))
-    score = np.where(rated, np.clip(np.round(score), 1.0, 5.0), np.nan)
-    return customer[row], seconds, channel, kind, hours, score
+    return rng.poisson(np.exp(log_rate) * state.fraction[:, None])
 
 
 def _interaction_types(rng, engagement: np.ndarray, quality: np.ndarray, coef) -> np.ndarray:
@@ -1607,8 +1677,11 @@ def _statement_values(rng, customer, quality, quarterly, customers, coef) -> dic
     )
     debt = customers.revenue[customer] * np.asarray(coef.debt_to_revenue)[segment]
     debt = debt * np.exp(-coef.debt_quality_slope * quality + coef.debt_noise * noise[2])
-    interest = debt * np.maximum(0.045 - 0.01 * quality + 0.005 * noise[3], 0.005) * period
-    current_assets = revenue * 0.3 * np.exp(0.1 * quality + 0.2 * noise[4])
+    rate = coef.debt_interest_rate - coef.debt_interest_quality_slope * quality + 0.005 * noise[3]
+    interest = debt * np.maximum(rate, 0.005) * period
+    current_assets = (
+        revenue * coef.current_assets_to_revenue * np.exp(0.1 * quality + 0.2 * noise[4])
+    )
     current_ratio = np.exp(
         coef.current_ratio_log_mean
         + coef.current_ratio_quality_slope * quality
@@ -1620,7 +1693,7 @@ def _statement_values(rng, customer, quality, quarterly, customers, coef) -> dic
         + coef.cash_share_noise * noise[6]
     )
     spv = segment == PROJECT_SPV
-    debt_service = np.where(spv, debt * 0.09 * period, np.nan)
+    debt_service = np.where(spv, debt * coef.debt_service_share * period, np.nan)
     dscr = coef.dscr_mean + coef.dscr_quality_slope * quality + coef.dscr_noise * noise[7]
     return {
         "revenue": np.round(revenue * period, 2),
@@ -1649,7 +1722,7 @@ class _Ids:
     applications: pa.Array
 
     @classmethod
-    def assign(cls, n_customers: int, n_facilities: int, n_applications: int, coef) -> _Ids:
+    def assign(cls, n_customers: int, n_facilities: int, n_applications: int) -> _Ids:
         return cls(
             pa.array([f"C{i:06d}" for i in range(1, n_customers + 1)], pa.string()),
             pa.array([f"F{i:07d}" for i in range(1, n_facilities + 1)], pa.string()),
@@ -1723,33 +1796,18 @@ def _applications_table(applications: _Applications, ids: _Ids) -> pd.DataFrame:
 
 
 def _truth_tables(
-    customers,
-    latent,
-    events,
-    env,
-    hazards,
-    windows,
-    cal,
-    coef,
-    ids,
-    *,
-    default_dpd,
-    default_horizon,
-    churn_horizon,
+    book: _Book, hazards, cal, coef, *, default_dpd, default_horizon, churn_horizon
 ) -> dict[str, pd.DataFrame]:
+    b = book
     return {
-        "latent_monthly": _latent_table(customers, latent, events, windows, cal, ids),
-        "environment": _environment_table(env, cal),
-        "events": _events_table(events, cal, ids),
+        "latent_monthly": _latent_table(b.customers, b.latent, b.events, b.windows, cal, b.ids),
+        "environment": _environment_table(b.env, cal),
+        "events": _events_table(b.events, cal, b.ids),
         "oracle": _oracle_table(
-            customers,
-            latent,
-            events,
-            env,
+            b,
             hazards,
             cal,
             coef,
-            ids,
             default_dpd=default_dpd,
             default_horizon=default_horizon,
             churn_horizon=churn_horizon,
@@ -1808,39 +1866,27 @@ def _events_table(events: _Events, cal: _Calendar, ids: _Ids) -> pd.DataFrame:
 
 
 def _oracle_table(
-    customers,
-    latent,
-    events,
-    env,
-    hazards,
-    cal,
-    coef,
-    ids,
-    *,
-    default_dpd,
-    default_horizon,
-    churn_horizon,
+    book: _Book, hazards, cal, coef, *, default_dpd, default_horizon, churn_horizon
 ) -> pd.DataFrame:
     """P(default) and P(churn) within the windows from every month start on the books."""
+    customers, events, latent = book.customers, book.events, book.latent
     snapshot_starts = cal.start_of(np.arange(1, cal.months + 1))
     eligible = (customers.onboarding_day[:, None] < snapshot_starts[None, :]) & (
         events.end_day[:, None] >= snapshot_starts[None, :]
     )
     customer, column = np.nonzero(eligible)
     snapshot = column + 1
-    default, churn = oracle_probabilities(
+    churn_base = hazards.churn_base(customers.segment, customers.inclusive, customers.region)
+    onboarding_month = cal.month_of(customers.onboarding_day)
+    default, churn = _oracle.event_probabilities(
         hazards,
-        env,
+        book.env,
         cal,
         coef,
         segment=customers.segment[customer],
         industry=customers.industry[customer],
-        churn_base=hazards.churn_base(customers.segment, customers.inclusive, customers.region)[
-            customer
-        ],
-        new_client_months_left=cal.month_of(customers.onboarding_day)[customer]
-        + hazards.new_client_months
-        - snapshot,
+        churn_base=churn_base[customer],
+        new_client_months_left=onboarding_month[customer] + hazards.new_client_months - snapshot,
         snapshot=snapshot,
         credit=latent.credit[customer, snapshot - 1],
         engagement=latent.engagement[customer, snapshot - 1],
@@ -1852,89 +1898,12 @@ def _oracle_table(
     )
     return pd.DataFrame(
         {
-            "customer_id": ids.customer_column(customer),
+            "customer_id": book.ids.customer_column(customer),
             "snapshot_date": _dates(cal.start_of(snapshot)),
             "oracle_default": default,
             "oracle_churn": churn,
         }
     )
-
-
-def oracle_probabilities(
-    hazards: HazardModel,
-    env: _Environment,
-    cal: _Calendar,
-    coef: GeneratorCoefficients,
-    *,
-    segment: np.ndarray,
-    industry: np.ndarray,
-    churn_base: np.ndarray,
-    new_client_months_left: np.ndarray,
-    snapshot: np.ndarray,
-    credit: np.ndarray,
-    engagement: np.ndarray,
-    onset_month: np.ndarray,
-    default_day: np.ndarray,
-    default_dpd: int,
-    default_horizon: int,
-    churn_horizon: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (grid) event probabilities for states at month starts ``snapshot`` (history months >= 1).
-
-    ``credit`` and ``engagement`` are the states of the month before the snapshot. A
-    customer whose distress started before the snapshot defaults on a known date and
-    no longer churns.
-    """
-    horizon = max(default_horizon, churn_horizon)
-    onset = _onset_schedule(hazards, env, coef, segment, industry, snapshot, credit, horizon)
-    churn = _churn_schedule(hazards, coef, churn_base, new_client_months_left, engagement, horizon)
-    offsets = snapshot[:, None] + np.arange(horizon)[None, :]
-    in_window = (
-        cal.end_of(offsets) + default_dpd < cal.start_of(snapshot + default_horizon)[:, None]
-    )
-    default, churn_probability = _oracle.combine_competing_risks(
-        onset, churn, in_window, churn_horizon
-    )
-    distressed = onset_month < snapshot
-    known = (default_day < cal.start_of(snapshot + default_horizon)).astype(float)
-    return np.where(distressed, known, default), np.where(distressed, 0.0, churn_probability)
-
-
-def _onset_schedule(hazards, env, coef, segment, industry, snapshot, credit, horizon) -> np.ndarray:
-    """P(no onset before, onset j months after the snapshot), per (segment, industry) on the grid."""
-    grid = _oracle.GRID
-    transition = _oracle.ar1_transition(grid, coef.credit_persistence)
-    onset = np.zeros((snapshot.size, horizon))
-    for seg in range(len(SEGMENTS)):
-        for ind in range(len(INDUSTRIES)):
-            rows = np.flatnonzero((segment == seg) & (industry == ind))
-            if rows.size == 0:
-                continue
-            hazard = hazards.distress(
-                seg, ind, grid[None, :], env.industry[ind][:, None], env.credit_crunch[:, None]
-            )
-            schedule = _oracle.first_event_schedule(transition, hazard, horizon)
-            onset[rows] = _oracle.on_grid(grid, schedule, credit[rows], rows=snapshot[rows])
-    return onset
-
-
-def _churn_schedule(
-    hazards, coef, churn_base, new_client_months_left, engagement, horizon
-) -> np.ndarray:
-    """P(no churn before, churn j months after the snapshot), per static log-odds and new-client months left."""
-    grid = _oracle.GRID
-    transition = _oracle.ar1_transition(grid, coef.engagement_persistence)
-    months_left = np.clip(new_client_months_left, 0, horizon)
-    bases, base_index = np.unique(churn_base, return_inverse=True)
-    churn = np.zeros((churn_base.size, horizon))
-    for b, base in enumerate(bases):
-        for left in np.unique(months_left[base_index == b]):
-            rows = np.flatnonzero((base_index == b) & (months_left == left))
-            new_client = (np.arange(horizon) < left)[:, None]
-            hazard = hazards.churn(base, new_client, grid[None, :])
-            schedule = _oracle.first_event_schedule(transition, hazard, horizon)[0]
-            churn[rows] = _oracle.on_grid(grid, schedule, engagement[rows])
-    return churn
 
 
 # ======================================================================================
