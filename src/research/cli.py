@@ -58,6 +58,20 @@ def _contract_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync_params(args: argparse.Namespace) -> int:
+    from research.config import parse_settings, read_params
+    from research.paths import project_root
+    from research.stages import sync_parameters_cell
+
+    root = project_root()
+    params = read_params(root / "params.yaml")
+    parse_settings(params)
+    for notebook in sorted((root / "notebooks").glob("*.ipynb")):
+        if sync_parameters_cell(notebook, params):
+            print(f"updated {notebook.relative_to(root)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``research`` command."""
     parser = argparse.ArgumentParser(prog="research", description=__doc__)
@@ -82,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = sub.add_parser("contract-doc", help="write the input contract as Markdown")
     doc.add_argument("--out", default="docs/input_contract.md")
     doc.set_defaults(func=_contract_doc)
+
+    sync = sub.add_parser("sync-params", help="copy params.yaml values into the notebooks' parameters cells")
+    sync.set_defaults(func=_sync_params)
 
     args = parser.parse_args(argv)
     try:

@@ -105,3 +105,34 @@ def _write_html(notebook, path: Path) -> None:
 
     body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(notebook)
     path.write_text(_EXTERNAL_SCRIPT.sub("", body), encoding="utf-8")
+
+
+def sync_parameters_cell(notebook: Path, params: dict) -> bool:
+    """Rewrite a notebook's ``parameters`` cell so every section it declares equals ``params``.
+
+    The cell keeps its first comment line and its variables (in order); ``model`` keeps
+    its value. Returns whether the notebook changed.
+    """
+    import ast
+    import pprint
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
+    tree = ast.parse(cell.source)
+    names = [node.targets[0].id for node in tree.body if isinstance(node, ast.Assign)]
+    comments = [line for line in cell.source.splitlines() if line.startswith("#")][:1]
+    lines = list(comments)
+    for name in names:
+        if name in params:
+            value = params[name]
+        else:
+            value = ast.literal_eval(next(n.value for n in tree.body if n.targets[0].id == name))
+        lines.append(f"{name} = {pprint.pformat(value, sort_dicts=False, width=100)}")
+    source = "\n".join(lines)
+    if source == cell.source:
+        return False
+    cell.source = source
+    nbformat.write(nb, notebook)
+    return True

@@ -62,24 +62,23 @@ def event_rates_by_year(tables: dict[str, pd.DataFrame], *, default_dpd: int) ->
     the churn rate the share whose relationship ends in Y. Years without a complete
     calendar of data are left out.
     """
-    from research.labels import default_dates
+    from research.labels import default_dates, observation_end
 
     customers = tables["customers"].set_index("customer_id")
+    data_end = observation_end(tables)  # first day after the data; later defaults are not observed
     first_default = (
         default_dates(tables["repayments"], default_dpd) if "repayments" in tables else pd.Series(dtype="datetime64[ns]")
     )
-    first_default = first_default.reindex(customers.index)
+    first_default = first_default.reindex(customers.index).where(lambda d: d < data_end)
     ends = customers["relationship_end_date"]
-    data_end = max(
-        tables[name][col].max()
-        for name in tables
-        for col in (c.name for c in TABLES[name].columns if c.kind in ("date", "timestamp"))
-    )
-    years = range(customers["onboarding_date"].min().year + 1, data_end.year + 1)
+    # Years from the first one with repayment history (records before it are not in the data).
+    history_start = (tables["repayments"]["due_date"].min() if "repayments" in tables else customers["onboarding_date"].min()).to_period("M").start_time
+    first_year = history_start.year if history_start == pd.Timestamp(history_start.year, 1, 1) else history_start.year + 1
+    years = range(first_year, data_end.year + 1)
     rows = []
     for year in years:
         start, stop = pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1)
-        if stop > data_end + pd.Timedelta(days=1):
+        if stop > data_end:
             continue
         active = (
             (customers["onboarding_date"] < start)

@@ -55,6 +55,11 @@ def application_features(
             f"app_withdrawn_{window}m": grid.window(withdrawn, window),
             "app_pending": grid.before(submitted_count) - grid.before(decided_count),
             f"app_mean_turnaround_days_{window}m": ratio(grid.window(turnaround_sum, window), recent_decisions),
-            "app_days_since_request": elapsed(grid.snapshot_ns, grid.latest(requests, submitted), NS_PER_DAY),
+            "app_days_since_request": _within(elapsed(grid.snapshot_ns, grid.latest(requests, submitted), NS_PER_DAY), window),
         },
     )
+
+
+def _within(days: np.ndarray, window_months: int) -> np.ndarray:
+    """Days since an event, missing beyond the look-back window (history length must not leak in)."""
+    return np.where(days <= window_months * 365.25 / 12, days, np.nan)

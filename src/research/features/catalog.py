@@ -83,7 +83,7 @@ TEMPLATES: tuple[_Template, ...] = (
        "Maximum days past due over the last {w} months is {value:.0f}"),
     _t("rep_dpd{t}_count_{W}m", _R, "Instalments due in the last {W} months that reached {t} or more days past due", "count", 1,
        "{value:.0f} instalments reached {t} days past due in the last {W} months"),
-    _t("rep_months_since_late", _R, "Months since the due date of the latest instalment not paid on time (missing if never late)", "months", -1,
+    _t("rep_months_since_late", _R, "Months since the due date of the latest instalment not paid on time (missing if none in the longest window)", "months", -1,
        "The latest late payment fell due {value:.1f} months ago"),
     _t("rep_arrears_amount", _R, "Amount overdue at the snapshot: instalments due and unpaid plus shortfalls of partial payments", "currency", 1,
        "Arrears stand at {value:,.0f}"),
@@ -205,7 +205,7 @@ TEMPLATES: tuple[_Template, ...] = (
        "{value:.0f} requests pending"),
     _t("app_mean_turnaround_days_{L}m", _A, "Mean days from submission to decision over the decisions made in the last {L} months", "days", 0,
        "Decisions took {value:.0f} days on average"),
-    _t("app_days_since_request", _A, "Days since the latest credit request (missing if none)", "days", 0,
+    _t("app_days_since_request", _A, "Days since the latest credit request (missing if none in the long window)", "days", 0,
        "The latest credit request was {value:.0f} days ago"),
     # relationship
     _t("rel_tenure_months", _REL, "Months since onboarding", "months", -1,

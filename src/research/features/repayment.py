@@ -74,7 +74,10 @@ def repayment_features(
         out[f"rep_max_dpd_{w}m"] = np.where(counts[(w, 0)] > 0, np.maximum(late["dpd_max"][w], 0), np.nan)
     for t in sorted(set(dpd_thresholds)):
         out[f"rep_dpd{t}_count_{longest}m"] = late["over"][t]
-    out["rep_months_since_late"] = elapsed(grid.snapshot_ns, last_late, NS_PER_MONTH)
+    # Capped at the longest window: beyond it the figure would depend on how much history
+    # the data holds (it grows with calendar time), not on the customer.
+    since_late = elapsed(grid.snapshot_ns, last_late, NS_PER_MONTH)
+    out["rep_months_since_late"] = np.where(since_late <= longest, since_late, np.nan)
     out["rep_arrears_amount"] = late["unpaid_amount"] + grid.before(settled_shortfall)
     out["rep_overdue_instalments"] = late["unpaid_count"]
     out["rep_current_dpd"] = late["current_dpd"]
