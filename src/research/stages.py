@@ -62,13 +62,17 @@ def run_notebook(
     parse_settings(params)  # a params typo stops here, before the notebook starts
     if model is not None:
         params["model"] = model
+    notebook = root / "notebooks" / f"{stage}.ipynb"
+    # Inject only the sections the notebook declares in its parameters cell.
+    declared = papermill.inspect_notebook(str(notebook))
+    params = {name: value for name, value in params.items() if name in declared}
     out = executed_notebook_path(root, stage, model)
     out.parent.mkdir(parents=True, exist_ok=True)
     env_before = os.environ.get("RESEARCH_ROOT")
     os.environ["RESEARCH_ROOT"] = str(root)
     try:
         papermill.execute_notebook(
-            str(root / "notebooks" / f"{stage}.ipynb"),
+            str(notebook),
             str(out),
             parameters=params,
             cwd=str(root),
