@@ -139,7 +139,8 @@ def test_bad_input_stops_the_data_stage_before_writing(project, tmp_path):
     customers.loc[customers.index[3], "segment"] = "mega_corp"
     customers.to_parquet(broken / "customers.parquet", index=False)
     work = tmp_path / "copy"
-    shutil.copytree(root, work, ignore=shutil.ignore_patterns("data", "mlruns", "models", "reports", "metrics", "plots"))
+    generated = {"data", "mlruns", "models", "reports", "metrics", "plots"}
+    shutil.copytree(root, work, ignore=lambda folder, names: generated & set(names) if Path(folder) == root else set())
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["data"]["source"] = str(broken)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
