@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -491,44 +492,23 @@ def fit_scoring_model_dask(
     margins are predicted on the workers. Calibration and the challenger stay local:
     they see one score and a few dozen columns per row.
     """
-    from research.models.calibration import MasterScale, fit_calibrator, fit_deciles
-    from research.models.challenger import fit_challenger
-    from research.models.scoring import XGB_KEYS, FitReport, ScoringModel
-    from research.models.splits import FITTED, TRAIN
-    from research.models.train import booster_params, model_matrix
+    from research.models.scoring import fit_scoring_model
 
-    unknown = sorted(set(xgb_settings) ^ set(XGB_KEYS))
-    if unknown:
-        raise KeyError(f"xgb settings must hold exactly {', '.join(XGB_KEYS)}; mismatched: {unknown}")
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-    x = model_matrix(table.loc[split.isin(FITTED)], layout)
-    y = table.loc[x.index, label].to_numpy(dtype=float)
-    is_train = (split.loc[x.index] == TRAIN).to_numpy()
-    params = booster_params(
-        **{k: xgb_settings[k] for k in XGB_KEYS if k not in ("n_estimators", "early_stopping_rounds")},
-        constraints=layout.constraints(), nthread=nthread, seed=seed,
+    return fit_scoring_model(
+        table,
+        split,
+        label=label,
+        layout=layout,
+        xgb_settings=xgb_settings,
+        calibration_method=calibration_method,
+        grade_names=grade_names,
+        grade_upper_pd=grade_upper_pd,
+        nthread=nthread,
+        seed=seed,
+        challenger_c=challenger_c,
+        boost=partial(fit_booster_dask, client=client, n_partitions=n_partitions),
+        margins=lambda booster, x: predict_margin_dask(booster, x, client=client, n_partitions=n_partitions),
     )
-    seconds["prepare"], clock = time.perf_counter() - clock, time.perf_counter()
-    booster, loss = fit_booster_dask(
-        x[is_train], y[is_train], x[~is_train], y[~is_train], params=params,
-        n_estimators=int(xgb_settings["n_estimators"]),
-        early_stopping_rounds=int(xgb_settings["early_stopping_rounds"]),
-        client=client, n_partitions=n_partitions,
-    )
-    seconds["boost"], clock = time.perf_counter() - clock, time.perf_counter()
-    margin = predict_margin_dask(booster, x, client=client, n_partitions=n_partitions)
-    calibrator = fit_calibrator(margin[~is_train], y[~is_train], method=calibration_method)
-    master_scale = MasterScale(tuple(grade_names), tuple(grade_upper_pd)) if grade_names else None
-    deciles = None if grade_names else fit_deciles(margin)
-    seconds["calibrate"], clock = time.perf_counter() - clock, time.perf_counter()
-    challenger = fit_challenger(
-        x[is_train], y[is_train], numeric=layout.numeric, categorical=tuple(layout.categories), c=challenger_c
-    )
-    seconds["challenger"] = time.perf_counter() - clock
-    model = ScoringModel(layout, booster, calibrator, challenger, master_scale, deciles)
-    report = FitReport(best_iteration=booster.num_boosted_rounds() - 1, loss=loss, seconds=seconds)
-    return model, report
 
 
 # --------------------------------------------------------------------------- scores and SHAP

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,8 @@ def fit_scoring_model(
     nthread: int,
     seed: int,
     challenger_c: float = 1.0,
+    boost: Callable[..., tuple[xgb.Booster, dict]] | None = None,
+    margins: Callable[[xgb.Booster, pd.DataFrame], np.ndarray] | None = None,
 ) -> tuple[ScoringModel, FitReport]:
     """Fit booster, calibrator, grading and challenger on the ``train`` and ``valid`` rows.
 
@@ -112,7 +114,11 @@ def fit_scoring_model(
         nthread: XGBoost threads.
         seed: Seed of row and column subsampling.
         challenger_c: Inverse L2 strength of the challenger.
+        boost: Replaces ``fit_booster`` (same signature); the Dask engine boosts on its cluster.
+        margins: Replaces ``predict_margin(booster, x)`` for the development margins.
     """
+    boost = boost or fit_booster
+    margins = margins or (lambda booster, x: predict_margin(booster, x, nthread=nthread))
     unknown = sorted(set(xgb_settings) ^ set(XGB_KEYS))
     if unknown:
         raise KeyError(f"xgb settings must hold exactly {', '.join(XGB_KEYS)}; mismatched: {unknown}")
@@ -126,12 +132,12 @@ def fit_scoring_model(
         constraints=layout.constraints(), nthread=nthread, seed=seed,
     )
     seconds["prepare"], clock = time.perf_counter() - clock, time.perf_counter()
-    booster, loss = fit_booster(
+    booster, loss = boost(
         x[is_train], y[is_train], x[~is_train], y[~is_train], params=params,
         n_estimators=int(xgb_settings["n_estimators"]), early_stopping_rounds=int(xgb_settings["early_stopping_rounds"]),
     )
     seconds["boost"], clock = time.perf_counter() - clock, time.perf_counter()
-    margin = predict_margin(booster, x, nthread=nthread)
+    margin = margins(booster, x)
     calibrator = fit_calibrator(margin[~is_train], y[~is_train], method=calibration_method)
     master_scale = MasterScale(tuple(grade_names), tuple(grade_upper_pd)) if grade_names else None
     deciles = None if grade_names else fit_deciles(margin)
