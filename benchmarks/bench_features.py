@@ -27,15 +27,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from research.features.snapshot import build_panel, snapshot_dates
+from research.features.snapshot import STANDARD_FEATURE_SETTINGS, build_panel, snapshot_dates
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = {
-    "windows_months": [3, 6, 12],
-    "long_window_months": 12,
-    "trend_recent_months": 3,
-    "dpd_thresholds": [30, 60, 90],
-    "financials_overdue_days": 180,
+    **STANDARD_FEATURE_SETTINGS,
     "default_dpd": 90,
     "default_horizon_months": 12,
     "churn_horizon_months": 12,

@@ -24,13 +24,10 @@ from research.data.contract import (
     TRANSACTION_CATEGORIES,
     TRANSACTION_CHANNELS,
 )
+from research.features.snapshot import STANDARD_FEATURE_SETTINGS
 
 PARAMS = {
-    "windows_months": [3, 6, 12],
-    "long_window_months": 12,
-    "trend_recent_months": 3,
-    "dpd_thresholds": [30, 60, 90],
-    "financials_overdue_days": 180,
+    **STANDARD_FEATURE_SETTINGS,
     "default_dpd": 90,
     "default_horizon_months": 12,
     "churn_horizon_months": 12,

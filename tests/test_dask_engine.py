@@ -216,3 +216,15 @@ def test_compute_settings_are_checked(change, message):
                          dask_worker_memory="2GiB")
     with pytest.raises(ParamsError, match=message):
         dataclasses.replace(good, **change)
+
+
+@pytest.mark.xdist_group("dask")
+def test_client_for_sizes_the_local_cluster_from_compute_settings():
+    from research.config import ComputeParams
+    from research.distributed import client_for
+
+    compute = ComputeParams(engine="dask", nthread=2, scheduler="", dask_workers=2, dask_worker_memory="512MiB")
+    with client_for(compute) as client:
+        workers = client.scheduler_info()["workers"].values()
+        assert len(workers) == 2
+        assert all(w["nthreads"] == 1 for w in workers)

@@ -110,6 +110,18 @@ def dask_client(
         yield client
 
 
+@contextmanager
+def client_for(compute: Any) -> Iterator[Client]:
+    """The Dask client a stage uses, from its ``compute`` settings (``research.config.ComputeParams``)."""
+    with dask_client(
+        compute.scheduler,
+        n_workers=compute.dask_workers,
+        memory_limit=compute.dask_worker_memory,
+        threads_per_worker=local_threads_per_worker(compute.nthread, compute.dask_workers),
+    ) as client:
+        yield client
+
+
 def local_threads_per_worker(nthread: int, n_workers: int) -> int:
     """Threads per local worker when ``nthread`` (``compute.nthread``) is the machine's budget."""
     return max(1, nthread // max(n_workers, 1))

@@ -8,15 +8,6 @@ from sklearn.metrics import roc_auc_score
 
 from research.data.contract import SEGMENTS, TABLES
 
-# The profile's own look at single observables uses the standard feature settings, so
-# the data stage does not depend on the feature stage's parameters.
-PROFILE_FEATURE_SETTINGS = {
-    "windows_months": [3, 6, 12],
-    "long_window_months": 12,
-    "trend_recent_months": 3,
-    "dpd_thresholds": [30, 60, 90],
-    "financials_overdue_days": 180,
-}
 
 
 def table_counts(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -128,7 +119,7 @@ def informativeness(
     panel builds counts as an observable; the table lists the oracle and the ``top``
     best single features by oriented AUC, with their gap to the oracle.
     """
-    from research.features.snapshot import build_panel
+    from research.features.snapshot import STANDARD_FEATURE_SETTINGS, build_panel
     from research.labels import label_columns, observation_end
 
     end = observation_end(tables)
@@ -142,7 +133,7 @@ def informativeness(
         default_horizon_months=default_horizon_months,
         churn_horizon_months=churn_horizon_months,
         observation_end=end,
-        **PROFILE_FEATURE_SETTINGS,
+        **STANDARD_FEATURE_SETTINGS,  # independent of the feature stage's parameters
     )
     oracle = truth["oracle"]
     panel = panel.merge(oracle, on=["customer_id", "snapshot_date"], how="left", validate="one_to_one")

@@ -24,7 +24,24 @@ from research.features.financials import financial_features
 from research.features.relationship import relationship_features
 from research.features.repayment import repayment_features
 
-__all__ = ["SnapshotGrid", "build_panel", "make_grid", "months_back_needed", "snapshot_dates"]
+__all__ = [
+    "STANDARD_FEATURE_SETTINGS",
+    "SnapshotGrid",
+    "build_panel",
+    "make_grid",
+    "months_back_needed",
+    "snapshot_dates",
+]
+
+# The feature settings of the default params.yaml, for code that must not depend on the
+# feature stage's parameters (the data profile) and for benchmarks and test fixtures.
+STANDARD_FEATURE_SETTINGS = {
+    "windows_months": [3, 6, 12],
+    "long_window_months": 12,
+    "trend_recent_months": 3,
+    "dpd_thresholds": [30, 60, 90],
+    "financials_overdue_days": 180,
+}
 
 
 def snapshot_dates(first: str, last: str, every_months: int) -> list[pd.Timestamp]:
