@@ -47,7 +47,7 @@ BALANCES = table("facility_balances", [
 @pytest.fixture(scope="module")
 def features() -> pd.DataFrame:
     return at_snapshot(facility_features, FACILITIES, customers("A", "B"), S, long_window_months=12,
-                       trend_recent_months=3, facility_balances=BALANCES)
+                       trend_recent_months=3, windows_months=(6, 3), facility_balances=BALANCES)
 
 
 def test_products_limits_and_maturity(features):
@@ -70,6 +70,18 @@ def test_exposure_and_utilisation_from_month_end_balances(features):
     assert a["fac_revolver_utilisation_trend"] == pytest.approx(700 / 2100 - 900 / 2100)
 
 
+def test_revolving_utilisation_averaged_over_the_month_ends_of_each_window(features):
+    a = features.loc["A"]
+    # Revolving lines F2 (limit 500) and F6 (limit 200). Oct-Dec: F2 50 + 100 + 250, F6 0 + 100 + 200.
+    assert a["fac_revolver_utilisation_3m"] == pytest.approx(700 / 2100)
+    # Jul-Dec adds F2 400 + 500 + 0 and F6 0 + 0 + 0 (F2's June balance is outside the window).
+    assert a["fac_revolver_utilisation_6m"] == pytest.approx(1600 / 4200)
+    assert list(features.columns).index("fac_revolver_utilisation_3m") < list(features.columns).index(
+        "fac_revolver_utilisation_6m"
+    )
+    assert features.loc["B", ["fac_revolver_utilisation_3m", "fac_revolver_utilisation_6m"]].isna().all()
+
+
 def test_a_customer_without_facilities(features):
     b = features.loc["B"]
     assert (b[["fac_active_count", "fac_product_count", "fac_total_limit", "fac_exposure"]] == 0).all()
@@ -80,4 +92,5 @@ def test_a_customer_without_facilities(features):
 def test_without_balances_the_balance_features_are_left_out():
     out = at_snapshot(facility_features, FACILITIES, customers("A"), S, long_window_months=12, trend_recent_months=3)
     assert not set(BALANCE_FEATURES) & set(out.columns)
+    assert not [c for c in out.columns if c.startswith("fac_revolver_utilisation")]
     assert out.loc["A", "fac_total_limit"] == 1700

@@ -44,7 +44,7 @@ def test_columns_order_and_dtypes(panel):
     assert set(np.unique(panel[["green_flag", "inclusive_flag"]].to_numpy())) <= {0.0, 1.0}
     assert panel[["default_12m", "churn_12m"]].dtypes.eq("float64").all()
     assert set(panel["default_12m"].dropna().unique()) <= {0.0, 1.0}
-    assert 60 <= len(CATALOG) <= 100
+    assert 60 <= len(CATALOG) <= 120
 
 
 def test_every_feature_is_prefixed_by_its_family(panel):
@@ -90,7 +90,9 @@ def test_an_absent_table_drops_its_family_with_a_note(portfolio, panel, absent):
     if prefix:
         assert dropped == [c for c in panel.columns if c.startswith(prefix)]
     else:
-        assert dropped == ["fac_exposure", "fac_utilisation", "fac_revolver_utilisation", "fac_revolver_utilisation_trend"]
+        windows = [f"fac_revolver_utilisation_{w}m" for w in sorted(PARAMS["windows_months"])]
+        assert dropped == ["fac_exposure", "fac_utilisation", "fac_revolver_utilisation", *windows,
+                           "fac_revolver_utilisation_trend"]
     assert notes[0].startswith(absent) and len(notes) == (2 if absent == "facilities" else 1)
     kept = [c for c in out.columns if c not in ("default_12m", "churn_12m")]
     if absent != "repayments":  # without repayments nobody is excluded for default

@@ -36,6 +36,7 @@ import pandas as pd
 from research import labels
 from research.data.contract import EVENT_TIME
 from research.data.schema import validate_tables
+from research.features.peers import add_peer_relative
 from research.features.snapshot import build_panel
 
 if TYPE_CHECKING:
@@ -310,6 +311,8 @@ def build_panel_dask(
     Returns:
         The panel as a Dask DataFrame, one partition per customer partition (rows of a
         partition sorted by snapshot and customer, index unknown), and build_panel's notes.
+        The features compared with peers are still raw here (peers span partitions);
+        ``collect_panel`` turns them into the peer-relative ones.
         Each partition is checked against the input contract first (``validate_tables``),
         which also gives its columns the canonical dtypes the local engine sees.
     """
@@ -318,6 +321,8 @@ def build_panel_dask(
     if "customers" not in partitions.schemas:
         raise ValueError("build_panel_dask: the customers table is required (no customers table was partitioned)")
     empty = validate_tables({name: schema.drop(columns=ROW) for name, schema in partitions.schemas.items()})
+    # Peers span partitions: the peer-relative features are added to the collected panel.
+    panel_kwargs = {**panel_kwargs, "peer_relative": False}
     meta, notes = build_panel(empty, snapshots, observation_end=observation_end, **panel_kwargs)
     with _pandas_dtypes():
         panel = dd.from_map(
@@ -342,9 +347,9 @@ def _partition_panel(
 
 
 def collect_panel(panel: Any) -> pd.DataFrame:
-    """A Dask panel as one pandas frame in the local engine's row order (snapshot, then customer)."""
+    """A Dask panel as one pandas frame in the local engine's row order, peer-relative features added."""
     frame = panel.compute()
-    return frame.sort_values(PANEL_SORT, kind="stable").reset_index(drop=True)
+    return add_peer_relative(frame.sort_values(PANEL_SORT, kind="stable").reset_index(drop=True))
 
 
 def build_panel_from_folder(

@@ -9,6 +9,8 @@ a balance belongs to the customer of its facility.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -31,6 +33,7 @@ BALANCE_FEATURES = (
     "fac_exposure",
     "fac_utilisation",
     "fac_revolver_utilisation",
+    "fac_revolver_utilisation_<w>m",
     "fac_revolver_utilisation_trend",
 )
 
@@ -41,12 +44,16 @@ def facility_features(
     *,
     long_window_months: int,
     trend_recent_months: int,
+    windows_months: Sequence[int] = (),
     facility_balances: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Facility features (``fac_*``); the balance-based ones only when ``facility_balances`` is given."""
+    """Facility features (``fac_*``); the balance-based ones only when ``facility_balances`` is given.
+
+    ``windows_months`` adds the revolving utilisation averaged over the month ends of each window.
+    """
     out = _contract_features(facilities, grid, long_window_months)
     if facility_balances is not None:
-        out.update(_balance_features(facilities, facility_balances, grid, trend_recent_months))
+        out.update(_balance_features(facilities, facility_balances, grid, trend_recent_months, windows_months))
     return family_frame(grid, out)
 
 
@@ -95,7 +102,7 @@ def _contract_features(facilities: pd.DataFrame, grid: SnapshotGrid, long_window
 
 
 def _balance_features(
-    facilities: pd.DataFrame, balances: pd.DataFrame, grid: SnapshotGrid, recent: int
+    facilities: pd.DataFrame, balances: pd.DataFrame, grid: SnapshotGrid, recent: int, windows: Sequence[int]
 ) -> dict:
     """Exposure and utilisation from the month-end balances (revolving: repayment type ``revolving``)."""
     parent = pc.index_in(arrow_strings(balances["facility_id"]), value_set=_as_array(facilities["facility_id"]))
@@ -121,13 +128,19 @@ def _balance_features(
     def utilisation(drawn_sum, limit_sum, far, near=0):
         return ratio(grid.window(drawn_sum, far, near), grid.window(limit_sum, far, near))
 
-    return {
+    out = {
         "fac_exposure": grid.window(drawn_all, 1),
         "fac_utilisation": utilisation(drawn_all, limit_all, 1),
         "fac_revolver_utilisation": utilisation(drawn_rev, limit_rev, 1),
-        "fac_revolver_utilisation_trend": utilisation(drawn_rev, limit_rev, recent)
-        - utilisation(drawn_rev, limit_rev, 2 * recent, recent),
     }
+    # A single month end is a noisy reading of how stretched a borrower is; the mean over
+    # several month ends averages the month-to-month swings away.
+    for w in sorted(set(windows)):
+        out[f"fac_revolver_utilisation_{w}m"] = utilisation(drawn_rev, limit_rev, w)
+    out["fac_revolver_utilisation_trend"] = utilisation(drawn_rev, limit_rev, recent) - utilisation(
+        drawn_rev, limit_rev, 2 * recent, recent
+    )
+    return out
 
 
 def _as_array(values: pd.Series) -> pa.Array:

@@ -21,6 +21,7 @@ from research.features.catalog import feature_catalog
 from research.features.engagement import engagement_features
 from research.features.facilities import BALANCE_FEATURES, facility_features
 from research.features.financials import financial_features
+from research.features.peers import add_peer_relative, raw_name
 from research.features.relationship import relationship_features
 from research.features.repayment import repayment_features
 
@@ -78,6 +79,7 @@ def build_panel(
     churn_horizon_months: int,
     observation_end: pd.Timestamp | None = None,
     n_threads: int = 2,
+    peer_relative: bool = True,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The point-in-time panel and notes on what could not be built.
 
@@ -94,6 +96,10 @@ def build_panel(
         churn_horizon_months: Churn label window.
         observation_end: First day after the data (default: ``research.labels.observation_end``).
         n_threads: Families built at once.
+        peer_relative: Replace the features that move with the whole book by their distance
+            from the peers' median at the snapshot (``research.features.peers``). The Dask
+            engine builds customer partitions without it and adds it to the collected panel,
+            because peers span partitions.
 
     Returns:
         The panel: ``customer_id``, ``snapshot_date``, the features in catalog order, then
@@ -127,7 +133,14 @@ def build_panel(
     keys = grid.keys()
     catalog = feature_catalog(windows_months, long_window_months, dpd_thresholds, trend_recent_months)
     features = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=keys.index)
-    ordered = [name for name in catalog if name in features.columns]
+    if peer_relative:
+        features = add_peer_relative(pd.concat([keys, features], axis=1)).drop(columns=list(keys.columns))
+    # Without peer_relative a raw feature keeps the place of the peer-relative one it becomes.
+    ordered = [
+        name if name in features.columns else raw_name(name)
+        for name in catalog
+        if name in features.columns or raw_name(name) in features.columns
+    ]
     if observation_end is not None:
         end = observation_end
     else:  # an empty panel (no customers onboarded in time) needs no end of data
@@ -169,7 +182,7 @@ def _family_jobs(
         ", no exclusion of customers in default, and the default label is missing (NaN) throughout")
     add("facilities", "facility", "fac_", lambda: facility_features(
         tables["facilities"], grid, long_window_months=long_window_months,
-        trend_recent_months=trend_recent_months, facility_balances=tables.get("facility_balances")))
+        trend_recent_months=trend_recent_months, windows_months=windows_months, facility_balances=tables.get("facility_balances")))
     if "facilities" in tables and "facility_balances" not in tables:
         notes.append(f"facility_balances: table absent, so no {', '.join(BALANCE_FEATURES)}")
     if "facility_balances" in tables and "facilities" not in tables:
