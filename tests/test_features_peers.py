@@ -28,6 +28,8 @@ def _frame() -> pd.DataFrame:
             "eng_digital_share_12m": [0.1, 0.4, 0.2, 0.3, 0.5, np.nan],
             "fin_margin_change": [0.01, -0.02, 0.03, 0.00, 0.02, 0.04],
             "industry": ["energy", "energy", "retail", "retail", "energy", "energy"],
+            "cf_digital_share_12m": [1.0, 0.5, 1.0, np.nan, 0.2, 0.9],
+            "eng_touchpoints_3m": [4.0, 0.0, 9.0, 2.0, 7.0, 7.0],
             "cf_inflow_amount_3m": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
         }
     )
@@ -44,6 +46,13 @@ def test_values_are_distances_from_the_median_of_the_same_snapshot_and_peer_grou
     np.testing.assert_allclose(
         out["fin_margin_change_vs_industry"], [0.015, -0.015, 0.015, -0.015, -0.01, 0.01], atol=1e-12
     )
+
+
+def test_ranks_are_percentiles_among_the_peers_with_a_value_ties_sharing_their_mean_rank():
+    out = add_peer_relative(_frame())
+    # First snapshot: 0.5 < 1.0 = 1.0 among three firms with a value (ranks 1, 2.5, 2.5 of 3).
+    np.testing.assert_allclose(out["cf_digital_share_book_rank_12m"], [2.5 / 3, 1 / 3, 2.5 / 3, np.nan, 0.5, 1.0])
+    np.testing.assert_allclose(out["eng_touchpoints_book_rank_3m"], [0.75, 0.25, 1.0, 0.5, 0.75, 0.75])
 
 
 def test_each_relative_feature_takes_the_place_of_its_raw_feature():
@@ -65,9 +74,11 @@ def test_names_map_both_ways_and_the_catalog_holds_only_the_relative_ones():
                           ("eng_digital_share_6m", "eng_digital_share_vs_book_6m"),
                           ("fin_margin_change", "fin_margin_change_vs_industry")]:
         assert relative_name(raw) == relative and raw_name(relative) == raw
-    assert relative_name("cf_digital_share_12m") is None and raw_name("cf_digital_share_12m") is None
+    assert relative_name("eng_touchpoints_3m") == "eng_touchpoints_book_rank_3m"
+    assert raw_name("cf_digital_share_book_rank_12m") == "cf_digital_share_12m"
+    assert relative_name("cf_inflow_amount_3m") is None and raw_name("cf_inflow_amount_3m") is None
     relative = [name for name in CATALOG if raw_name(name)]
-    assert len(relative) == len(RULES)
+    assert len(relative) == len(RULES) + len(PARAMS["windows_months"]) - 1  # touchpoints: one per window
     assert not [name for name in CATALOG if relative_name(name)]
 
 
@@ -80,6 +91,8 @@ def test_a_book_wide_move_leaves_the_relative_features_unchanged(shift, scale):
         fac_mean_interest_rate=frame["fac_mean_interest_rate"] + shift,
         eng_digital_share_12m=frame["eng_digital_share_12m"] + scale,
         fin_margin_change=frame["fin_margin_change"] + np.where(frame["industry"] == "energy", scale, shift),
+        cf_digital_share_12m=frame["cf_digital_share_12m"] ** (1 + scale),  # any rise that keeps the order
+        eng_touchpoints_3m=frame["eng_touchpoints_3m"] * (2 + scale),
     )
     pd.testing.assert_frame_equal(add_peer_relative(moved), add_peer_relative(frame), atol=1e-12, rtol=0)
 

@@ -114,8 +114,8 @@ TEMPLATES: tuple[_Template, ...] = (
        "Monthly net flow varies by {value:.2f} times the mean monthly inflow"),
     _t("cf_inflow_trend", _C, "Inflows in the last {r} months relative to the {r} months before, minus one", "ratio", -1,
        "Inflows changed by {value:+.0%} against the previous {r} months"),
-    _t("cf_digital_share_{W}m", _C, "Share of the last {W} months' account movements made through digital channels", "share", 0,
-       "{value:.0%} of account movements are digital"),
+    _t("cf_digital_share_book_rank_{W}m", _C, "Percentile rank, among the book at the snapshot, of the share of the last {W} months' account movements made through digital channels (adoption rises year by year)", "rank", 0,
+       "Digital share of account movements ranks at {value:.0%} of the book"),
     _t("cf_active_months_{W}m", _C, "Months with at least one account movement among the last {W}", "months", -1,
        "The account moved in {value:.0f} of the last {W} months"),
     # facilities
@@ -146,8 +146,8 @@ TEMPLATES: tuple[_Template, ...] = (
     _t("fac_secured_share", _F, "Share of the active limit backed by collateral", "share", 0,
        "{value:.0%} of the limit is secured"),
     # engagement
-    _t("eng_touchpoints_{w}m", _E, "Interactions of any kind in the last {w} months", "count", 0,
-       "{value:.0f} interactions in the last {w} months"),
+    _t("eng_touchpoints_book_rank_{w}m", _E, "Percentile rank, among the book at the snapshot, of the interactions of any kind in the last {w} months (digital channels add touchpoints year by year)", "rank", 0,
+       "Interactions over the last {w} months rank at {value:.0%} of the book"),
     *(
         _t(f"eng_{channel}_{{W}}m", _E, f"Interactions through the {channel.replace('_', ' ')} channel in the last {{W}} months", "count", 0,
            f"{{value:.0f}} {channel.replace('_', ' ')} interactions in the last {{W}} months")

@@ -6,7 +6,8 @@ than the same credit booked in 2021), digital adoption rises year by year, and m
 swing with the industry cycle. A model that reads the level learns the calendar, and its
 inputs drift out of the range it was trained on (a validator sees a red characteristic
 stability index). The firm-specific part is the distance from its peers at the same
-snapshot, so these features are replaced by that distance.
+snapshot, so these features are replaced by that distance (or by the firm's percentile
+rank among its peers, where a difference would not keep its meaning).
 
 Point in time: the peers of a panel row are the panel rows of the same snapshot (firms on
 the books and not in default at it), optionally of the same industry; every value they
@@ -29,6 +30,7 @@ class PeerRule:
     raw: str  # e.g. r"eng_digital_share_(?P<w>[0-9]+)m"
     relative: str  # e.g. "eng_digital_share_vs_book_{w}m", filled from the raw name's groups
     by: tuple[str, ...]  # peer groups within a snapshot (() = the whole book)
+    kind: str = "difference"  # value minus the peers' median, or "rank": percentile rank among them
 
     def relative_of(self, raw_name: str) -> str | None:
         found = re.fullmatch(self.raw, raw_name)
@@ -49,6 +51,10 @@ RULES: tuple[PeerRule, ...] = (
     PeerRule(r"fac_mean_interest_rate", "fac_rate_vs_book", ()),
     PeerRule(r"eng_digital_share_(?P<w>[0-9]+)m", "eng_digital_share_vs_book_{w}m", ()),
     PeerRule(r"fin_margin_change", "fin_margin_change_vs_industry", ("industry",)),
+    # Counts and shares that pile up at a bound (all movements digital) or grow with the
+    # channels on offer: a percentile rank keeps its meaning where a difference would not.
+    PeerRule(r"cf_digital_share_(?P<w>[0-9]+)m", "cf_digital_share_book_rank_{w}m", (), "rank"),
+    PeerRule(r"eng_touchpoints_(?P<w>[0-9]+)m", "eng_touchpoints_book_rank_{w}m", (), "rank"),
 )
 
 
@@ -71,7 +77,10 @@ def raw_name(relative: str) -> str | None:
 
 
 def add_peer_relative(panel: pd.DataFrame, *, date_column: str = "snapshot_date") -> pd.DataFrame:
-    """Replace every raw feature named by ``RULES`` with its distance from the peers' median.
+    """Replace every raw feature named by ``RULES`` with its place among its peers.
+
+    ``difference``: the value minus the peers' median. ``rank``: the percentile rank among the
+    peers with a value, in (0, 1], ties sharing their mean rank.
 
     The new column takes the raw column's place; other columns are untouched. A rule whose
     peer column (``industry``) is absent compares with the whole book at the snapshot.
@@ -83,7 +92,10 @@ def add_peer_relative(panel: pd.DataFrame, *, date_column: str = "snapshot_date"
             continue
         keys = [date_column, *(c for c in rule.by if c in panel.columns)]
         values = pd.to_numeric(panel[column], errors="coerce").astype("float64")
-        median = values.groupby([panel[k] for k in keys], observed=True, sort=False).transform("median")
-        out[column] = values - median
+        groups = values.groupby([panel[k] for k in keys], observed=True, sort=False)
+        if rule.kind == "rank":
+            out[column] = groups.rank(method="average", pct=True)
+        else:
+            out[column] = values - groups.transform("median")
         out = out.rename(columns={column: rule.relative_of(column)})
     return out
