@@ -269,3 +269,74 @@ def test_validation_params_refuse_bad_values(key, value, message):
     raw = {**read_params()["validation"], key: value}
     with pytest.raises(ParamsError, match=message):
         parse_section("validation", raw)
+
+
+# --------------------------------------------------------------- customers in several snapshots
+
+
+def test_design_effect_on_a_hand_computed_case():
+    # Residuals 0.5, 0.5, -0.5, -0.5 (mean 0): naive Σr² = 1; customer A holds the first two rows,
+    # so the cluster sums are 1.0, -0.5, -0.5 and Σ(cluster sum)² = 1.5.
+    label, score = [1, 1, 0, 0], [0.5, 0.5, 0.5, 0.5]
+    assert v.design_effect(label, score, ["A", "A", "B", "C"]) == pytest.approx(1.5)
+    assert v.design_effect(label, score, ["A", "B", "C", "D"]) == pytest.approx(1.0)
+    assert v.design_effect(label, score, None) == 1.0
+    # Never below 1: residuals of one customer that cancel out do not make the test stricter.
+    assert v.design_effect(label, score, ["A", "B", "A", "B"]) == 1.0
+
+
+def test_effective_counts_keep_the_observed_rate():
+    assert v.effective_counts(40, 1000, 2.5) == (16, 400)
+    assert v.effective_counts(40, 1000, 1.0) == (40, 1000)
+    assert v.effective_counts(0, 0, 3.0) == (0, 0)
+
+
+def _calibration_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    score = rng.uniform(0.01, 0.3, n)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "label": (rng.random(n) < score * 1.3).astype(int),
+            "score": score,
+            "grade": np.where(score < 0.1, "A", np.where(score < 0.2, "B", "C")),
+        }
+    )
+
+
+@pytest.mark.parametrize("copies", [2, 4])
+def test_a_customer_repeated_over_snapshots_counts_once(copies):
+    """Each row repeated as if the customer sat in several snapshots: the clustered tests are unchanged."""
+    frame = _calibration_frame(np.random.default_rng(3), 3000)
+    repeated = pd.concat([frame] * copies, ignore_index=True)
+    kwargs = dict(rating_column="grade", classes=["A", "B", "C"], alpha=0.01, amber_alpha=0.05)
+    once = v.calibration_by_class(frame, **kwargs, cluster_column="customer_id")
+    clustered = v.calibration_by_class(repeated, **kwargs, cluster_column="customer_id")
+    naive = v.calibration_by_class(repeated, **kwargs)
+    np.testing.assert_allclose(clustered["design_effect"], copies)
+    assert clustered["n_effective"].tolist() == once["n"].tolist()
+    np.testing.assert_allclose(clustered["binomial_p"], once["binomial_p"])
+    np.testing.assert_allclose(clustered["jeffreys_p"], once["jeffreys_p"])
+    # Counted as independent trials the same evidence looks far stronger.
+    assert (naive["binomial_p"] < clustered["binomial_p"]).all()
+    summary_once = v.calibration_summary_table(frame.assign(split="oot"), groups=10, cluster_column="customer_id")
+    summary = v.calibration_summary_table(repeated.assign(split="oot"), groups=10, cluster_column="customer_id")
+    assert summary["central_p"].iloc[0] == pytest.approx(summary_once["central_p"].iloc[0])
+    assert summary["n_effective"].iloc[0] == len(frame)
+
+
+def test_the_segment_rate_test_uses_the_effective_counts():
+    frame = _calibration_frame(np.random.default_rng(4), 2000).assign(
+        segment="small", green_flag=0, inclusive_flag=1
+    )
+    repeated = pd.concat([frame] * 3, ignore_index=True)
+    kwargs = dict(auc_bands=(0.7, 0.6), alpha=0.01, amber_alpha=0.05, min_events=20)
+    once = v.segment_table(frame, **kwargs, cluster_column="customer_id").set_index("segment")
+    clustered = v.segment_table(repeated, **kwargs, cluster_column="customer_id").set_index("segment")
+    assert clustered.loc["size: small", "n"] == 6000 and clustered.loc["size: small", "n_effective"] == 2000
+    assert clustered.loc["size: small", "binomial_p"] == pytest.approx(once.loc["size: small", "binomial_p"])
+
+
+def test_cluster_adjust_is_a_validation_setting():
+    assert v.Thresholds().cluster_adjust is True
+    settings = parse_section("validation", read_params()["validation"])
+    assert v.Thresholds.from_mapping(vars(settings)).cluster_adjust is True

@@ -167,6 +167,7 @@ class ValidationParams:
     hhi_bands: list[float]
     min_segment_events: int
     bootstrap: int
+    cluster_adjust: bool
 
     def __post_init__(self) -> None:
         for key in ("psi_bands", "overfit_gap_bands", "hhi_bands"):

@@ -21,7 +21,14 @@ Conventions:
 - calibration per rating grade (credit) or score decile (churn) uses the two-sided exact
   binomial test and the one-sided Jeffreys test (ECB TRIM: p-value = Beta(D + 1/2,
   N - D + 1/2) cdf at the grade's PD; small means the PD underestimates), both
-  Bonferroni-adjusted over the grades.
+  Bonferroni-adjusted over the grades;
+- the rate tests on pooled snapshots (per grade or decile, per segment, the whole set)
+  treat a customer's rows as one cluster: with quarterly snapshots and a 12-month horizon
+  one default or departure is an event in up to four rows, which a plain binomial test
+  counts as four independent trials. The counts are divided by the design effect
+  (cluster-robust over naive variance of the residuals, about 2.5 on the default
+  portfolio) before testing; ``cluster_adjust: false`` in ``params.yaml`` turns this off.
+  Each per-snapshot backtest row has one row per customer and needs no adjustment.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class Thresholds:
     psi_bins: int = 10
     hhi_bands: tuple[float, float] = (0.20, 0.30)
     min_segment_events: int = 20
+    cluster_adjust: bool = True
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> Thresholds:
@@ -383,6 +391,38 @@ def jeffreys_p_value(events: int, n: int, pd_value: float) -> float:
     return float(stats.beta.cdf(_clip_probability(pd_value), events + 0.5, n - events + 0.5))
 
 
+def design_effect(
+    label: Sequence[float], score: Sequence[float], cluster: Sequence[object] | None
+) -> float:
+    """How much the rows of one customer inflate the variance of the mean residual (at least 1).
+
+    With quarterly snapshots and a 12-month horizon a customer sits in up to four rows of
+    the same set, and one default or departure makes up to four events: the rows are not
+    independent trials. The design effect is the cluster-robust variance of the mean of
+    the residuals ``r = label - score`` (centred at their mean) over the naive one,
+    ``Σ_customers (Σ_rows r)² / Σ_rows r²``; 1 when every customer has one row or
+    ``cluster`` is None.
+    """
+    y, s = _as_arrays(label, score)
+    if cluster is None or y.size == 0:
+        return 1.0
+    residual = (y - s) - float(np.mean(y - s))
+    naive = float(np.sum(residual**2))
+    if naive <= 0:
+        return 1.0
+    codes = pd.factorize(pd.Series(np.asarray(cluster)))[0]
+    by_cluster = np.bincount(codes, weights=residual)
+    return max(float(np.sum(by_cluster**2)) / naive, 1.0)
+
+
+def effective_counts(events: int, n: int, design: float) -> tuple[int, int]:
+    """Events and rows scaled down by the design effect (rounded; the observed rate is kept)."""
+    if n <= 0 or design <= 1.0:
+        return int(events), int(n)
+    n_effective = max(int(round(n / design)), 1)
+    return int(round(events / n * n_effective)), n_effective
+
+
 def _equal_groups(score: np.ndarray, groups: int) -> np.ndarray:
     """Group number of each row when sorted by score and cut into ``groups`` near-equal parts."""
     order = np.argsort(score, kind="mergesort")
@@ -440,6 +480,7 @@ def calibration_by_class(
     classes: Sequence[object],
     alpha: float,
     amber_alpha: float,
+    cluster_column: str | None = None,
 ) -> pd.DataFrame:
     """Observed against predicted per rating grade (or score decile) with binomial and Jeffreys tests.
 
@@ -449,14 +490,22 @@ def calibration_by_class(
         classes: The classes in order, best first.
         alpha: Red below this Bonferroni-adjusted p-value.
         amber_alpha: Amber below this Bonferroni-adjusted p-value.
+        cluster_column: Rows sharing a value (``customer_id``) are one cluster: both tests
+            then run on the counts divided by the class's design effect (``design_effect``).
 
     Returns:
-        One row per class: ``n``, ``events``, ``observed_rate``, ``predicted_rate``, both
-        raw and adjusted p-values, a light per test and the class's light (the worse one).
+        One row per class: ``n``, ``events``, ``observed_rate``, ``predicted_rate``,
+        ``design_effect`` and ``n_effective``, both raw and adjusted p-values, a light per
+        test and the class's light (the worse one).
     """
     grouped = frame.groupby(rating_column, observed=True).agg(
         n=("label", "size"), events=("label", "sum"), predicted_rate=("score", "mean")
     )
+    designs = {
+        key: design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
+        for key, part in frame.groupby(rating_column, observed=True)
+    }
+    grouped["design_effect"] = [designs.get(key, 1.0) for key in grouped.index]
     out = grouped.reindex(list(classes))
     out.index.name = "class"
     out["n"] = out["n"].fillna(0).astype(int)
@@ -464,8 +513,11 @@ def calibration_by_class(
     out["observed_rate"] = np.where(
         out["n"] > 0, out["events"] / out["n"].where(out["n"] > 0, 1), np.nan
     )
+    out["design_effect"] = out["design_effect"].fillna(1.0)
+    effective = [effective_counts(d, n, f) for d, n, f in zip(out["events"], out["n"], out["design_effect"], strict=True)]
+    out["n_effective"] = [n for _, n in effective]
     tests = max(int((out["n"] > 0).sum()), 1)
-    rows = list(zip(out["events"], out["n"], out["predicted_rate"], strict=True))
+    rows = [(d, n, p) for (d, n), p in zip(effective, out["predicted_rate"], strict=True)]
     out["binomial_p"] = [binomial_p_value(d, n, p) if n else math.nan for d, n, p in rows]
     out["jeffreys_p"] = [jeffreys_p_value(d, n, p) if n else math.nan for d, n, p in rows]
     out["binomial_p_adj"] = np.minimum(out["binomial_p"] * tests, 1.0)
@@ -829,13 +881,19 @@ def segment_table(
     alpha: float,
     amber_alpha: float,
     min_events: int,
+    cluster_column: str | None = None,
 ) -> pd.DataFrame:
-    """AUC and calibration per segment with sample sizes; too few events or non-events: not judged."""
+    """AUC and calibration per segment with sample sizes; too few events or non-events: not judged.
+
+    With ``cluster_column`` the rate test runs on counts divided by the segment's design effect.
+    """
     rows = []
     for name, mask in segment_masks(labelled).items():
         part = labelled[mask.to_numpy()]
         events = int(part["label"].sum())
         n = len(part)
+        design = design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
+        events_eff, n_eff = effective_counts(events, n, design)
         judged = events >= min_events and n - events >= min_events
         value, low, high = auc_confidence_interval(part["label"], part["score"])
         rows.append(
@@ -848,7 +906,9 @@ def segment_table(
                 "auc": value,
                 "auc_ci_low": low,
                 "auc_ci_high": high,
-                "binomial_p": binomial_p_value(events, n, float(part["score"].mean()))
+                "design_effect": design,
+                "n_effective": n_eff,
+                "binomial_p": binomial_p_value(events_eff, n_eff, float(part["score"].mean()))
                 if n
                 else math.nan,
                 "judged": judged,
@@ -866,6 +926,8 @@ def segment_table(
         "auc",
         "auc_ci_low",
         "auc_ci_high",
+        "design_effect",
+        "n_effective",
         "binomial_p",
         "judged",
         "note",
@@ -1004,8 +1066,13 @@ def challenger_table(labelled: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).rename(columns={"other_auc": "challenger_auc"})
 
 
-def calibration_summary_table(labelled: pd.DataFrame, *, groups: int) -> pd.DataFrame:
-    """Brier score, Hosmer-Lemeshow test and the portfolio rate against its prediction per set."""
+def calibration_summary_table(
+    labelled: pd.DataFrame, *, groups: int, cluster_column: str | None = None
+) -> pd.DataFrame:
+    """Brier score, Hosmer-Lemeshow test and the portfolio rate against its prediction per set.
+
+    With ``cluster_column`` the portfolio-rate test runs on counts divided by the design effect.
+    """
     rows = []
     for name in LABELLED_SETS:
         part = labelled[labelled["split"] == name]
@@ -1015,13 +1082,17 @@ def calibration_summary_table(labelled: pd.DataFrame, *, groups: int) -> pd.Data
             part["label"], part["score"], groups=groups, fitted_on_sample=name == "train"
         )
         n, events, predicted = len(part), int(part["label"].sum()), float(part["score"].mean())
+        design = design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
+        events_eff, n_eff = effective_counts(events, n, design)
         rows.append(
             {
                 "set": name,
                 "n": n,
                 "observed_rate": events / n,
                 "predicted_rate": predicted,
-                "central_p": binomial_p_value(events, n, predicted),
+                "design_effect": design,
+                "n_effective": n_eff,
+                "central_p": binomial_p_value(events_eff, n_eff, predicted),
                 "brier": brier(part["label"], part["score"]),
                 "hl_statistic": test["statistic"],
                 "hl_df": test["df"],
@@ -1096,12 +1167,15 @@ def validate_model(
         [cap_points(p["label"], p["score"]).assign(set=s) for s, p in parts.items()],
         ignore_index=True,
     )
+    # The same customer in several snapshots of one set: its rows are one cluster.
+    cluster = "customer_id" if t.cluster_adjust else None
     calibration = calibration_by_class(
         oot,
         rating_column=column,
         classes=classes,
         alpha=t.calibration_alpha,
         amber_alpha=t.calibration_amber_alpha,
+        cluster_column=cluster,
     )
     curve = pd.concat(
         [
@@ -1129,7 +1203,7 @@ def validate_model(
         cap=cap,
         challenger=challenger_table(in_sets),
         calibration=calibration,
-        calibration_summary=calibration_summary_table(in_sets, groups=t.hl_groups),
+        calibration_summary=calibration_summary_table(in_sets, groups=t.hl_groups, cluster_column=cluster),
         calibration_curve=curve,
         score_stability=stability,
         score_distribution=distribution,
@@ -1151,6 +1225,7 @@ def validate_model(
             alpha=t.calibration_alpha,
             amber_alpha=t.calibration_amber_alpha,
             min_events=t.min_segment_events,
+            cluster_column=cluster,
         ),
         checks=pd.DataFrame(),
         notes=notes,
@@ -1271,7 +1346,9 @@ def checks_table(
             )
             continue
         reason = (
-            f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%} (n = {r.n}, {r.events} events); "
+            f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%} (n = {r.n}, {r.events} events"
+            + (f"; effective n = {r.n_effective}, design effect {r.design_effect:.2f}" if r.design_effect > 1 else "")
+            + "); "
             + _p_reason(r.binomial_p_adj, r.binomial_light, "binomial", **pv)
             + "; "
             + _p_reason(r.jeffreys_p_adj, r.jeffreys_light, "Jeffreys", **pv)
@@ -1312,7 +1389,8 @@ def checks_table(
                 _p_reason(
                     r.central_p,
                     light,
-                    f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%}",
+                    f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%}"
+                    + (f" (effective n = {r.n_effective} of {r.n})" if r.design_effect > 1 else ""),
                     **pv,
                 ),
             )
@@ -1414,7 +1492,8 @@ def checks_table(
                 _p_reason(
                     r.binomial_p_adj,
                     r.calibration_light,
-                    f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%}",
+                    f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%}"
+                    + (f" (effective n = {r.n_effective} of {r.n})" if r.design_effect > 1 else ""),
                     **pv,
                 ),
             )

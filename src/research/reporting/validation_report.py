@@ -299,15 +299,16 @@ def _calibration_section(result: ValidationResult, t: Thresholds) -> Section:
         paragraph(
             f"Out-of-time observed against predicted event rate per {basis}. The binomial test is two-sided and exact; "
             "the Jeffreys test is one-sided (p = Beta(D + ½, N − D + ½) cdf at the mean PD: small p means the PD "
-            f"underestimates). Both p-values are Bonferroni-adjusted over the {tests} classes."
+            f"underestimates). Both p-values are Bonferroni-adjusted over the {tests} classes. "
+            + _cluster_note(t)
         ),
         table(frame, raw_html_columns=["binomial", "Jeffreys", "light"], float_format="{:.4g}"),
         figure(plot_calibration(result), alt="Calibration per class and calibration curve"),
         "<h3>Brier score, Hosmer-Lemeshow and the portfolio rate</h3>",
         paragraph(
             f"Hosmer-Lemeshow over {t.hl_groups} score groups (χ² with groups − 2 degrees of freedom on the training set, "
-            f"groups on independent sets); central_p is the two-sided binomial test of the whole set's rate. "
-            f"Judged out of time: {pv}."
+            f"groups on independent sets); central_p is the two-sided binomial test of the whole set's rate"
+            f"{' on the effective counts' if t.cluster_adjust else ''}. Judged out of time: {pv}."
         ),
         table(summary, float_format="{:.4g}"),
     ]
@@ -394,6 +395,16 @@ def _overfit_section(result: ValidationResult, t: Thresholds) -> Section:
     return Section("Overfitting", "".join(body))
 
 
+def _cluster_note(t: Thresholds) -> str:
+    if not t.cluster_adjust:
+        return "Rows are treated as independent trials (cluster_adjust is off)."
+    return (
+        "A customer's rows in several snapshots are one cluster (one event counts in up to four rows), so the "
+        "rate tests run on the counts divided by the design effect: the cluster-robust over the naive variance of "
+        "the residuals (design_effect and n_effective in the table)."
+    )
+
+
 def _segment_section(result: ValidationResult, t: Thresholds) -> Section:
     seg = result.segments.drop(columns=["binomial_p", "judged", "tests"])
     seg = _percent(seg, ["observed_rate", "predicted_rate"])
@@ -403,7 +414,8 @@ def _segment_section(result: ValidationResult, t: Thresholds) -> Section:
             "Out-of-time performance per size class, project finance, green and inclusive lending, with sample sizes. "
             f"A segment with fewer than {t.min_segment_events} events or non-events is too small to judge (grey). "
             f"AUC: {band_threshold(t.auc_bands, higher_is_better=True)}; rate: two-sided binomial test, Bonferroni over "
-            "the judged segments."
+            "the judged segments. "
+            + _cluster_note(t)
         ),
         table(seg, raw_html_columns=["AUC light", "rate light"], float_format="{:.4g}"),
     ]
