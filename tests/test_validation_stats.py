@@ -322,6 +322,11 @@ def test_a_customer_repeated_over_snapshots_counts_once(copies):
     summary = v.calibration_summary_table(repeated.assign(split="oot"), groups=10, cluster_column="customer_id")
     assert summary["central_p"].iloc[0] == pytest.approx(summary_once["central_p"].iloc[0])
     assert summary["n_effective"].iloc[0] == len(frame)
+    # Hosmer-Lemeshow: each decile's variance times its design effect (here exactly the copies).
+    assert summary["hl_design_effect"].iloc[0] == pytest.approx(copies)
+    assert summary["hl_statistic"].iloc[0] == pytest.approx(summary_once["hl_statistic"].iloc[0])
+    naive_hl = v.hosmer_lemeshow(repeated["label"], repeated["score"])
+    assert naive_hl["statistic"] == pytest.approx(copies * summary_once["hl_statistic"].iloc[0])
 
 
 def test_the_segment_rate_test_uses_the_effective_counts():

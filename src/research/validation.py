@@ -22,7 +22,8 @@ Conventions:
   binomial test and the one-sided Jeffreys test (ECB TRIM: p-value = Beta(D + 1/2,
   N - D + 1/2) cdf at the grade's PD; small means the PD underestimates), both
   Bonferroni-adjusted over the grades;
-- the rate tests on pooled snapshots (per grade or decile, per segment, the whole set)
+- the rate tests on pooled snapshots (per grade or decile, per segment, the whole set,
+  and each Hosmer-Lemeshow group)
   treat a customer's rows as one cluster: with quarterly snapshots and a 12-month horizon
   one default or departure is an event in up to four rows, which a plain binomial test
   counts as four independent trials. The counts are divided by the design effect
@@ -437,29 +438,43 @@ def hosmer_lemeshow(
     *,
     groups: int = 10,
     fitted_on_sample: bool = False,
+    cluster: Sequence[object] | None = None,
 ) -> dict[str, float]:
     """Hosmer-Lemeshow test over score groups (deciles by default).
 
     The statistic sums (O - E)² / (E (1 - E/n)) over the groups. On the sample the model
     was fitted on it follows chi² with ``groups - 2`` degrees of freedom; on an independent
     sample (validation, out-of-time) with ``groups`` (Hosmer, Lemeshow and Sturdivant,
-    Applied Logistic Regression, 3rd ed., section 5.2).
+    Applied Logistic Regression, 3rd ed., section 5.2). With ``cluster`` (the customer of
+    each row) every group's variance is multiplied by its design effect (``design_effect``),
+    a per-group Rao-Scott correction; ``design_effect`` in the result is their mean.
     """
     y, s = _as_arrays(label, score)
     groups = min(groups, y.size)
     if groups < 3:
-        return {"statistic": math.nan, "df": math.nan, "p_value": math.nan}
+        return {"statistic": math.nan, "df": math.nan, "p_value": math.nan, "design_effect": math.nan}
     group = _equal_groups(s, groups)
     observed = np.bincount(group, weights=y, minlength=groups)
     expected = np.bincount(group, weights=s, minlength=groups)
     size = np.bincount(group, minlength=groups)
-    variance = expected * (1 - expected / size)
+    designs = np.ones(groups)
+    if cluster is not None:
+        ids = np.asarray(cluster)
+        for g in range(groups):
+            rows = group == g
+            designs[g] = design_effect(y[rows], s[rows], ids[rows])
+    variance = expected * (1 - expected / size) * designs
     terms = np.where(
         variance > 0, (observed - expected) ** 2 / np.where(variance > 0, variance, 1), 0.0
     )
     statistic = float(terms.sum())
     df = groups - 2 if fitted_on_sample else groups
-    return {"statistic": statistic, "df": float(df), "p_value": float(stats.chi2.sf(statistic, df))}
+    return {
+        "statistic": statistic,
+        "df": float(df),
+        "p_value": float(stats.chi2.sf(statistic, df)),
+        "design_effect": float(designs.mean()),
+    }
 
 
 def calibration_curve(
@@ -1079,7 +1094,11 @@ def calibration_summary_table(
         if part.empty:
             continue
         test = hosmer_lemeshow(
-            part["label"], part["score"], groups=groups, fitted_on_sample=name == "train"
+            part["label"],
+            part["score"],
+            groups=groups,
+            fitted_on_sample=name == "train",
+            cluster=part[cluster_column] if cluster_column else None,
         )
         n, events, predicted = len(part), int(part["label"].sum()), float(part["score"].mean())
         design = design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
@@ -1097,6 +1116,7 @@ def calibration_summary_table(
                 "hl_statistic": test["statistic"],
                 "hl_df": test["df"],
                 "hl_p": test["p_value"],
+                "hl_design_effect": test["design_effect"],
             }
         )
     return pd.DataFrame(rows)

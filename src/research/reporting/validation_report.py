@@ -307,7 +307,8 @@ def _calibration_section(result: ValidationResult, t: Thresholds) -> Section:
         "<h3>Brier score, Hosmer-Lemeshow and the portfolio rate</h3>",
         paragraph(
             f"Hosmer-Lemeshow over {t.hl_groups} score groups (χ² with groups − 2 degrees of freedom on the training set, "
-            f"groups on independent sets); central_p is the two-sided binomial test of the whole set's rate"
+            f"groups on independent sets{'; each group variance times its design effect' if t.cluster_adjust else ''}); "
+            f"central_p is the two-sided binomial test of the whole set's rate"
             f"{' on the effective counts' if t.cluster_adjust else ''}. Judged out of time: {pv}."
         ),
         table(summary, float_format="{:.4g}"),
