@@ -36,6 +36,7 @@ from research.explain.summaries import (
     segment_groups,
     strongest_interactions,
 )
+from research.features.catalog import FeatureSpec
 from research.models.train import FeatureLayout, model_matrix
 
 SEGMENTS = ["micro", "small", "medium", "large", "multinational", "project_spv"]
@@ -43,30 +44,18 @@ NUMERIC = ["max_dpd_12m", "utilisation", "inflow_trend", "tenure_years", "green_
 MONOTONE = {"max_dpd_12m": 1, "utilisation": 1, "inflow_trend": -1, "tenure_years": -1}
 
 
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """Stands in for research.features.catalog.FeatureSpec."""
-
-    name: str
-    family: str
-    description: str
-    unit: str
-    risk_direction: int
-    reason: str
-
-
 CATALOG = {
-    "max_dpd_12m": Spec("max_dpd_12m", "repayment", "Maximum days past due over the last 12 months", "days", 1,
+    "max_dpd_12m": FeatureSpec("max_dpd_12m", "repayment", "Maximum days past due over the last 12 months", "days", 1,
                         "Maximum days past due over the last 12 months is {value:.0f}"),
-    "utilisation": Spec("utilisation", "facilities", "Average credit-line utilisation", "share", 1,
+    "utilisation": FeatureSpec("utilisation", "facilities", "Average credit-line utilisation", "share", 1,
                         "Average credit-line utilisation is {value:.0%}"),
-    "inflow_trend": Spec("inflow_trend", "cashflow", "Trend of account inflows", "ratio", -1,
+    "inflow_trend": FeatureSpec("inflow_trend", "cashflow", "Trend of account inflows", "ratio", -1,
                          "Account inflows changed by {value:+.0%} against the previous quarter"),
-    "tenure_years": Spec("tenure_years", "relationship", "Years as a client", "years", -1,
+    "tenure_years": FeatureSpec("tenure_years", "relationship", "Years as a client", "years", -1,
                          "Client for {value:.1f} years"),
-    "green_flag": Spec("green_flag", "relationship", "Green-finance client", "flag", 0,
+    "green_flag": FeatureSpec("green_flag", "relationship", "Green-finance client", "flag", 0,
                        "Green-finance flag is {value:.0f}"),
-    "segment": Spec("segment", "relationship", "Client segment", "category", 0, "Client segment is {value}"),
+    "segment": FeatureSpec("segment", "relationship", "Client segment", "category", 0, "Client segment is {value}"),
 }
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -424,6 +425,13 @@ def effective_counts(events: int, n: int, design: float) -> tuple[int, int]:
     return int(round(events / n * n_effective)), n_effective
 
 
+def clustered_counts(part: pd.DataFrame, cluster_column: str | None) -> tuple[float, int, int]:
+    """The design effect of ``part`` (``label``, ``score``, the cluster column) and its effective events and rows."""
+    design = design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
+    events, n = effective_counts(int(part["label"].sum()), len(part), design)
+    return design, events, n
+
+
 def _equal_groups(score: np.ndarray, groups: int) -> np.ndarray:
     """Group number of each row when sorted by score and cut into ``groups`` near-equal parts."""
     order = np.argsort(score, kind="mergesort")
@@ -516,11 +524,7 @@ def calibration_by_class(
     grouped = frame.groupby(rating_column, observed=True).agg(
         n=("label", "size"), events=("label", "sum"), predicted_rate=("score", "mean")
     )
-    designs = {
-        key: design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
-        for key, part in frame.groupby(rating_column, observed=True)
-    }
-    grouped["design_effect"] = [designs.get(key, 1.0) for key in grouped.index]
+    clustered = {key: clustered_counts(part, cluster_column) for key, part in frame.groupby(rating_column, observed=True)}
     out = grouped.reindex(list(classes))
     out.index.name = "class"
     out["n"] = out["n"].fillna(0).astype(int)
@@ -528,11 +532,10 @@ def calibration_by_class(
     out["observed_rate"] = np.where(
         out["n"] > 0, out["events"] / out["n"].where(out["n"] > 0, 1), np.nan
     )
-    out["design_effect"] = out["design_effect"].fillna(1.0)
-    effective = [effective_counts(d, n, f) for d, n, f in zip(out["events"], out["n"], out["design_effect"], strict=True)]
-    out["n_effective"] = [n for _, n in effective]
+    design, events_eff, n_eff = zip(*(clustered.get(key, (1.0, 0, 0)) for key in out.index), strict=True)
+    out["design_effect"], out["n_effective"] = list(design), list(n_eff)
     tests = max(int((out["n"] > 0).sum()), 1)
-    rows = [(d, n, p) for (d, n), p in zip(effective, out["predicted_rate"], strict=True)]
+    rows = list(zip(events_eff, n_eff, out["predicted_rate"], strict=True))
     out["binomial_p"] = [binomial_p_value(d, n, p) if n else math.nan for d, n, p in rows]
     out["jeffreys_p"] = [jeffreys_p_value(d, n, p) if n else math.nan for d, n, p in rows]
     out["binomial_p_adj"] = np.minimum(out["binomial_p"] * tests, 1.0)
@@ -907,8 +910,7 @@ def segment_table(
         part = labelled[mask.to_numpy()]
         events = int(part["label"].sum())
         n = len(part)
-        design = design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
-        events_eff, n_eff = effective_counts(events, n, design)
+        design, events_eff, n_eff = clustered_counts(part, cluster_column)
         judged = events >= min_events and n - events >= min_events
         value, low, high = auc_confidence_interval(part["label"], part["score"])
         rows.append(
@@ -1101,8 +1103,7 @@ def calibration_summary_table(
             cluster=part[cluster_column] if cluster_column else None,
         )
         n, events, predicted = len(part), int(part["label"].sum()), float(part["score"].mean())
-        design = design_effect(part["label"], part["score"], part[cluster_column] if cluster_column else None)
-        events_eff, n_eff = effective_counts(events, n, design)
+        design, events_eff, n_eff = clustered_counts(part, cluster_column)
         rows.append(
             {
                 "set": name,
@@ -1293,6 +1294,13 @@ def _check(
     }
 
 
+def _effective_phrase(row: Any, before: str, after: str) -> str:
+    """``effective n = … of …, design effect …`` between ``before`` and ``after``; empty when unadjusted."""
+    if not row.design_effect > 1:
+        return ""
+    return f"{before}effective n = {row.n_effective} of {row.n}, design effect {row.design_effect:.2f}{after}"
+
+
 def _p_reason(p_adjusted: float, light: str, what: str, *, alpha: float, amber_alpha: float) -> str:
     if light == "grey":
         return f"{what}: not judged"
@@ -1367,7 +1375,7 @@ def checks_table(
             continue
         reason = (
             f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%} (n = {r.n}, {r.events} events"
-            + (f"; effective n = {r.n_effective}, design effect {r.design_effect:.2f}" if r.design_effect > 1 else "")
+            + _effective_phrase(r, "; ", "")
             + "); "
             + _p_reason(r.binomial_p_adj, r.binomial_light, "binomial", **pv)
             + "; "
@@ -1410,7 +1418,7 @@ def checks_table(
                     r.central_p,
                     light,
                     f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%}"
-                    + (f" (effective n = {r.n_effective} of {r.n})" if r.design_effect > 1 else ""),
+                    + _effective_phrase(r, " (", ")"),
                     **pv,
                 ),
             )
@@ -1513,7 +1521,7 @@ def checks_table(
                     r.binomial_p_adj,
                     r.calibration_light,
                     f"observed {r.observed_rate:.2%} against predicted {r.predicted_rate:.2%}"
-                    + (f" (effective n = {r.n_effective} of {r.n})" if r.design_effect > 1 else ""),
+                    + _effective_phrase(r, " (", ")"),
                     **pv,
                 ),
             )

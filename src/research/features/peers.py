@@ -23,57 +23,61 @@ from dataclasses import dataclass
 import pandas as pd
 
 
+def _name_pattern(template: str) -> re.Pattern[str]:
+    """``eng_touchpoints_{w}m`` -> a pattern matching ``eng_touchpoints_12m`` with group ``w``."""
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[0-9]+)", re.escape(template)))
+
+
 @dataclass(frozen=True)
 class PeerRule:
-    """A raw feature (regular expression over its name) and the peer-relative feature replacing it."""
+    """A raw feature and the peer-relative feature replacing it (names with ``{w}`` for a window)."""
 
-    raw: str  # e.g. r"eng_digital_share_(?P<w>[0-9]+)m"
-    relative: str  # e.g. "eng_digital_share_vs_book_{w}m", filled from the raw name's groups
+    raw: str  # e.g. "eng_digital_share_{w}m"
+    relative: str  # e.g. "eng_digital_share_vs_book_{w}m"
     by: tuple[str, ...]  # peer groups within a snapshot (() = the whole book)
     kind: str = "difference"  # value minus the peers' median, or "rank": percentile rank among them
 
+    @staticmethod
+    def _translate(name: str, source: str, target: str) -> str | None:
+        found = _name_pattern(source).fullmatch(name)
+        return None if found is None else target.format(**found.groupdict())
+
     def relative_of(self, raw_name: str) -> str | None:
-        found = re.fullmatch(self.raw, raw_name)
-        return None if found is None else self.relative.format(**found.groupdict())
+        return self._translate(raw_name, self.raw, self.relative)
 
     def raw_of(self, relative_name: str) -> str | None:
-        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[0-9]+)", re.escape(self.relative))
-        found = re.fullmatch(pattern, relative_name)
-        if found is None:
-            return None
-        raw = self.raw
-        for key, value in found.groupdict().items():
-            raw = re.sub(rf"\(\?P<{key}>[^)]*\)", value, raw)
-        return raw
+        return self._translate(relative_name, self.relative, self.raw)
 
 
 RULES: tuple[PeerRule, ...] = (
-    PeerRule(r"fac_mean_interest_rate", "fac_rate_vs_book", ()),
-    PeerRule(r"eng_digital_share_(?P<w>[0-9]+)m", "eng_digital_share_vs_book_{w}m", ()),
-    PeerRule(r"fin_margin_change", "fin_margin_change_vs_industry", ("industry",)),
+    PeerRule("fac_mean_interest_rate", "fac_rate_vs_book", ()),
+    PeerRule("eng_digital_share_{w}m", "eng_digital_share_vs_book_{w}m", ()),
+    PeerRule("fin_margin_change", "fin_margin_change_vs_industry", ("industry",)),
     # Counts and shares that pile up at a bound (all movements digital) or grow with the
     # channels on offer: a percentile rank keeps its meaning where a difference would not.
-    PeerRule(r"cf_digital_share_(?P<w>[0-9]+)m", "cf_digital_share_book_rank_{w}m", (), "rank"),
-    PeerRule(r"eng_touchpoints_(?P<w>[0-9]+)m", "eng_touchpoints_book_rank_{w}m", (), "rank"),
+    PeerRule("cf_digital_share_{w}m", "cf_digital_share_book_rank_{w}m", (), "rank"),
+    PeerRule("eng_touchpoints_{w}m", "eng_touchpoints_book_rank_{w}m", (), "rank"),
 )
+
+
+def _rule_for(raw_name: str) -> tuple[PeerRule, str] | None:
+    """The rule that replaces ``raw_name`` and the name it gets, if any."""
+    for rule in RULES:
+        name = rule.relative_of(raw_name)
+        if name is not None:
+            return rule, name
+    return None
 
 
 def relative_name(raw_name: str) -> str | None:
     """The peer-relative feature that replaces ``raw_name`` (None when it is kept as it is)."""
-    for rule in RULES:
-        name = rule.relative_of(raw_name)
-        if name is not None:
-            return name
-    return None
+    found = _rule_for(raw_name)
+    return None if found is None else found[1]
 
 
 def raw_name(relative: str) -> str | None:
     """The raw feature a peer-relative feature is computed from (None for any other name)."""
-    for rule in RULES:
-        name = rule.raw_of(relative)
-        if name is not None:
-            return name
-    return None
+    return next((name for rule in RULES if (name := rule.raw_of(relative)) is not None), None)
 
 
 def add_peer_relative(panel: pd.DataFrame, *, date_column: str = "snapshot_date") -> pd.DataFrame:
@@ -87,9 +91,10 @@ def add_peer_relative(panel: pd.DataFrame, *, date_column: str = "snapshot_date"
     """
     out = panel.copy()
     for column in list(panel.columns):
-        rule = next((r for r in RULES if r.relative_of(column) is not None), None)
-        if rule is None:
+        found = _rule_for(column)
+        if found is None:
             continue
+        rule, name = found
         keys = [date_column, *(c for c in rule.by if c in panel.columns)]
         values = pd.to_numeric(panel[column], errors="coerce").astype("float64")
         groups = values.groupby([panel[k] for k in keys], observed=True, sort=False)
@@ -97,5 +102,5 @@ def add_peer_relative(panel: pd.DataFrame, *, date_column: str = "snapshot_date"
             out[column] = groups.rank(method="average", pct=True)
         else:
             out[column] = values - groups.transform("median")
-        out = out.rename(columns={column: rule.relative_of(column)})
+        out = out.rename(columns={column: name})
     return out

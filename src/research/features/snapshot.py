@@ -21,7 +21,7 @@ from research.features.catalog import feature_catalog
 from research.features.engagement import engagement_features
 from research.features.facilities import BALANCE_FEATURES, facility_features
 from research.features.financials import financial_features
-from research.features.peers import add_peer_relative, raw_name
+from research.features.peers import add_peer_relative, relative_name
 from research.features.relationship import relationship_features
 from research.features.repayment import repayment_features
 
@@ -133,14 +133,9 @@ def build_panel(
     keys = grid.keys()
     catalog = feature_catalog(windows_months, long_window_months, dpd_thresholds, trend_recent_months)
     features = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=keys.index)
-    if peer_relative:
-        features = add_peer_relative(pd.concat([keys, features], axis=1)).drop(columns=list(keys.columns))
-    # Without peer_relative a raw feature keeps the place of the peer-relative one it becomes.
-    ordered = [
-        name if name in features.columns else raw_name(name)
-        for name in catalog
-        if name in features.columns or raw_name(name) in features.columns
-    ]
+    # A raw feature that a peer-relative one replaces takes that feature's place in the catalog.
+    by_catalog_name = {relative_name(column) or column: column for column in features.columns}
+    ordered = [by_catalog_name[name] for name in catalog if name in by_catalog_name]
     if observation_end is not None:
         end = observation_end
     else:  # an empty panel (no customers onboarded in time) needs no end of data
@@ -150,7 +145,7 @@ def build_panel(
         churn_horizon_months=churn_horizon_months, observation_end=end,
     )
     panel = pd.concat([keys, features[ordered], label_frame], axis=1)
-    return panel, notes
+    return (add_peer_relative(panel) if peer_relative else panel), notes
 
 
 def _family_jobs(
