@@ -1,4 +1,5 @@
 # The two commands of the README: `make repro` (set-up + whole pipeline) and `make test`.
+# Day to day: `make test-fast` (the unit tier, under a minute), `make lint`, `make format`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/site-cache
 export OMP_WAIT_POLICY := PASSIVE
 export PYTHONHASHSEED := 0
 
-.PHONY: env repro test lint lab mlflow-ui bench clean
+.PHONY: env repro test test-fast lint format lab mlflow-ui bench clean
 
 # Create the virtual environment from the lock file (uv is bootstrapped with pip if absent).
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -32,8 +33,21 @@ repro: env
 test: env
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+# The unit tier: everything but the tests marked slow (end-to-end runs; see tests/conftest.py).
+test-fast: env
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
+
+# All three checks run; the target fails if any of them does (`ruff format --diff .` shows
+# what `make format` would change).
 lint: env
-	$(BIN)/ruff check .
+	@status=0; \
+	echo "ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "ruff format --check ."; $(BIN)/ruff format --check --output-format concise . || status=1; \
+	echo "mypy src"; $(BIN)/mypy src || status=1; \
+	exit $$status
+
+format: env
+	$(BIN)/ruff format .
 
 lab: env
 	$(BIN)/jupyter lab --allow-root --IdentityProvider.token='' --notebook-dir=.

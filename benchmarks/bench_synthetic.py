@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_synthetic.py                 # timing and calibration
     python benchmarks/bench_synthetic.py timing --sizes 5000 100000
     python benchmarks/bench_synthetic.py calibration [--customers 8000] [--model]
+    python benchmarks/bench_synthetic.py --tiny          # every step, --model included, in seconds
 
 ``timing`` runs the generator in a fresh subprocess per size and prints the wall time
 and the peak resident memory. ``calibration`` generates the default portfolio and
@@ -12,7 +13,7 @@ prints, over the out-of-time snapshots: event counts, the oracle AUC for default
 churn against the events realised in the tables, the AUC of single observables
 computed point-in-time from the tables, and default and churn rates by segment and
 year. ``--model`` also fits the pipeline's scoring model on the feature panel and
-prints its gap to the oracle (needs ``research.features`` and ``research.models``).
+prints its gap to the oracle.
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ def calibration(n_customers: int, seed: int, scenario: str, with_model: bool) ->
         axis=1,
     )
     print(f"\nout-of-time snapshots {', '.join(OOT_SNAPSHOTS)}: {len(rows):,} customer-snapshots")
-    for event, oracle in (("default", "oracle_default"), ("churn", "oracle_churn")):
+    for event in ("default", "churn"):
+        oracle = f"oracle_{event}_{HORIZON}m"  # the oracle's column for the label <event>_<H>m
         label = rows[event].to_numpy()
         oracle_auc = roc_auc_score(label, rows[oracle])
         print(
@@ -253,15 +255,12 @@ def _rates_by_year(tables: dict[str, pd.DataFrame]) -> None:
 
 def _model_gap(portfolio) -> None:
     """The pipeline's scoring model on the feature panel against the oracle (out of time)."""
-    try:
-        from research.config import load_settings
-        from research.evaluation import oracle_comparison
-        from research.features.catalog import catalog_for
-        from research.features.snapshot import build_panel, snapshot_dates
-        from research.models import flat, scoring, splits, train
-    except ImportError as error:
-        print(f"\nmodel gap skipped: {error}")
-        return
+    from research.config import load_settings
+    from research.evaluation import oracle_comparison
+    from research.features.catalog import catalog_for
+    from research.features.snapshot import build_panel, snapshot_dates
+    from research.models import flat, scoring, splits, train
+
     settings = load_settings()
     f = settings.features
     panel, _ = build_panel(
@@ -273,16 +272,19 @@ def _model_gap(portfolio) -> None:
         dpd_thresholds=f.dpd_thresholds,
         financials_overdue_days=f.financials_overdue_days,
         default_dpd=DPD,
-        default_horizon_months=HORIZON,
-        churn_horizon_months=HORIZON,
+        horizons_months=[HORIZON],
     )
-    for model, oracle in (("credit", "oracle_default"), ("churn", "oracle_churn")):
+    for model in ("credit", "churn"):
         spec = settings.model(model)
+        oracle = f"oracle_{spec.label}"
         table, date = flat.prepare_modeling_table(
             panel, id_column="customer_id", date_column="snapshot_date", label=spec.label
         )
         features = flat.modeling_features(
-            table, id_column="customer_id", date_column=date, labels=["default_12m", "churn_12m"]
+            table,
+            id_column="customer_id",
+            date_column=date,
+            labels=[f"default_{HORIZON}m", f"churn_{HORIZON}m"],
         )
         directions = train.risk_directions(catalog_for(features)) if spec.monotone else {}
         layout = train.feature_layout(table, features, directions)
@@ -297,16 +299,11 @@ def _model_gap(portfolio) -> None:
             test_fraction=settings.split.test_fraction,
             seed=settings.seed,
         )
-        xgb_settings = {k: getattr(spec.xgb, k) for k in spec.xgb.__dataclass_fields__}
         fitted, _ = scoring.fit_scoring_model(
             table,
             split,
-            label=spec.label,
+            settings=scoring.FitSettings.from_spec(spec),
             layout=layout,
-            xgb_settings=xgb_settings,
-            calibration_method=spec.calibration.method,
-            grade_names=spec.grades.names,
-            grade_upper_pd=spec.grades.upper_pd,
             nthread=settings.compute.nthread,
             seed=settings.seed,
         )
@@ -344,7 +341,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--model", action="store_true", help="also fit the pipeline's model and print its gap"
     )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a few hundred customers, --model included (a smoke test)",
+    )
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.sizes, args.customers, args.model = [300], 600, True
     if args.what in ("all", "timing"):
         timing(args.sizes)
     if args.what in ("all", "calibration"):

@@ -7,8 +7,9 @@ beside XGBoost's own time for the same number of boosting rounds on a prebuilt D
 come from ``params.yaml`` (``models.credit.xgb``, ``compute.nthread``, ``seed``).
 
     python benchmarks/bench_train.py [--rows 100000] [--features 100] [--no-tracking] [--repeat 1]
+    python benchmarks/bench_train.py --tiny --out /tmp/bench   # every step on 2,000 rows (a smoke test)
 
-Results also go to ``benchmarks/out/bench_train.json``.
+Results also go to ``benchmarks/out/bench_train.json`` (``--out`` to choose the folder).
 """
 
 from __future__ import annotations
@@ -42,13 +43,19 @@ def synthetic_table(development_rows: int, n_features: int, seed: int) -> pd.Dat
     rng = np.random.default_rng(seed)
     n_customers = development_rows // (SNAPSHOTS - 2)
     shape = (n_customers, SNAPSHOTS)
-    risk = rng.normal(size=n_customers)[:, None] + np.cumsum(rng.normal(scale=0.3, size=shape), axis=1)
+    risk = rng.normal(size=n_customers)[:, None] + np.cumsum(
+        rng.normal(scale=0.3, size=shape), axis=1
+    )
     columns: dict[str, np.ndarray] = {
         "customer_id": np.repeat([f"C{i:07d}" for i in range(n_customers)], SNAPSHOTS),
-        "snapshot_date": np.tile(pd.date_range("2020-01-01", periods=SNAPSHOTS, freq="QS").to_numpy(), n_customers),
+        "snapshot_date": np.tile(
+            pd.date_range("2020-01-01", periods=SNAPSHOTS, freq="QS").to_numpy(), n_customers
+        ),
     }
     for name, levels in CATEGORICAL.items():
-        columns[name] = np.repeat(rng.choice([f"{name}_{i}" for i in range(levels)], n_customers), SNAPSHOTS)
+        columns[name] = np.repeat(
+            rng.choice([f"{name}_{i}" for i in range(levels)], n_customers), SNAPSHOTS
+        )
     n_numeric = n_features - len(CATEGORICAL)
     loadings = rng.normal(scale=0.6, size=n_numeric) * (rng.random(n_numeric) < 0.4)
     for j in range(n_numeric):
@@ -62,28 +69,59 @@ def synthetic_table(development_rows: int, n_features: int, seed: int) -> pd.Dat
 
 def run_stage(table: pd.DataFrame, settings, *, track: bool) -> tuple[dict[str, float], dict]:
     """The train stage's work on ``table``, timed by part; return ``(seconds, facts)``."""
-    model_settings = settings.models.credit
+    model_settings = settings.model("credit")
     nthread, seed = settings.compute.nthread, settings.seed
     xgb_settings = {k: getattr(model_settings.xgb, k) for k in scoring.XGB_KEYS}
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    prepared, date_column = flat.prepare_modeling_table(table, id_column="customer_id", date_column="snapshot_date", label="default_12m")
-    features = flat.modeling_features(prepared, id_column="customer_id", date_column=date_column, labels=["default_12m"])
-    split = splits.assign_splits(
-        prepared, id_column="customer_id", date_column=date_column, label="default_12m",
-        oot_first_snapshot=str(prepared["snapshot_date"].drop_duplicates().sort_values().iloc[-2].date()),
-        horizon_months=3, valid_fraction=settings.split.valid_fraction, test_fraction=settings.split.test_fraction, seed=seed,
+    prepared, date_column = flat.prepare_modeling_table(
+        table, id_column="customer_id", date_column="snapshot_date", label="default_12m"
     )
-    layout = train.feature_layout(prepared, features, {f: 1 for f in features[:10] if f.startswith("x")})
+    features = flat.modeling_features(
+        prepared, id_column="customer_id", date_column=date_column, labels=["default_12m"]
+    )
+    split = splits.assign_splits(
+        prepared,
+        id_column="customer_id",
+        date_column=date_column,
+        label="default_12m",
+        oot_first_snapshot=str(
+            prepared["snapshot_date"].drop_duplicates().sort_values().iloc[-2].date()
+        ),
+        horizon_months=3,
+        valid_fraction=settings.split.valid_fraction,
+        test_fraction=settings.split.test_fraction,
+        seed=seed,
+    )
+    layout = train.feature_layout(
+        prepared, features, {f: 1 for f in features[:10] if f.startswith("x")}
+    )
     seconds["splits_and_layout"] = time.perf_counter() - start
     model, report = scoring.fit_scoring_model(
-        prepared, split, label="default_12m", layout=layout, xgb_settings=xgb_settings,
-        calibration_method=model_settings.calibration.method, grade_names=model_settings.grades.names,
-        grade_upper_pd=model_settings.grades.upper_pd, nthread=nthread, seed=seed,
+        prepared,
+        split,
+        settings=scoring.FitSettings(
+            label="default_12m",
+            xgb=xgb_settings,
+            calibration_method=model_settings.calibration.method,
+            grade_names=model_settings.grades.names,
+            grade_upper_pd=model_settings.grades.upper_pd,
+        ),
+        layout=layout,
+        nthread=nthread,
+        seed=seed,
     )
     seconds.update({f"fit_{k}": v for k, v in report.seconds.items()})
     clock = time.perf_counter()
-    scores = scoring.score_table(model, prepared, split, id_column="customer_id", date_column=date_column, label="default_12m", nthread=nthread)
+    scores = scoring.score_table(
+        model,
+        prepared,
+        split,
+        id_column="customer_id",
+        date_column=date_column,
+        label="default_12m",
+        nthread=nthread,
+    )
     results = scoring.model_metrics(scores)
     seconds["score_and_metrics"] = time.perf_counter() - clock
     seconds["stage_compute"] = time.perf_counter() - start
@@ -94,7 +132,9 @@ def run_stage(table: pd.DataFrame, settings, *, track: bool) -> tuple[dict[str, 
         scores.to_parquet(root / "scores.parquet", index=False)
         seconds["write_outputs"] = time.perf_counter() - clock
         if track:
-            seconds["mlflow_logging"] = _track(root, model, prepared, results)
+            seconds["mlflow_logging"] = _track(
+                root, model, prepared, results, model_settings.registry_name
+            )
     facts = {
         "rounds_run": len(report.loss["valid"]),
         "best_iteration": report.best_iteration,
@@ -102,8 +142,14 @@ def run_stage(table: pd.DataFrame, settings, *, track: bool) -> tuple[dict[str, 
         "train_rows": int((split == splits.TRAIN).sum()),
         "oot_auc": results["oot"]["auc"],
         "params": train.booster_params(
-            **{k: xgb_settings[k] for k in scoring.XGB_KEYS if k not in ("n_estimators", "early_stopping_rounds")},
-            constraints=layout.constraints(), nthread=nthread, seed=seed,
+            **{
+                k: xgb_settings[k]
+                for k in scoring.XGB_KEYS
+                if k not in ("n_estimators", "early_stopping_rounds")
+            },
+            constraints=layout.constraints(),
+            nthread=nthread,
+            seed=seed,
         ),
         "train_matrix": train.model_matrix(prepared.loc[split == splits.TRAIN], layout),
         "train_label": prepared.loc[split == splits.TRAIN, "default_12m"].to_numpy(),
@@ -111,15 +157,20 @@ def run_stage(table: pd.DataFrame, settings, *, track: bool) -> tuple[dict[str, 
     return seconds, facts
 
 
-def _track(root: Path, model, table: pd.DataFrame, results: dict) -> float:
+def _track(root: Path, model, table: pd.DataFrame, results: dict, registry_name: str) -> float:
     from research import tracking
 
     tracking.configure(root)  # the store's one-off creation is not part of a run
     clock = time.perf_counter()
     with tracking.model_run(root, "credit", tags={"seed": "0"}):
         tracking.log_training_run(
-            model="credit", params={"bench": True}, metrics=results, model_folder=root / "models" / "credit",
-            booster=model.booster, input_example=train.model_matrix(table.head(5), model.layout),
+            model="credit",
+            registry_name=registry_name,
+            params={"bench": True},
+            metrics=results,
+            model_folder=root / "models" / "credit",
+            booster=model.booster,
+            input_example=train.model_matrix(table.head(5), model.layout),
             content_hash=content_hash(root / "models" / "credit"),
         )
     return time.perf_counter() - clock
@@ -129,20 +180,36 @@ def bare_xgboost(facts: dict) -> dict[str, float]:
     """XGBoost alone: DMatrix construction, then the same rounds with no evaluation set."""
     params = facts["params"]
     clock = time.perf_counter()
-    matrix = xgb.DMatrix(facts["train_matrix"], label=facts["train_label"], enable_categorical=True, nthread=params["nthread"])
+    matrix = xgb.DMatrix(
+        facts["train_matrix"],
+        label=facts["train_label"],
+        enable_categorical=True,
+        nthread=params["nthread"],
+    )
     dmatrix_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
     xgb.train(params, matrix, num_boost_round=facts["rounds_run"])
     return {"xgb_dmatrix": dmatrix_seconds, "xgb_train": time.perf_counter() - clock}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="development customer-snapshots")
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--no-tracking", action="store_true", help="skip timing the MLflow logging")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each part; the fastest counts (a busy machine)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each part; the fastest counts (a busy machine)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of bench_train.json")
+    parser.add_argument(
+        "--tiny", action="store_true", help="2,000 rows and 20 features (a smoke test)"
+    )
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.rows, args.features, args.repeat = 2_000, 20, 1
     settings = load_settings()
     table = synthetic_table(args.rows, args.features, settings.seed)
     runs = [run_stage(table, settings, track=not args.no_tracking) for _ in range(args.repeat)]
@@ -152,9 +219,11 @@ def main() -> None:
     bare = {k: min(run[k] for run in bare_runs) for k in bare_runs[0]}
     seconds |= bare
     bare_total = bare["xgb_dmatrix"] + bare["xgb_train"]
-    print(f"train stage: {facts['development_rows']:,} development customer-snapshots "
-          f"({facts['train_rows']:,} train), {args.features} features, {settings.compute.nthread} threads, "
-          f"{facts['rounds_run']} rounds run (best {facts['best_iteration'] + 1}), OOT AUC {facts['oot_auc']:.3f}")
+    print(
+        f"train stage: {facts['development_rows']:,} development customer-snapshots "
+        f"({facts['train_rows']:,} train), {args.features} features, {settings.compute.nthread} threads, "
+        f"{facts['rounds_run']} rounds run (best {facts['best_iteration'] + 1}), OOT AUC {facts['oot_auc']:.3f}"
+    )
     rows = [
         ("splits, layout", seconds["splits_and_layout"]),
         ("booster (DMatrix, boosting, early stopping on valid)", seconds["fit_boost"]),
@@ -177,12 +246,20 @@ def main() -> None:
     summary = {
         "seconds": seconds,
         "repeat": args.repeat,
-        **{k: facts[k] for k in ("rounds_run", "best_iteration", "development_rows", "train_rows", "oot_auc")},
-        "features": args.features, "table_rows": len(table), "nthread": settings.compute.nthread,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "xgboost": xgb.__version__,
+        **{
+            k: facts[k]
+            for k in ("rounds_run", "best_iteration", "development_rows", "train_rows", "oot_auc")
+        },
+        "features": args.features,
+        "table_rows": len(table),
+        "nthread": settings.compute.nthread,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "xgboost": xgb.__version__,
     }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "bench_train.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_train.json").write_text(
+        json.dumps(summary, indent=1) + "\n", encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def start_chromium(binary: str, profile: Path) -> tuple[subprocess.Popen, int]:
         if port_file.exists() and port_file.read_text().strip():
             return process, int(port_file.read_text().split()[0])
         if process.poll() is not None:
-            raise RuntimeError(f"{binary} exited with code {process.returncode} before DevTools was up")
+            raise RuntimeError(
+                f"{binary} exited with code {process.returncode} before DevTools was up"
+            )
         time.sleep(0.1)
     process.kill()
     raise RuntimeError("Chromium's DevTools did not come up within 30 s")
@@ -73,7 +75,9 @@ async def problems_of(socket_url: str, page: Path, settle_s: float = 1.5) -> lis
     async def send(method: str, **params) -> None:
         nonlocal counter
         counter += 1
-        await connection.write_message(json.dumps({"id": counter, "method": method, "params": params}))
+        await connection.write_message(
+            json.dumps({"id": counter, "method": method, "params": params})
+        )
 
     for domain in ("Runtime", "Log", "Network", "Page"):
         await send(f"{domain}.enable")
@@ -96,7 +100,10 @@ async def problems_of(socket_url: str, page: Path, settle_s: float = 1.5) -> lis
         if method == "Page.loadEventFired":
             loaded_at = time.monotonic()
         elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            found.append("console.error: " + " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+            found.append(
+                "console.error: "
+                + " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+            )
         elif method == "Runtime.exceptionThrown":
             found.append("exception: " + params["exceptionDetails"].get("text", ""))
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
@@ -114,9 +121,14 @@ async def problems_of(socket_url: str, page: Path, settle_s: float = 1.5) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("pages", nargs="+", type=Path)
-    parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium")
+    parser.add_argument(
+        "--chromium",
+        default=shutil.which("chromium") or shutil.which("chromium-browser") or "chromium",
+    )
     args = parser.parse_args(argv)
     missing = [p for p in args.pages if not p.exists()]
     if missing:

@@ -6,12 +6,15 @@
 -- windows 3, 6 and 12 months, trend 3 months against the 3 before, DPD thresholds
 -- 30, 60 and 90 days, default at 90 days past due.
 -- Rows: customers onboarded before the snapshot, not gone before it, not in default.
+-- Peer-relative step (research.features.peers): the digital share of movements is reported
+-- as its percentile rank among the rows with a value (ties share their mean rank), and the
+-- months since the last late instalment only within the longest window (12 months).
 --
 -- Aggregates (one column each, named as in the panel):
 --   cash flow  cf_inflow_amount_{3,6,12}m, cf_outflow_amount_{3,6,12}m, cf_inflow_count_{3,6,12}m,
 --              cf_outflow_count_{3,6,12}m, cf_inflow_outflow_ratio_{3,6,12}m, cf_days_since_inflow,
 --              cf_days_since_outflow, cf_net_flow_std_12m, cf_net_flow_volatility_12m,
---              cf_inflow_trend, cf_digital_share_12m, cf_active_months_12m
+--              cf_inflow_trend, cf_digital_share_book_rank_12m, cf_active_months_12m
 --   repayment  rep_instalments_due_{3,6,12}m, rep_on_time_share_{3,6,12}m, rep_mean_dpd_{3,6,12}m,
 --              rep_max_dpd_{3,6,12}m, rep_dpd{30,60,90}_count_12m, rep_months_since_late,
 --              rep_arrears_amount, rep_overdue_instalments, rep_current_dpd, rep_dpd_trend
@@ -62,7 +65,8 @@ cash AS (
            count(*) FILTER (amount < 0 AND k <= 12) AS n_out12,
            max(ts) FILTER (amount > 0) AS last_in,
            max(ts) FILTER (amount < 0) AS last_out,
-           avg(digital::DOUBLE) FILTER (k <= 12) AS digital_share
+           (count(*) FILTER (digital AND k <= 12))::DOUBLE
+               / nullif(count(*) FILTER (k <= 12), 0) AS digital_share
     FROM tx
     GROUP BY customer_id
 ),
@@ -153,7 +157,12 @@ SELECT pa.customer_id,
        nf.net_std AS cf_net_flow_std_12m,
        nf.net_std / nullif(coalesce(c.in12, 0) / nf.n_months, 0) AS cf_net_flow_volatility_12m,
        coalesce(c.in3, 0) / nullif(coalesce(c.in_before3, 0), 0) - 1 AS cf_inflow_trend,
-       c.digital_share AS cf_digital_share_12m,
+       -- percentile rank in (0, 1] among the rows with a share: (smaller + (ties + 1) / 2) / n
+       CASE WHEN c.digital_share IS NOT NULL THEN
+           (rank() OVER (ORDER BY c.digital_share NULLS LAST) - 1
+            + (count(*) OVER (PARTITION BY c.digital_share) + 1) / 2.0)
+           / count(c.digital_share) OVER ()
+       END AS cf_digital_share_book_rank_12m,
        coalesce(a.active_months, 0) AS cf_active_months_12m,
        coalesce(r.due3, 0) AS rep_instalments_due_3m,
        coalesce(r.due6, 0) AS rep_instalments_due_6m,
@@ -170,7 +179,8 @@ SELECT pa.customer_id,
        coalesce(r.dpd30, 0) AS rep_dpd30_count_12m,
        coalesce(r.dpd60, 0) AS rep_dpd60_count_12m,
        coalesce(r.dpd90, 0) AS rep_dpd90_count_12m,
-       date_diff('day', r.last_late, p.s) / (365.25 / 12) AS rep_months_since_late,
+       CASE WHEN date_diff('day', r.last_late, p.s) / (365.25 / 12) <= 12
+            THEN date_diff('day', r.last_late, p.s) / (365.25 / 12) END AS rep_months_since_late,
        coalesce(r.arrears, 0) AS rep_arrears_amount,
        coalesce(r.overdue, 0) AS rep_overdue_instalments,
        coalesce(date_diff('day', r.oldest_unpaid, p.s), 0) AS rep_current_dpd,

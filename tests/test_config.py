@@ -17,36 +17,53 @@ def raw_params() -> dict:
 def test_project_params_parse(raw_params):
     settings = load_settings()
     assert settings.seed == raw_params["seed"]
-    assert settings.models.credit.xgb.max_depth == raw_params["models"]["credit"]["xgb"]["max_depth"]
+    assert (
+        settings.models["credit"].xgb.max_depth
+        == raw_params["models"]["credit"]["xgb"]["max_depth"]
+    )
     assert settings.model("churn").label == raw_params["models"]["churn"]["label"]
+    assert settings.enabled_models == list(raw_params["models"])
+    assert (
+        settings.model_for_task("pd") == "credit"
+        and settings.model_for_task("attrition") == "churn"
+    )
 
 
 def test_typo_names_the_key_and_suggests_the_fix(raw_params):
     broken = copy.deepcopy(raw_params)
-    broken["models"]["credit"]["xgb"]["max_dept"] = broken["models"]["credit"]["xgb"].pop("max_depth")
+    broken["models"]["credit"]["xgb"]["max_dept"] = broken["models"]["credit"]["xgb"].pop(
+        "max_depth"
+    )
     with pytest.raises(ParamsError) as err:
         parse_settings(broken)
-    assert "unknown key 'models.credit.xgb.max_dept' (did you mean 'models.credit.xgb.max_depth'?)" in str(err.value)
+    assert (
+        "unknown key 'models.credit.xgb.max_dept' (did you mean 'models.credit.xgb.max_depth'?)"
+        in str(err.value)
+    )
 
 
 def test_missing_key(raw_params):
     broken = copy.deepcopy(raw_params)
-    del broken["labels"]["churn_horizon_months"]
-    with pytest.raises(ParamsError, match=r"missing key 'labels\.churn_horizon_months'"):
+    del broken["labels"]["horizons_months"]
+    with pytest.raises(ParamsError, match=r"missing key 'labels\.horizons_months'"):
         parse_settings(broken)
 
 
 def test_wrong_type(raw_params):
     broken = copy.deepcopy(raw_params)
     broken["data"]["synthetic"]["n_customers"] = "many"
-    with pytest.raises(ParamsError, match=r"data\.synthetic\.n_customers must be int, got str 'many'"):
+    with pytest.raises(
+        ParamsError, match=r"data\.synthetic\.n_customers must be int, got str 'many'"
+    ):
         parse_settings(broken)
 
 
 def test_value_outside_allowed_set(raw_params):
     broken = copy.deepcopy(raw_params)
     broken["explain"]["method"] = "lime"
-    with pytest.raises(ParamsError, match=r"explain\.method must be one of woodelf, native, shap, got 'lime'"):
+    with pytest.raises(
+        ParamsError, match=r"explain\.method must be one of woodelf, native, shap, got 'lime'"
+    ):
         parse_settings(broken)
 
 
@@ -65,3 +82,95 @@ def test_section_parse_matches_whole(raw_params):
     assert parse_section("labels", raw_params["labels"]) == load_settings().labels
     with pytest.raises(ParamsError, match="unknown section 'label'"):
         parse_section("label", raw_params["labels"])
+
+
+def test_a_third_model_is_a_params_entry(raw_params):
+    params = copy.deepcopy(raw_params)
+    params["labels"]["horizons_months"] = [6, 12]
+    params["models"]["default_6m"] = {
+        **copy.deepcopy(params["models"]["credit"]),
+        "label": "default_6m",
+        "horizon_months": 6,
+        "registry_name": "credit_pd_6m",
+    }
+    settings = parse_settings(params)
+    assert settings.enabled_models == ["credit", "churn", "default_6m"]
+    assert settings.model("default_6m").graded and settings.model("default_6m").task == "pd"
+
+
+def test_model_errors_name_the_model_and_the_fix(raw_params):
+    settings = load_settings()
+    with pytest.raises(
+        ParamsError,
+        match=r"unknown model 'credt' \(did you mean 'credit'\?\); params.yaml models: credit, churn",
+    ):
+        settings.model("credt")
+    cases = [
+        (
+            ("models", "credit", "label"),
+            "default_6m",
+            r"models\.credit\.label 'default_6m' is not a label the features stage builds .*add its horizon to labels\.horizons_months",
+        ),
+        (
+            ("models", "credit", "horizon_months"),
+            6,
+            r"models\.credit\.horizon_months must equal the window of its label",
+        ),
+        (
+            ("models", "churn", "registry_name"),
+            "credit_pd",
+            r"models\.churn\.registry_name 'credit_pd' is already the registry name of models\.credit",
+        ),
+        (
+            ("models", "credit", "xgb", "learning_rate"),
+            -0.1,
+            r"models\.credit\.xgb\.learning_rate must lie in \(0, 1\]",
+        ),
+        (
+            ("models", "credit", "xgb", "n_estimators"),
+            0,
+            r"models\.credit\.xgb\.n_estimators must be at least 1",
+        ),
+        (
+            ("models", "churn", "grading"),
+            "master_scale",
+            r"models\.churn\.grades\.names must name the grades",
+        ),
+        (
+            ("models", "credit", "task"),
+            "lgd",
+            r"models\.credit\.task must be one of pd, attrition, propensity",
+        ),
+        (
+            ("labels", "horizons_months"),
+            [],
+            r"labels\.horizons_months must name at least one horizon",
+        ),
+    ]
+    for path, value, message in cases:
+        broken = copy.deepcopy(raw_params)
+        node = broken
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        with pytest.raises(ParamsError, match=message):
+            parse_settings(broken)
+
+
+def test_model_names_must_be_plain(raw_params):
+    broken = copy.deepcopy(raw_params)
+    broken["models"]["Credit PD"] = broken["models"].pop("credit")
+    with pytest.raises(ParamsError, match=r"models\.Credit PD is not a valid model name"):
+        parse_settings(broken)
+
+
+def test_feature_selection_include_and_exclude():
+    from research.models.params import FeatureSelection
+
+    columns = ["a", "b", "c"]
+    assert FeatureSelection(include=[], exclude=["b"]).select(columns) == ["a", "c"]
+    assert FeatureSelection(include=["c", "a"], exclude=[]).select(columns) == ["a", "c"]
+    with pytest.raises(KeyError, match=r"lacks: \['z'\]"):
+        FeatureSelection(include=["z"], exclude=[]).select(columns)
+    with pytest.raises(ParamsError, match="in both include and exclude"):
+        FeatureSelection(include=["a"], exclude=["a"])

@@ -33,7 +33,9 @@ KEYS = {"id_column": "customer_id", "date_column": "snapshot_date"}
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.dask_client("", n_workers=2, memory_limit="1GiB", threads_per_worker=1) as dask_client:
+    with distributed.dask_client(
+        "", n_workers=2, memory_limit="1GiB", threads_per_worker=1
+    ) as dask_client:
         yield dask_client
 
 
@@ -48,7 +50,11 @@ def raw_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("portfolio") / "raw"
     write_tables(tables, folder)
     for name in ("transactions", "repayments", "facility_balances", "interactions"):
-        pq.write_table(pq.read_table(folder / f"{name}.parquet"), folder / f"{name}.parquet", row_group_size=250)
+        pq.write_table(
+            pq.read_table(folder / f"{name}.parquet"),
+            folder / f"{name}.parquet",
+            row_group_size=250,
+        )
     return folder
 
 
@@ -61,7 +67,10 @@ def test_customer_partition_is_a_fixed_hash_of_the_id():
     # Pinned: the same in every process, run and version (Python's hash() is salted per process).
     assert expected.tolist() == [10, 10, 2, 3, 10]
     assert distributed.customer_partition(ids.astype(object), 16).tolist() == expected.tolist()
-    assert distributed.customer_partition(ids.astype("string[pyarrow]"), 16).tolist() == expected.tolist()
+    assert (
+        distributed.customer_partition(ids.astype("string[pyarrow]"), 16).tolist()
+        == expected.tolist()
+    )
 
 
 def test_partition_by_customer_keeps_each_customer_in_one_partition_in_input_order():
@@ -88,14 +97,18 @@ def test_tables_without_customer_id_are_refused():
 
 def test_features_are_identical_to_the_local_engine(client, raw_folder):
     local, local_notes = build_panel(validate_tables(read_tables(raw_folder)), SNAPSHOTS, **PARAMS)
-    panel, notes = distributed.build_panel_from_folder(raw_folder, SNAPSHOTS, client=client, **PARAMS)
+    panel, notes = distributed.build_panel_from_folder(
+        raw_folder, SNAPSHOTS, client=client, **PARAMS
+    )
     pd.testing.assert_frame_equal(panel, local, check_exact=True)
     assert notes == local_notes
 
 
 def test_observation_end_is_global(client, raw_folder):
     tables = distributed.read_tables_dask(raw_folder)
-    assert distributed.observation_end_dask(tables) == labels.observation_end(read_tables(raw_folder))
+    assert distributed.observation_end_dask(tables) == labels.observation_end(
+        read_tables(raw_folder)
+    )
 
 
 def test_empty_partitions_and_a_missing_table_as_locally(client, tmp_path):
@@ -104,7 +117,9 @@ def test_empty_partitions_and_a_missing_table_as_locally(client, tmp_path):
     write_tables(tables, tmp_path / "raw")
     snapshots = snapshot_dates("2023-01-01", "2024-07-01", 3)
     local, local_notes = build_panel(validate_tables(tables), snapshots, **PARAMS)
-    panel, notes = distributed.build_panel_from_folder(tmp_path / "raw", snapshots, n_partitions=8, **PARAMS)
+    panel, notes = distributed.build_panel_from_folder(
+        tmp_path / "raw", snapshots, n_partitions=8, **PARAMS
+    )
     assert len(local) > 0
     pd.testing.assert_frame_equal(panel, local, check_exact=True)
     assert notes == local_notes and any(note.startswith("transactions") for note in notes)
@@ -129,14 +144,24 @@ def modeling():
     label, seed = "default_12m", 7
     panel, _ = make_panel(n_customers=400)
     table, date_column = flat.prepare_modeling_table(panel, label=label, **KEYS)
-    features = flat.modeling_features(table, id_column="customer_id", date_column=date_column, labels=LABELS)
+    features = flat.modeling_features(
+        table, id_column="customer_id", date_column=date_column, labels=LABELS
+    )
     split = splits.assign_splits(
-        table, label=label, oot_first_snapshot=OOT_FIRST, horizon_months=12, valid_fraction=0.2,
-        test_fraction=0.2, seed=seed, **KEYS,
+        table,
+        label=label,
+        oot_first_snapshot=OOT_FIRST,
+        horizon_months=12,
+        valid_fraction=0.2,
+        test_fraction=0.2,
+        seed=seed,
+        **KEYS,
     )
     layout = train.feature_layout(table, features, DIRECTIONS)
-    fit = {"label": label, "layout": layout, "xgb_settings": SMALL_XGB, "calibration_method": "isotonic",
-           "nthread": 2, "seed": seed, **GRADES}
+    settings = scoring.FitSettings(
+        label=label, xgb=SMALL_XGB, calibration_method="isotonic", **GRADES
+    )
+    fit = {"settings": settings, "layout": layout, "nthread": 2, "seed": seed}
     return table, split, fit
 
 
@@ -152,18 +177,22 @@ def test_dask_trained_model_is_as_good_out_of_time(modeling, dask_model):
     model, report = dask_model
     assert 0 < report.best_iteration < SMALL_XGB["n_estimators"]
     assert set(report.loss) == set(local_report.loss)
-    kwargs = {"label": fit["label"], **KEYS}
+    kwargs = {"label": fit["settings"].label, **KEYS}
     by_local = scoring.model_metrics(scoring.score_table(local, table, split, **kwargs))
     by_dask = scoring.model_metrics(scoring.score_table(model, table, split, **kwargs))
     assert by_local["oot"]["events"] >= 100
     for auc in ("auc", "auc_uncalibrated"):
-        assert abs(by_dask["oot"][auc] - by_local["oot"][auc]) <= 0.005, (auc, by_dask["oot"], by_local["oot"])
+        assert abs(by_dask["oot"][auc] - by_local["oot"][auc]) <= 0.005, (
+            auc,
+            by_dask["oot"],
+            by_local["oot"],
+        )
 
 
 def test_scores_per_partition_equal_local_scoring(client, modeling, dask_model):
     table, split, fit = modeling
     model, _ = dask_model
-    kwargs = {"label": fit["label"], **KEYS}
+    kwargs = {"label": fit["settings"].label, **KEYS}
     expected = scoring.score_table(model, table, split, **kwargs)
     got = distributed.score_table_dask(model, table, split, client=client, n_partitions=5, **kwargs)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
@@ -180,7 +209,9 @@ def test_shap_per_partition_is_additive_and_equals_local_treeshap(client, modeli
     assert values.base_value == local.base_value and values.feature_names == list(frame.columns)
     np.testing.assert_array_equal(margin, train.predict_margin(booster, frame))
     # XGBoost's contributions and margins are float32: the residual is float32 rounding.
-    total = values.values.astype(np.float32).sum(axis=1, dtype=np.float32) + np.float32(values.base_value)
+    total = values.values.astype(np.float32).sum(axis=1, dtype=np.float32) + np.float32(
+        values.base_value
+    )
     assert np.abs(total - margin.astype(np.float32)).max() <= 1e-5
 
 
@@ -188,8 +219,9 @@ def test_shap_per_partition_is_additive_and_equals_local_treeshap(client, modeli
 
 
 def test_connects_to_a_running_scheduler(client):
-    with distributed.dask_client(client.scheduler.address, n_workers=1, memory_limit="1GiB",
-                                 threads_per_worker=1) as remote:
+    with distributed.dask_client(
+        client.scheduler.address, n_workers=1, memory_limit="1GiB", threads_per_worker=1
+    ) as remote:
         assert remote.submit(sum, [1, 2]).result() == 3
         assert distributed.cluster_resources(remote)["workers"] == 2
     assert client.submit(sum, [3]).result() == 3  # leaving the context closes only its own client
@@ -198,8 +230,14 @@ def test_connects_to_a_running_scheduler(client):
 def test_partition_count_fits_worker_memory():
     assert distributed.auto_partitions(10_000, n_workers=2, memory_limit=2**31) == 4
     assert distributed.auto_partitions(2**30, n_workers=2, memory_limit=2**31) == 32
-    assert distributed.auto_partitions(2**30, n_workers=2, memory_limit=2**31, threads_per_worker=2) == 64
-    assert distributed.local_threads_per_worker(2, 2) == 1 and distributed.local_threads_per_worker(1, 4) == 1
+    assert (
+        distributed.auto_partitions(2**30, n_workers=2, memory_limit=2**31, threads_per_worker=2)
+        == 64
+    )
+    assert (
+        distributed.local_threads_per_worker(2, 2) == 1
+        and distributed.local_threads_per_worker(1, 4) == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -212,8 +250,13 @@ def test_partition_count_fits_worker_memory():
     ],
 )
 def test_compute_settings_are_checked(change, message):
-    good = ComputeParams(engine="dask", nthread=2, scheduler="tcp://10.0.0.5:8786", dask_workers=2,
-                         dask_worker_memory="2GiB")
+    good = ComputeParams(
+        engine="dask",
+        nthread=2,
+        scheduler="tcp://10.0.0.5:8786",
+        dask_workers=2,
+        dask_worker_memory="2GiB",
+    )
     with pytest.raises(ParamsError, match=message):
         dataclasses.replace(good, **change)
 
@@ -223,7 +266,9 @@ def test_client_for_sizes_the_local_cluster_from_compute_settings():
     from research.config import ComputeParams
     from research.distributed import client_for
 
-    compute = ComputeParams(engine="dask", nthread=2, scheduler="", dask_workers=2, dask_worker_memory="512MiB")
+    compute = ComputeParams(
+        engine="dask", nthread=2, scheduler="", dask_workers=2, dask_worker_memory="512MiB"
+    )
     with client_for(compute) as client:
         workers = client.scheduler_info()["workers"].values()
         assert len(workers) == 2

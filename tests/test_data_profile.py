@@ -1,11 +1,11 @@
-"""The data profile's event rates, by hand on a three-firm portfolio."""
+"""The portfolio profile's event rates (research.evaluation), by hand on a three-firm portfolio."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from research.data.profile import event_rates_by_year, oriented_auc
+from research.evaluation import event_rates_by_year, oriented_auc
 
 
 def _portfolio() -> dict[str, pd.DataFrame]:
@@ -23,9 +23,19 @@ def _portfolio() -> dict[str, pd.DataFrame]:
         for d in due:
             if cid == "C2" and d >= pd.Timestamp("2020-09-15"):
                 break
-            unpaid = cid == "C1" and d >= pd.Timestamp("2020-03-31")  # stops paying: default 90 days later
-            rows.append({"facility_id": f"F{cid}", "customer_id": cid, "due_date": d, "amount_due": 10.0,
-                         "paid_date": pd.NaT if unpaid else d, "amount_paid": None if unpaid else 10.0})
+            unpaid = cid == "C1" and d >= pd.Timestamp(
+                "2020-03-31"
+            )  # stops paying: default 90 days later
+            rows.append(
+                {
+                    "facility_id": f"F{cid}",
+                    "customer_id": cid,
+                    "due_date": d,
+                    "amount_due": 10.0,
+                    "paid_date": pd.NaT if unpaid else d,
+                    "amount_paid": None if unpaid else 10.0,
+                }
+            )
     return {"customers": customers, "repayments": pd.DataFrame(rows)}
 
 

@@ -45,17 +45,49 @@ MONOTONE = {"max_dpd_12m": 1, "utilisation": 1, "inflow_trend": -1, "tenure_year
 
 
 CATALOG = {
-    "max_dpd_12m": FeatureSpec("max_dpd_12m", "repayment", "Maximum days past due over the last 12 months", "days", 1,
-                        "Maximum days past due over the last 12 months is {value:.0f}"),
-    "utilisation": FeatureSpec("utilisation", "facilities", "Average credit-line utilisation", "share", 1,
-                        "Average credit-line utilisation is {value:.0%}"),
-    "inflow_trend": FeatureSpec("inflow_trend", "cashflow", "Trend of account inflows", "ratio", -1,
-                         "Account inflows changed by {value:+.0%} against the previous quarter"),
-    "tenure_years": FeatureSpec("tenure_years", "relationship", "Years as a client", "years", -1,
-                         "Client for {value:.1f} years"),
-    "green_flag": FeatureSpec("green_flag", "relationship", "Green-finance client", "flag", 0,
-                       "Green-finance flag is {value:.0f}"),
-    "segment": FeatureSpec("segment", "relationship", "Client segment", "category", 0, "Client segment is {value}"),
+    "max_dpd_12m": FeatureSpec(
+        "max_dpd_12m",
+        "repayment",
+        "Maximum days past due over the last 12 months",
+        "days",
+        1,
+        "Maximum days past due over the last 12 months is {value:.0f}",
+    ),
+    "utilisation": FeatureSpec(
+        "utilisation",
+        "facilities",
+        "Average credit-line utilisation",
+        "share",
+        1,
+        "Average credit-line utilisation is {value:.0%}",
+    ),
+    "inflow_trend": FeatureSpec(
+        "inflow_trend",
+        "cashflow",
+        "Trend of account inflows",
+        "ratio",
+        -1,
+        "Account inflows changed by {value:+.0%} against the previous quarter",
+    ),
+    "tenure_years": FeatureSpec(
+        "tenure_years",
+        "relationship",
+        "Years as a client",
+        "years",
+        -1,
+        "Client for {value:.1f} years",
+    ),
+    "green_flag": FeatureSpec(
+        "green_flag",
+        "relationship",
+        "Green-finance client",
+        "flag",
+        0,
+        "Green-finance flag is {value:.0f}",
+    ),
+    "segment": FeatureSpec(
+        "segment", "relationship", "Client segment", "category", 0, "Client segment is {value}"
+    ),
 }
 
 
@@ -77,8 +109,11 @@ def make_panel(n_customers: int = 250, snapshots: int = 6, seed: int = 0) -> pd.
     panel["green_flag"] = (rng.random(n) < 0.2).astype(int)
     panel["inclusive_flag"] = (rng.random(n) < 0.15).astype(int)
     logit = (
-        -3 + 0.03 * panel["max_dpd_12m"] + 2.0 * panel["utilisation"]
-        - 2.0 * panel["inflow_trend"].fillna(0) - 0.05 * panel["tenure_years"]
+        -3
+        + 0.03 * panel["max_dpd_12m"]
+        + 2.0 * panel["utilisation"]
+        - 2.0 * panel["inflow_trend"].fillna(0)
+        - 0.05 * panel["tenure_years"]
         + panel["segment"].map({"micro": 0.8, "project_spv": 0.5}).fillna(0)
     )
     panel["default_12m"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
@@ -95,13 +130,28 @@ def make_spec(*, categorical: bool = True, monotone: dict | None = None) -> Feat
     )
 
 
-def train_model(panel: pd.DataFrame, spec: FeatureLayout, *, constrained: bool = True, label: str = "default_12m",
-                depth: int = 3, rounds: int = 40):
+def train_model(
+    panel: pd.DataFrame,
+    spec: FeatureLayout,
+    *,
+    constrained: bool = True,
+    label: str = "default_12m",
+    depth: int = 3,
+    rounds: int = 40,
+):
     frame = model_matrix(panel, spec)
-    params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.3, "nthread": 2, "seed": 0,
-              "max_cat_to_onehot": 1}
+    params = {
+        "objective": "binary:logistic",
+        "max_depth": depth,
+        "eta": 0.3,
+        "nthread": 2,
+        "seed": 0,
+        "max_cat_to_onehot": 1,
+    }
     if constrained:
-        params["monotone_constraints"] = "(" + ",".join(str(spec.monotone.get(f, 0)) for f in spec.features) + ")"
+        params["monotone_constraints"] = (
+            "(" + ",".join(str(spec.monotone.get(f, 0)) for f in spec.features) + ")"
+        )
     data = xgb.DMatrix(frame, panel[label], enable_categorical=True, nthread=2)
     return xgb.train(params, data, rounds)
 
@@ -113,12 +163,22 @@ def make_scores(panel: pd.DataFrame, booster, spec: FeatureLayout) -> pd.DataFra
     split = np.where(panel["snapshot_date"] >= dates[3], "oot", "train")
     split = np.where(panel["snapshot_date"] == dates[-1], "latest", split)
     score = 1 / (1 + np.exp(-margin))
-    grade = pd.cut(score, [0, 0.03, 0.06, 0.12, 1.0], labels=["A", "B", "C", "D"], include_lowest=True)
-    return pd.DataFrame({
-        "customer_id": panel["customer_id"], "snapshot_date": panel["snapshot_date"], "split": split,
-        "label": panel["default_12m"], "score": score, "raw_score": score, "margin": margin,
-        "challenger_score": score, "grade": grade.astype(str),
-    })
+    grade = pd.cut(
+        score, [0, 0.03, 0.06, 0.12, 1.0], labels=["A", "B", "C", "D"], include_lowest=True
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": panel["customer_id"],
+            "snapshot_date": panel["snapshot_date"],
+            "split": split,
+            "label": panel["default_12m"],
+            "score": score,
+            "raw_score": score,
+            "margin": margin,
+            "challenger_score": score,
+            "grade": grade.astype(str),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +190,7 @@ def world():
 
 
 # --- SHAP values ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("categorical,depth,seed", [(True, 3, 0), (False, 6, 1), (True, 5, 2)])
 def test_every_path_is_additive_on_generated_models(categorical, depth, seed):
@@ -161,7 +222,9 @@ def test_woodelf_agrees_with_native_within_1e_5_at_p99_in_float64(world):
 def test_shap_tree_explainer_agrees_with_native_on_a_categorical_model(world):
     panel, spec, booster = world
     frame = model_matrix(panel, spec).iloc[:300]
-    result = agreement(shap_tree_explainer(booster, frame).values, native_shap(booster, frame).values)
+    result = agreement(
+        shap_tree_explainer(booster, frame).values, native_shap(booster, frame).values
+    )
     assert result["passed"]
 
 
@@ -204,6 +267,7 @@ def test_woodelf_interactions_agree_with_xgboost(world):
 
 # --- checks ---------------------------------------------------------------------------------
 
+
 def test_monotone_sign_check_passes_with_constraints_and_fails_without_where_data_contradicts():
     panel = make_panel(n_customers=300, seed=3)
     # The data says risk rises with utilisation; the declaration says it falls.
@@ -211,7 +275,9 @@ def test_monotone_sign_check_passes_with_constraints_and_fails_without_where_dat
     spec = make_spec(categorical=False, monotone=wrong)
     free = train_model(panel, spec, constrained=False)
     frame = model_matrix(panel, spec)
-    result = monotone_signs(frame, woodelf_shap(free, frame).values, spec.monotone).set_index("feature")
+    result = monotone_signs(frame, woodelf_shap(free, frame).values, spec.monotone).set_index(
+        "feature"
+    )
     assert not result.loc["utilisation", "passed"]
     assert result.loc["utilisation", "spearman"] > 0.5
     assert result.loc["max_dpd_12m", "passed"]
@@ -233,16 +299,23 @@ def test_additivity_reports_the_largest_residual():
 
 # --- reason codes ----------------------------------------------------------------------------
 
+
 def test_reason_sentence_fills_the_catalog_template():
     assert (
         reason_sentence(CATALOG["max_dpd_12m"], "max_dpd_12m", 45.0)
         == "Maximum days past due over the last 12 months is 45 (raises risk)"
     )
-    assert reason_sentence(CATALOG["segment"], "segment", "micro") == "Client segment is micro (raises risk)"
+    assert (
+        reason_sentence(CATALOG["segment"], "segment", "micro")
+        == "Client segment is micro (raises risk)"
+    )
     assert reason_sentence(CATALOG["utilisation"], "utilisation", np.nan) == (
         "Average credit-line utilisation is not available (raises risk)"
     )
-    assert reason_sentence(None, "raw_ratio", 1.23456, outcome="churn risk") == "raw_ratio is 1.235 (raises churn risk)"
+    assert (
+        reason_sentence(None, "raw_ratio", 1.23456, outcome="churn risk")
+        == "raw_ratio is 1.235 (raises churn risk)"
+    )
 
 
 def test_reason_sentence_names_a_broken_template():
@@ -277,7 +350,9 @@ def test_every_hand_built_catalog_feature_has_a_reason_sentence():
 
 
 def test_top_reasons_break_ties_by_model_order():
-    values = np.array([[0.2, 0.5, 0.5, -0.1, 0.2], [0.0, 0.0, 0.0, 0.0, 0.0], [0.1, 0.3, 0.1, 0.3, 0.1]])
+    values = np.array(
+        [[0.2, 0.5, 0.5, -0.1, 0.2], [0.0, 0.0, 0.0, 0.0, 0.0], [0.1, 0.3, 0.1, 0.3, 0.1]]
+    )
     order, valid = top_reasons(values, 4)
     assert order[0].tolist() == [1, 2, 0, 4] and valid[0].all()
     assert not valid[1].any()
@@ -290,7 +365,9 @@ def test_reason_codes_are_deterministic_positive_and_at_most_n(world):
     frame = model_matrix(rows, spec)
     values = woodelf_shap(booster, frame).values
     first = reason_codes(rows[["customer_id", "snapshot_date"]], frame, values, CATALOG, n=3)
-    again = reason_codes(rows[["customer_id", "snapshot_date"]].copy(), frame.copy(), values.copy(), CATALOG, n=3)
+    again = reason_codes(
+        rows[["customer_id", "snapshot_date"]].copy(), frame.copy(), values.copy(), CATALOG, n=3
+    )
     pd.testing.assert_frame_equal(first, again)
     assert (first["shap"] > 0).all()
     assert first.groupby(["customer_id", "snapshot_date"])["rank"].max().max() <= 3
@@ -300,10 +377,14 @@ def test_reason_codes_are_deterministic_positive_and_at_most_n(world):
     segment_rows = first[first["feature"] == "segment"]
     assert segment_rows["value"].isna().all() and segment_rows["level"].notna().all()
     dpd = first[first["feature"] == "max_dpd_12m"].iloc[0]
-    assert dpd["sentence"] == f"Maximum days past due over the last 12 months is {dpd['value']:.0f} (raises risk)"
+    assert (
+        dpd["sentence"]
+        == f"Maximum days past due over the last 12 months is {dpd['value']:.0f} (raises risk)"
+    )
 
 
 # --- population and summaries -------------------------------------------------------------------
+
 
 def test_explain_population_is_oot_plus_latest_snapshot(world):
     panel, spec, booster = world
@@ -311,18 +392,24 @@ def test_explain_population_is_oot_plus_latest_snapshot(world):
     population = explain_population(scores, panel)
     dates = np.sort(panel["snapshot_date"].unique())
     assert set(population["snapshot_date"]) == set(dates[3:])
-    assert (population.loc[population["snapshot_date"] == dates[-1], "population"] == "latest").all()
+    assert (
+        population.loc[population["snapshot_date"] == dates[-1], "population"] == "latest"
+    ).all()
     assert len(population) == 3 * panel["customer_id"].nunique()
     with pytest.raises(ValueError, match="no panel row"):
         explain_population(scores, panel[panel["customer_id"] != "C0001"])
 
 
 def test_previous_scores_use_the_preceding_snapshot():
-    scores = pd.DataFrame({
-        "customer_id": ["a", "a", "b", "b"],
-        "snapshot_date": pd.to_datetime(["2024-01-01", "2024-04-01", "2023-10-01", "2024-04-01"]),
-        "score": [0.1, 0.3, 0.2, 0.4],
-    })
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b"],
+            "snapshot_date": pd.to_datetime(
+                ["2024-01-01", "2024-04-01", "2023-10-01", "2024-04-01"]
+            ),
+            "score": [0.1, 0.3, 0.2, 0.4],
+        }
+    )
     previous = previous_scores(scores).set_index(["customer_id", "snapshot_date"])["previous_score"]
     assert previous[("a", pd.Timestamp("2024-04-01"))] == 0.1
     assert np.isnan(previous[("b", pd.Timestamp("2024-04-01"))])  # not scored at 2024-01-01
@@ -367,14 +454,24 @@ def test_challenger_comparison_sums_one_hot_levels_and_compares_directions(world
     panel, spec, booster = world
     frame = model_matrix(panel.head(400), spec)
     values = woodelf_shap(booster, frame).values
-    coefficients = {"max_dpd_12m": 0.6, "utilisation": 0.4, "inflow_trend": 0.3, "inflow_trend__missing": 0.05,
-                    "segment=micro": 0.2, "segment=large": -0.1}
-    table = challenger_comparison(global_importance(values, list(spec.features)), frame, values, coefficients)
+    coefficients = {
+        "max_dpd_12m": 0.6,
+        "utilisation": 0.4,
+        "inflow_trend": 0.3,
+        "inflow_trend__missing": 0.05,
+        "segment=micro": 0.2,
+        "segment=large": -0.1,
+    }
+    table = challenger_comparison(
+        global_importance(values, list(spec.features)), frame, values, coefficients
+    )
     table = table.set_index("feature")
     assert table.loc["segment", "challenger_abs"] == pytest.approx(0.3)
     assert np.isnan(table.loc["segment", "challenger_coefficient"])
     assert bool(table.loc["max_dpd_12m", "directions_agree"])
-    assert not bool(table.loc["inflow_trend", "directions_agree"])  # risk falls with inflows, coefficient says rises
+    assert not bool(
+        table.loc["inflow_trend", "directions_agree"]
+    )  # risk falls with inflows, coefficient says rises
     assert table.loc["inflow_trend", "challenger_missing_coefficient"] == pytest.approx(0.05)
     assert pd.isna(table.loc["tenure_years", "challenger_abs"])
     assert "inflow_trend__missing" not in table.index

@@ -7,12 +7,12 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-import yaml
 
 from research.explain import explain_metrics, explain_model, explain_population, previous_scores
+from research.explain.params import ExplainParams
+from research.explain.pipeline import ScoreWording
 from research.reporting.html import external_references
 from research.reporting.shap_report import IDENTITY_FIELDS, _checks_section, shap_report
 from test_explain import CATALOG, make_panel, make_scores, make_spec, train_model
@@ -42,15 +42,22 @@ def explained():
         layout,
         population,
         model="credit",
-        method="woodelf",
-        reason_codes=4,
-        dependence_top=2,
-        interaction_sample=60,
-        agreement_sample=150,
-        report_sample=200,
+        params=ExplainParams(
+            method="woodelf",
+            reason_codes=4,
+            dependence_top=2,
+            interaction_sample=60,
+            agreement_sample=150,
+            report_sample=200,
+        ),
         catalog=CATALOG,
         previous=previous_scores(scores),
-        challenger={"max_dpd_12m": 0.5, "utilisation": 0.3, "inflow_trend": -0.4, "segment=micro": 0.2},
+        challenger={
+            "max_dpd_12m": 0.5,
+            "utilisation": 0.3,
+            "inflow_trend": -0.4,
+            "segment=micro": 0.2,
+        },
     )
     return result, shap_report(result, IDENTITY)
 
@@ -73,7 +80,16 @@ def test_reason_codes_cover_every_scored_customer_with_positive_contributions(ex
     keys = codes[["customer_id", "snapshot_date"]].drop_duplicates()
     rows_with_positive = int((result.shap.values > 0).any(axis=1).sum())
     assert len(keys) == rows_with_positive
-    assert list(codes.columns) == ["customer_id", "snapshot_date", "rank", "feature", "value", "level", "shap", "sentence"]
+    assert list(codes.columns) == [
+        "customer_id",
+        "snapshot_date",
+        "rank",
+        "feature",
+        "value",
+        "level",
+        "shap",
+        "sentence",
+    ]
     assert codes["rank"].between(1, 4).all()
 
 
@@ -100,11 +116,30 @@ def test_report_shows_identity_scale_and_every_section(explained):
     for key, _label in IDENTITY_FIELDS:
         assert IDENTITY[key] in html, key
     assert html.count("log-odds") >= 5
-    for anchor in ("identity", "checks", "importance", "dependence", "interactions", "segments", "local",
-                   "challenger", "reasons"):
+    for anchor in (
+        "identity",
+        "checks",
+        "importance",
+        "dependence",
+        "interactions",
+        "segments",
+        "local",
+        "challenger",
+        "reasons",
+    ):
         assert f'id="{anchor}"' in html, anchor
-    for text in ("Additivity", "Agreement shap vs native", "Agreement woodelf vs native", "highest risk #1",
-                 "grade boundary", "largest PD rise", "project_spv", "green", "inclusive", "(raises risk)"):
+    for text in (
+        "Additivity",
+        "Agreement shap vs native",
+        "Agreement woodelf vs native",
+        "highest risk #1",
+        "grade boundary",
+        "largest PD rise",
+        "project_spv",
+        "green",
+        "inclusive",
+        "(raises risk)",
+    ):
         assert text in html, text
 
 
@@ -122,33 +157,22 @@ def test_native_switch_runs_the_same_pipeline():
     booster = train_model(panel, layout, rounds=10)
     scores = make_scores(panel, booster, layout)
     result = explain_model(
-        booster, layout, explain_population(scores, panel), model="churn", method="native", reason_codes=2,
-        dependence_top=1, interaction_sample=10, agreement_sample=20, report_sample=30, catalog={},
+        booster,
+        layout,
+        explain_population(scores, panel),
+        model="churn",
+        catalog={},
+        params=ExplainParams(
+            method="native",
+            reason_codes=2,
+            dependence_top=1,
+            interaction_sample=10,
+            agreement_sample=20,
+            report_sample=30,
+        ),
+        wording=ScoreWording(outcome="churn risk", score_label="churn probability"),
     )
     assert set(result.agreement) == {"shap_vs_native"}
     assert result.outcome == "churn risk"
     assert result.reason_codes["sentence"].str.endswith("(raises churn risk)").all()
     assert result.challenger is None and np.isnan(result.challenger_rank_correlation)
-
-
-def test_explain_notebook_is_thin_and_writes_the_contract_outputs():
-    nb = nbformat.read(ROOT / "notebooks" / "explain.ipynb", as_version=4)
-    assert nb.cells[0].cell_type == "markdown" and "log-odds" in nb.cells[0].source
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for needle in ('"shap.html"', '"reason_codes.parquet"', 'f"{model}_explain"', "model_run(",
-                   'run_id=run_info["run_id"]', "mlflow.log_artifact", "explain_model("):
-        assert needle in code, needle
-    assert "import mlflow" in code and "def " not in code
-
-
-def test_dvc_explain_stage_lists_its_inputs_and_outputs():
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["explain"]
-    assert stage["foreach"] == ["credit", "churn"]
-    body = stage["do"]
-    assert body["cmd"] == "research notebook explain --model ${item}"
-    assert {"notebooks/explain.ipynb", "src/research/explain", "models/${item}", "data/scores/${item}.parquet",
-            "data/features/panel.parquet"} <= set(body["deps"])
-    assert "explain" in body["params"]
-    outs = [o if isinstance(o, str) else next(iter(o)) for o in body["outs"]]
-    assert {"reports/${item}/shap.html", "reports/${item}/reason_codes.parquet"} <= set(outs)
-    assert body["metrics"] == ["metrics/${item}_explain.json"]

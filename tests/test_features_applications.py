@@ -12,23 +12,38 @@ S = "2024-01-01"
 
 
 def _request(aid, submitted, decision=None, decided=None, amount=100.0):
-    return {"application_id": aid, "customer_id": "A", "submitted_date": submitted, "decision": decision,
-            "decided_date": decided, "amount": amount}
+    return {
+        "application_id": aid,
+        "customer_id": "A",
+        "submitted_date": submitted,
+        "decision": decision,
+        "decided_date": decided,
+        "amount": amount,
+    }
 
 
 @pytest.fixture(scope="module")
 def features() -> pd.DataFrame:
-    applications = table("applications", [
-        _request("a1", "2023-03-01", "declined", "2023-03-21"),
-        _request("a2", "2023-06-01", "withdrawn", "2023-06-11"),
-        _request("a3", "2023-11-01", "approved", "2023-11-04"),
-        # submitted before the snapshot, decided after it: pending at the snapshot
-        _request("a4", "2023-12-15", "declined", "2024-01-05", amount=1000.0),
-        _request("a5", "2022-12-20", "approved", "2023-01-10"),  # request before the window, decision in it
-        _request("a6", "2024-01-01", "declined", "2024-01-02"),  # submitted on the snapshot: not seen
-        _request("a7", "2023-12-30"),  # pending
-    ])
-    return at_snapshot(application_features, applications, customers("A", "B"), S, long_window_months=12)
+    applications = table(
+        "applications",
+        [
+            _request("a1", "2023-03-01", "declined", "2023-03-21"),
+            _request("a2", "2023-06-01", "withdrawn", "2023-06-11"),
+            _request("a3", "2023-11-01", "approved", "2023-11-04"),
+            # submitted before the snapshot, decided after it: pending at the snapshot
+            _request("a4", "2023-12-15", "declined", "2024-01-05", amount=1000.0),
+            _request(
+                "a5", "2022-12-20", "approved", "2023-01-10"
+            ),  # request before the window, decision in it
+            _request(
+                "a6", "2024-01-01", "declined", "2024-01-02"
+            ),  # submitted on the snapshot: not seen
+            _request("a7", "2023-12-30"),  # pending
+        ],
+    )
+    return at_snapshot(
+        application_features, applications, customers("A", "B"), S, long_window_months=12
+    )
 
 
 def test_requests_decisions_and_turnaround(features):
@@ -44,5 +59,11 @@ def test_requests_decisions_and_turnaround(features):
 
 def test_a_customer_without_requests(features):
     b = features.loc["B"]
-    assert (b[["app_requests_12m", "app_requested_amount_12m", "app_withdrawn_12m", "app_pending"]] == 0).all()
-    assert b[["app_decline_share_12m", "app_mean_turnaround_days_12m", "app_days_since_request"]].isna().all()
+    assert (
+        b[["app_requests_12m", "app_requested_amount_12m", "app_withdrawn_12m", "app_pending"]] == 0
+    ).all()
+    assert (
+        b[["app_decline_share_12m", "app_mean_turnaround_days_12m", "app_days_since_request"]]
+        .isna()
+        .all()
+    )

@@ -19,22 +19,57 @@ def _statement(customer, period, reported, **values):
 
 @pytest.fixture(scope="module")
 def features() -> pd.DataFrame:
-    financials = table("financials", [
-        _statement("A", "2021-12-31", "2022-03-31", revenue=1000.0, ebitda=100.0),
-        _statement("A", "2022-12-31", "2023-04-30", revenue=1200.0, ebitda=180.0, total_debt=540.0,
-                   interest_expense=30.0, current_assets=400.0, current_liabilities=200.0, cash=100.0),
-        # a period that ended before the snapshot, reported after it: not seen
-        _statement("A", "2023-09-30", "2024-01-10", revenue=9999.0, ebitda=-999.0),
-        # B, a project: a late statement with negative EBITDA and no current liabilities
-        _statement("B", "2023-06-30", "2023-12-20", revenue=500.0, ebitda=-50.0, interest_expense=10.0,
-                   current_assets=100.0, current_liabilities=0.0, cfads=120.0, debt_service=100.0),
-        # E restated its 2022 accounts: the later report counts
-        _statement("E", "2022-12-31", "2023-03-01", revenue=100.0),
-        _statement("E", "2022-12-31", "2023-05-01", revenue=110.0),
-    ])
-    people = pd.concat([customers("A", "B", "D", "E", onboarding="2020-01-01"),
-                        customers("C", onboarding="2023-09-01")], ignore_index=True)
-    return at_snapshot(financial_features, financials, people, S, long_window_months=12, financials_overdue_days=180)
+    financials = table(
+        "financials",
+        [
+            _statement("A", "2021-12-31", "2022-03-31", revenue=1000.0, ebitda=100.0),
+            _statement(
+                "A",
+                "2022-12-31",
+                "2023-04-30",
+                revenue=1200.0,
+                ebitda=180.0,
+                total_debt=540.0,
+                interest_expense=30.0,
+                current_assets=400.0,
+                current_liabilities=200.0,
+                cash=100.0,
+            ),
+            # a period that ended before the snapshot, reported after it: not seen
+            _statement("A", "2023-09-30", "2024-01-10", revenue=9999.0, ebitda=-999.0),
+            # B, a project: a late statement with negative EBITDA and no current liabilities
+            _statement(
+                "B",
+                "2023-06-30",
+                "2023-12-20",
+                revenue=500.0,
+                ebitda=-50.0,
+                interest_expense=10.0,
+                current_assets=100.0,
+                current_liabilities=0.0,
+                cfads=120.0,
+                debt_service=100.0,
+            ),
+            # E restated its 2022 accounts: the later report counts
+            _statement("E", "2022-12-31", "2023-03-01", revenue=100.0),
+            _statement("E", "2022-12-31", "2023-05-01", revenue=110.0),
+        ],
+    )
+    people = pd.concat(
+        [
+            customers("A", "B", "D", "E", onboarding="2020-01-01"),
+            customers("C", onboarding="2023-09-01"),
+        ],
+        ignore_index=True,
+    )
+    return at_snapshot(
+        financial_features,
+        financials,
+        people,
+        S,
+        long_window_months=12,
+        financials_overdue_days=180,
+    )
 
 
 def test_ratios_of_the_latest_reported_statement(features):

@@ -22,18 +22,22 @@ def panel() -> pd.DataFrame:
     default = (rng.random(n) < 0.2).astype(float)
     churn = (rng.random(n) < 0.3).astype(float)
     churn[:100] = np.nan  # censored
-    return pd.DataFrame({
-        "customer_id": pd.Series([f"C{i}" for i in range(n)], dtype="str"),
-        "snapshot_date": pd.Timestamp("2024-01-01"),
-        "rep_max_dpd_12m": default * 30 + rng.random(n),  # separates defaults perfectly
-        "cf_inflow_amount_3m": -churn * 5 + rng.normal(size=n),  # lower for churners
-        "eng_phone_12m": rng.normal(size=n),  # noise
-        "fin_dscr": np.where(rng.random(n) < 0.97, np.nan, 1.0),  # mostly missing
-        "fac_active_count": 1.0,  # no variance
-        "segment": pd.Series(np.where(default == 1, "micro", rng.choice(["micro", "large"], n)), dtype="str"),
-        "default_12m": default,
-        "churn_12m": churn,
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series([f"C{i}" for i in range(n)], dtype="str"),
+            "snapshot_date": pd.Timestamp("2024-01-01"),
+            "rep_max_dpd_12m": default * 30 + rng.random(n),  # separates defaults perfectly
+            "cf_inflow_amount_3m": -churn * 5 + rng.normal(size=n),  # lower for churners
+            "eng_phone_12m": rng.normal(size=n),  # noise
+            "fin_dscr": np.where(rng.random(n) < 0.97, np.nan, 1.0),  # mostly missing
+            "fac_active_count": 1.0,  # no variance
+            "segment": pd.Series(
+                np.where(default == 1, "micro", rng.choice(["micro", "large"], n)), dtype="str"
+            ),
+            "default_12m": default,
+            "churn_12m": churn,
+        }
+    )
 
 
 def test_auc_and_information_value_by_hand():
@@ -48,7 +52,17 @@ def test_auc_and_information_value_by_hand():
 
 def test_univariate_power_per_feature_and_label(panel):
     power = univariate_power(panel, ["default_12m", "churn_12m"])
-    assert list(power.columns) == ["feature", "family", "label", "rows", "events", "coverage", "auc_oriented", "auc", "iv"]
+    assert list(power.columns) == [
+        "feature",
+        "family",
+        "label",
+        "rows",
+        "events",
+        "coverage",
+        "auc_oriented",
+        "auc",
+        "iv",
+    ]
     assert len(power) == 2 * 6 and power["label"].tolist()[:6] == ["default_12m"] * 6
     by = power.set_index(["label", "feature"])
     assert by.loc[("default_12m", "rep_max_dpd_12m"), "auc"] == 1.0
@@ -56,22 +70,42 @@ def test_univariate_power_per_feature_and_label(panel):
     churn = by.loc[("churn_12m", "cf_inflow_amount_3m")]
     assert churn["auc"] < 0.1 and churn["auc_oriented"] > 0.9 and churn["rows"] == 1900
     assert abs(by.loc[("default_12m", "eng_phone_12m"), "auc"] - 0.5) < 0.05
-    assert np.isnan(by.loc[("default_12m", "segment"), "auc"]) and by.loc[("default_12m", "segment"), "iv"] > 0.3
+    assert (
+        np.isnan(by.loc[("default_12m", "segment"), "auc"])
+        and by.loc[("default_12m", "segment"), "iv"] > 0.3
+    )
     assert by.loc[("default_12m", "fin_dscr"), "coverage"] < 0.1
     assert power["feature"].iloc[0] == "rep_max_dpd_12m"  # strongest first
 
 
 def test_quality_flags(panel):
     quality = feature_quality(panel, max_missing_share=0.95).set_index("feature")
-    assert list(quality.index) == ["rep_max_dpd_12m", "cf_inflow_amount_3m", "eng_phone_12m", "fin_dscr",
-                                   "fac_active_count", "segment"]
-    assert quality.loc["fac_active_count", "flag_no_variance"] and not quality.loc["eng_phone_12m", "flag_no_variance"]
-    assert quality.loc["fin_dscr", "flag_missing"] and not quality.loc["rep_max_dpd_12m", "flag_missing"]
-    assert quality.loc["segment", "n_unique"] == 2 and quality.loc["segment", "family"] == "relationship"
+    assert list(quality.index) == [
+        "rep_max_dpd_12m",
+        "cf_inflow_amount_3m",
+        "eng_phone_12m",
+        "fin_dscr",
+        "fac_active_count",
+        "segment",
+    ]
+    assert (
+        quality.loc["fac_active_count", "flag_no_variance"]
+        and not quality.loc["eng_phone_12m", "flag_no_variance"]
+    )
+    assert (
+        quality.loc["fin_dscr", "flag_missing"]
+        and not quality.loc["rep_max_dpd_12m", "flag_missing"]
+    )
+    assert (
+        quality.loc["segment", "n_unique"] == 2
+        and quality.loc["segment", "family"] == "relationship"
+    )
 
 
 def test_segment_summary(panel):
     summary = segment_summary(panel, ["rep_max_dpd_12m", "fin_dscr"])
     assert set(summary["segment"]) == {"micro", "large"} and len(summary) == 4
-    large = summary[(summary["segment"] == "large") & (summary["feature"] == "rep_max_dpd_12m")].iloc[0]
+    large = summary[
+        (summary["segment"] == "large") & (summary["feature"] == "rep_max_dpd_12m")
+    ].iloc[0]
     assert large["p90"] < 1  # no defaulter is large

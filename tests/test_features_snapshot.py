@@ -13,7 +13,10 @@ from research.features.snapshot import build_panel, snapshot_dates
 
 T = pd.Timestamp
 CATALOG = feature_catalog(
-    PARAMS["windows_months"], PARAMS["long_window_months"], PARAMS["dpd_thresholds"], PARAMS["trend_recent_months"]
+    PARAMS["windows_months"],
+    PARAMS["long_window_months"],
+    PARAMS["dpd_thresholds"],
+    PARAMS["trend_recent_months"],
 )
 SNAPSHOTS = [T("2019-10-01"), T("2020-04-15"), T("2021-01-01"), T("2021-03-31")]
 
@@ -29,14 +32,25 @@ def panel(portfolio) -> pd.DataFrame:
 
 
 def test_snapshot_dates_step_in_whole_months_from_the_first():
-    assert snapshot_dates("2020-01-31", "2020-07-31", 2) == [T("2020-01-31"), T("2020-03-31"), T("2020-05-31"), T("2020-07-31")]
+    assert snapshot_dates("2020-01-31", "2020-07-31", 2) == [
+        T("2020-01-31"),
+        T("2020-03-31"),
+        T("2020-05-31"),
+        T("2020-07-31"),
+    ]
     assert snapshot_dates("2020-01-01", "2020-02-15", 1) == [T("2020-01-01"), T("2020-02-01")]
     with pytest.raises(ValueError, match="every_months"):
         snapshot_dates("2020-01-01", "2020-02-01", 0)
 
 
 def test_columns_order_and_dtypes(panel):
-    assert list(panel.columns) == ["customer_id", "snapshot_date", *CATALOG, "default_12m", "churn_12m"]
+    assert list(panel.columns) == [
+        "customer_id",
+        "snapshot_date",
+        *CATALOG,
+        "default_12m",
+        "churn_12m",
+    ]
     assert panel["customer_id"].dtype == "str" and panel["snapshot_date"].dtype == "datetime64[ns]"
     for name in CATALOG:
         expected = "str" if name in ("segment", "industry", "region") else "float64"
@@ -48,8 +62,15 @@ def test_columns_order_and_dtypes(panel):
 
 
 def test_every_feature_is_prefixed_by_its_family(panel):
-    prefixes = {"repayment": "rep_", "cashflow": "cf_", "facilities": "fac_", "engagement": "eng_",
-                "financials": "fin_", "applications": "app_", "relationship": "rel_"}
+    prefixes = {
+        "repayment": "rep_",
+        "cashflow": "cf_",
+        "facilities": "fac_",
+        "engagement": "eng_",
+        "financials": "fin_",
+        "applications": "app_",
+        "relationship": "rel_",
+    }
     for name, spec in CATALOG.items():
         assert name.startswith(prefixes[spec.family]) or name in RELATIONSHIP_COLUMNS, name
 
@@ -60,7 +81,9 @@ def test_rows_are_sorted_unique_and_onboarded_before_the_snapshot(panel, portfol
     assert keys.equals(keys.sort_values(["snapshot_date", "customer_id"]).reset_index(drop=True))
     onboarding = portfolio["customers"].set_index("customer_id")["onboarding_date"]
     assert (panel["customer_id"].map(onboarding) < panel["snapshot_date"]).all()
-    ended = panel["customer_id"].map(portfolio["customers"].set_index("customer_id")["relationship_end_date"])
+    ended = panel["customer_id"].map(
+        portfolio["customers"].set_index("customer_id")["relationship_end_date"]
+    )
     assert not (ended < panel["snapshot_date"]).any()
 
 
@@ -68,31 +91,56 @@ def test_deterministic_and_independent_of_row_order(portfolio, panel):
     again, _ = build_panel(portfolio, SNAPSHOTS, **PARAMS)
     pdt.assert_frame_equal(again, panel, check_exact=True)
     rng = np.random.default_rng(0)
-    shuffled = {name: frame.sample(frac=1.0, random_state=rng).reset_index(drop=True) for name, frame in portfolio.items()}
+    shuffled = {
+        name: frame.sample(frac=1.0, random_state=rng).reset_index(drop=True)
+        for name, frame in portfolio.items()
+    }
     other, _ = build_panel(shuffled, list(reversed(SNAPSHOTS)), **PARAMS)
     pdt.assert_frame_equal(other, panel, check_exact=False, rtol=1e-9)
 
 
 def test_many_snapshots_at_once_equal_one_at_a_time(portfolio, panel):
-    singles = pd.concat([build_panel(portfolio, [s], **PARAMS)[0] for s in SNAPSHOTS], ignore_index=True)
+    singles = pd.concat(
+        [build_panel(portfolio, [s], **PARAMS)[0] for s in SNAPSHOTS], ignore_index=True
+    )
     pdt.assert_frame_equal(panel, singles, check_exact=False, rtol=1e-9)
 
 
 @pytest.mark.parametrize(
-    "absent", ["transactions", "repayments", "facilities", "facility_balances", "interactions", "financials", "applications"]
+    "absent",
+    [
+        "transactions",
+        "repayments",
+        "facilities",
+        "facility_balances",
+        "interactions",
+        "financials",
+        "applications",
+    ],
 )
 def test_an_absent_table_drops_its_family_with_a_note(portfolio, panel, absent):
     tables = {name: frame for name, frame in portfolio.items() if name != absent}
     out, notes = build_panel(tables, SNAPSHOTS, **PARAMS)
     dropped = [c for c in panel.columns if c not in out.columns]
-    prefix = {"transactions": "cf_", "repayments": "rep_", "facilities": "fac_", "interactions": "eng_",
-              "financials": "fin_", "applications": "app_"}.get(absent)
+    prefix = {
+        "transactions": "cf_",
+        "repayments": "rep_",
+        "facilities": "fac_",
+        "interactions": "eng_",
+        "financials": "fin_",
+        "applications": "app_",
+    }.get(absent)
     if prefix:
         assert dropped == [c for c in panel.columns if c.startswith(prefix)]
     else:
         windows = [f"fac_revolver_utilisation_{w}m" for w in sorted(PARAMS["windows_months"])]
-        assert dropped == ["fac_exposure", "fac_utilisation", "fac_revolver_utilisation", *windows,
-                           "fac_revolver_utilisation_trend"]
+        assert dropped == [
+            "fac_exposure",
+            "fac_utilisation",
+            "fac_revolver_utilisation",
+            *windows,
+            "fac_revolver_utilisation_trend",
+        ]
     assert notes[0].startswith(absent) and len(notes) == (2 if absent == "facilities" else 1)
     kept = [c for c in out.columns if c not in ("default_12m", "churn_12m")]
     if absent != "repayments":  # without repayments nobody is excluded for default
@@ -103,8 +151,11 @@ def test_an_absent_table_drops_its_family_with_a_note(portfolio, panel, absent):
 
 def test_customers_alone_and_empty_tables(portfolio):
     alone, notes = build_panel({"customers": portfolio["customers"]}, SNAPSHOTS, **PARAMS)
-    assert [c for c in alone.columns if c not in ("customer_id", "snapshot_date", "default_12m", "churn_12m")] == [
-        "rel_tenure_months", *RELATIONSHIP_COLUMNS]
+    assert [
+        c
+        for c in alone.columns
+        if c not in ("customer_id", "snapshot_date", "default_12m", "churn_12m")
+    ] == ["rel_tenure_months", *RELATIONSHIP_COLUMNS]
     assert len(notes) == 6
     empty = {name: frame.iloc[0:0] for name, frame in portfolio.items() if name != "customers"}
     out, notes = build_panel({"customers": portfolio["customers"], **empty}, SNAPSHOTS, **PARAMS)
@@ -119,8 +170,13 @@ def test_no_customers_table_is_a_clear_error():
 
 def test_records_of_unknown_customers_are_ignored():
     people = customers("A", onboarding="2020-01-01")
-    tx = table("transactions", [{"customer_id": "A", "timestamp": "2020-06-01", "amount": 5.0},
-                                {"customer_id": "ZZ", "timestamp": "2020-06-01", "amount": 7.0}])
+    tx = table(
+        "transactions",
+        [
+            {"customer_id": "A", "timestamp": "2020-06-01", "amount": 5.0},
+            {"customer_id": "ZZ", "timestamp": "2020-06-01", "amount": 7.0},
+        ],
+    )
     out, _ = build_panel({"customers": people, "transactions": tx}, [T("2020-07-01")], **PARAMS)
     assert out["customer_id"].tolist() == ["A"] and out["cf_inflow_amount_3m"].tolist() == [5.0]
 
@@ -140,4 +196,6 @@ def test_a_grid_too_short_for_a_window_is_a_clear_error(portfolio):
 
     grid = make_grid(portfolio["customers"], SNAPSHOTS, months_back=6)
     with pytest.raises(ValueError, match="months_back=12"):
-        cashflow_features(portfolio["transactions"], grid, windows_months=[3, 12], trend_recent_months=3)
+        cashflow_features(
+            portfolio["transactions"], grid, windows_months=[3, 12], trend_recent_months=3
+        )

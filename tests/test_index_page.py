@@ -7,12 +7,14 @@ import re
 from pathlib import Path
 
 from research.reporting.html import external_references
-from research.reporting.index_page import (
-    collect_index,
-    index_page_html,
-    notebook_names,
-    write_index_page,
-)
+from research.reporting.index_page import collect_index, index_page_html, write_index_page
+from research.stages import notebook_names
+
+MODELS = ("credit", "churn")
+
+
+def _content(root: Path):
+    return collect_index(root, MODELS, notebook_names(MODELS))
 
 
 def _project(root: Path) -> Path:
@@ -57,7 +59,7 @@ def _project(root: Path) -> Path:
 
 def test_the_front_page_links_every_built_report_relatively(tmp_path):
     root = _project(tmp_path)
-    path = write_index_page(root)
+    path = write_index_page(root, _content(root))
     assert path == root / "reports" / "index.html"
     page = path.read_text()
     assert external_references(page, allow_relative=True) == []
@@ -75,7 +77,7 @@ def test_the_front_page_links_every_built_report_relatively(tmp_path):
 
 
 def test_the_front_page_shows_run_ids_versions_headlines_and_lights(tmp_path):
-    page = index_page_html(collect_index(_project(tmp_path)))
+    page = index_page_html(_content(_project(tmp_path)))
     assert "abc123" in page and "corporate-lending-credit" in page
     assert "0.7912" in page  # oot AUC
     assert "0.0123" in page  # score PSI

@@ -9,28 +9,51 @@ import pytest
 from _feature_fixtures import PARAMS, customers, table
 from research.features.snapshot import build_panel
 from research.labels import (
+    LABEL_EVENTS,
     default_dates,
     event_labels,
-    label_columns,
+    label_names,
     observation_end,
     panel_labels,
+    parse_label_name,
 )
 
 T = pd.Timestamp
 
 
-def test_label_columns_are_named_from_the_horizons():
-    assert label_columns(12, 6) == ("default_12m", "churn_6m")
+def test_label_names_cover_every_event_at_every_horizon():
+    assert label_names([6, 12]) == ["default_6m", "default_12m", "churn_6m", "churn_12m"]
+    assert parse_label_name("churn_6m") == ("churn", 6)
+    assert parse_label_name("default_12m") == ("default", 12)
+    assert parse_label_name("segment") is None and parse_label_name("bankrupt_12m") is None
+    assert list(LABEL_EVENTS) == ["default", "churn"]
 
 
 def test_default_date_is_the_first_day_an_instalment_reaches_the_threshold():
-    repayments = table("repayments", [
-        {"customer_id": "A", "due_date": "2023-01-01", "paid_date": "2023-03-31"},  # paid on day 89: no default
-        {"customer_id": "A", "due_date": "2023-02-01", "paid_date": "2023-05-02"},  # paid on day 90: default 2 May
-        {"customer_id": "A", "due_date": "2023-04-01"},  # never paid: default 30 June, later than the first
-        {"customer_id": "B", "due_date": "2023-06-01", "paid_date": "2023-06-01"},
-        {"customer_id": "C", "due_date": "2024-12-01"},  # unpaid at the end of the data: 1 March 2025
-    ])
+    repayments = table(
+        "repayments",
+        [
+            {
+                "customer_id": "A",
+                "due_date": "2023-01-01",
+                "paid_date": "2023-03-31",
+            },  # paid on day 89: no default
+            {
+                "customer_id": "A",
+                "due_date": "2023-02-01",
+                "paid_date": "2023-05-02",
+            },  # paid on day 90: default 2 May
+            {
+                "customer_id": "A",
+                "due_date": "2023-04-01",
+            },  # never paid: default 30 June, later than the first
+            {"customer_id": "B", "due_date": "2023-06-01", "paid_date": "2023-06-01"},
+            {
+                "customer_id": "C",
+                "due_date": "2024-12-01",
+            },  # unpaid at the end of the data: 1 March 2025
+        ],
+    )
     dates = default_dates(repayments, 90)
     assert dates.to_dict() == {"A": T("2023-05-02"), "C": T("2025-03-01")}
     assert dates.dtype == "datetime64[ns]"
@@ -39,16 +62,27 @@ def test_default_date_is_the_first_day_an_instalment_reaches_the_threshold():
 def test_observation_end_is_the_day_after_the_latest_event_time():
     tables = {
         "customers": customers("A", onboarding="2020-01-01", relationship_end_date="2024-03-01"),
-        "transactions": table("transactions", [{"customer_id": "A", "timestamp": "2024-06-30 17:45", "amount": 1.0}]),
-        "repayments": table("repayments", [{"customer_id": "A", "due_date": "2024-05-01", "paid_date": "2024-06-01"}]),
+        "transactions": table(
+            "transactions", [{"customer_id": "A", "timestamp": "2024-06-30 17:45", "amount": 1.0}]
+        ),
+        "repayments": table(
+            "repayments",
+            [{"customer_id": "A", "due_date": "2024-05-01", "paid_date": "2024-06-01"}],
+        ),
     }
     assert observation_end(tables) == T("2024-07-01")
 
 
 def _labels(snapshots, dates, horizon=12, end="2025-01-01"):
-    keys = pd.DataFrame({"customer_id": pd.Series(["A"] * len(snapshots), dtype="str"),
-                         "snapshot_date": pd.to_datetime(snapshots).astype("datetime64[ns]")})
-    events = pd.Series(pd.to_datetime(dates).astype("datetime64[ns]"), index=pd.Index(["A"] * len(dates)))
+    keys = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["A"] * len(snapshots), dtype="str"),
+            "snapshot_date": pd.to_datetime(snapshots).astype("datetime64[ns]"),
+        }
+    )
+    events = pd.Series(
+        pd.to_datetime(dates).astype("datetime64[ns]"), index=pd.Index(["A"] * len(dates))
+    )
     return event_labels(keys, events, horizon_months=horizon, observation_end=T(end))
 
 
@@ -67,30 +101,56 @@ def test_a_window_past_the_data_is_censored_unless_the_event_is_seen():
 
 
 def test_panel_labels_without_repayments_leave_default_unknown():
-    tables = {"customers": customers("A", onboarding="2020-01-01", relationship_end_date="2023-03-01")}
-    keys = pd.DataFrame({"customer_id": pd.Series(["A"], dtype="str"), "snapshot_date": [T("2022-06-01")]})
-    out = panel_labels(keys, tables, default_dpd=90, default_horizon_months=12, churn_horizon_months=12,
-                       observation_end=T("2024-01-01"))
+    tables = {
+        "customers": customers("A", onboarding="2020-01-01", relationship_end_date="2023-03-01")
+    }
+    keys = pd.DataFrame(
+        {"customer_id": pd.Series(["A"], dtype="str"), "snapshot_date": [T("2022-06-01")]}
+    )
+    out = panel_labels(
+        keys, tables, default_dpd=90, horizons_months=[12], observation_end=T("2024-01-01")
+    )
     assert np.isnan(out["default_12m"].iloc[0]) and out["churn_12m"].iloc[0] == 1.0
 
 
 def test_panel_excludes_customers_in_default_or_gone_and_labels_the_rest():
-    people = pd.concat([
-        customers("A", "B", "D", onboarding="2020-01-01"),
-        customers("C", onboarding="2020-01-01", relationship_end_date="2023-05-01"),
-    ], ignore_index=True)
-    repayments = table("repayments", [
-        {"customer_id": "A", "due_date": "2023-01-01", "paid_date": "2023-09-01"},  # default 1 April 2023
-        {"customer_id": "B", "due_date": "2023-10-03"},  # default on 1 January 2024, the second snapshot
-        {"customer_id": "D", "due_date": "2024-06-01", "paid_date": "2024-06-01"},
-    ])
+    people = pd.concat(
+        [
+            customers("A", "B", "D", onboarding="2020-01-01"),
+            customers("C", onboarding="2020-01-01", relationship_end_date="2023-05-01"),
+        ],
+        ignore_index=True,
+    )
+    repayments = table(
+        "repayments",
+        [
+            {
+                "customer_id": "A",
+                "due_date": "2023-01-01",
+                "paid_date": "2023-09-01",
+            },  # default 1 April 2023
+            {
+                "customer_id": "B",
+                "due_date": "2023-10-03",
+            },  # default on 1 January 2024, the second snapshot
+            {"customer_id": "D", "due_date": "2024-06-01", "paid_date": "2024-06-01"},
+        ],
+    )
     tables = {"customers": people, "repayments": repayments}
     snapshots = [T("2023-01-01"), T("2024-01-01")]
     panel, notes = build_panel(tables, snapshots, **PARAMS, observation_end=T("2025-01-01"))
-    rows = {(c, str(s.date())): (d, ch) for c, s, d, ch in panel[["customer_id", "snapshot_date", "default_12m", "churn_12m"]].itertuples(index=False)}
+    rows = {
+        (c, str(s.date())): (d, ch)
+        for c, s, d, ch in panel[
+            ["customer_id", "snapshot_date", "default_12m", "churn_12m"]
+        ].itertuples(index=False)
+    }
     assert rows == {
         ("A", "2023-01-01"): (1.0, 0.0),
-        ("B", "2023-01-01"): (0.0, 0.0),  # defaults on 1 January 2024: outside [2023-01-01, 2024-01-01)
+        ("B", "2023-01-01"): (
+            0.0,
+            0.0,
+        ),  # defaults on 1 January 2024: outside [2023-01-01, 2024-01-01)
         ("C", "2023-01-01"): (0.0, 1.0),
         ("D", "2023-01-01"): (0.0, 0.0),
         # A defaulted, C is gone; B defaults on the snapshot itself: still in, and an event
@@ -102,15 +162,41 @@ def test_panel_excludes_customers_in_default_or_gone_and_labels_the_rest():
 
 def test_panel_observation_end_defaults_to_the_data_end():
     people = customers("A", onboarding="2020-01-01")
-    repayments = table("repayments", [{"customer_id": "A", "due_date": "2023-06-01", "paid_date": "2023-06-01"}])
-    panel, _ = build_panel({"customers": people, "repayments": repayments},
-                           [T("2022-06-02"), T("2022-06-03")], **PARAMS)  # data end: 2 June 2023
+    repayments = table(
+        "repayments", [{"customer_id": "A", "due_date": "2023-06-01", "paid_date": "2023-06-01"}]
+    )
+    panel, _ = build_panel(
+        {"customers": people, "repayments": repayments},
+        [T("2022-06-02"), T("2022-06-03")],
+        **PARAMS,
+    )  # data end: 2 June 2023
     assert panel["default_12m"].tolist()[0] == 0.0 and np.isnan(panel["default_12m"].tolist()[1])
 
 
 @pytest.mark.parametrize("horizon", [3, 6])
 def test_horizons_name_the_columns(horizon):
     people = customers("A", onboarding="2020-01-01")
-    params = {**PARAMS, "default_horizon_months": horizon, "churn_horizon_months": 2 * horizon}
+    params = {**PARAMS, "horizons_months": [horizon, 2 * horizon]}
     panel, _ = build_panel({"customers": people}, [T("2022-01-01")], **params)
-    assert list(panel.columns[-2:]) == [f"default_{horizon}m", f"churn_{2 * horizon}m"]
+    assert list(panel.columns[-4:]) == [
+        f"default_{horizon}m",
+        f"default_{2 * horizon}m",
+        f"churn_{horizon}m",
+        f"churn_{2 * horizon}m",
+    ]
+
+
+def test_a_shorter_horizon_counts_only_the_events_inside_it():
+    # Churn on 2022-05-01: inside a 6-month window from 2022-01-01, outside a 3-month one.
+    people = customers("A", onboarding="2020-01-01", relationship_end_date="2022-05-01")
+    keys = pd.DataFrame(
+        {"customer_id": pd.Series(["A"], dtype="str"), "snapshot_date": [T("2022-01-01")]}
+    )
+    out = panel_labels(
+        keys,
+        {"customers": people},
+        default_dpd=90,
+        horizons_months=[3, 6],
+        observation_end=T("2024-01-01"),
+    )
+    assert out["churn_3m"].iloc[0] == 0.0 and out["churn_6m"].iloc[0] == 1.0

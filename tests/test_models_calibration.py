@@ -28,8 +28,14 @@ def test_calibrated_probabilities_match_observed_rates(method):
     calibrated = calibrator.apply(fresh_margin)
     assert calibrated.mean() == pytest.approx(fresh_outcome.mean(), rel=0.1)
     bins = pd.qcut(calibrated, 10, duplicates="drop")
-    by_bin = pd.DataFrame({"p": calibrated, "y": fresh_outcome, "truth": fresh_truth}).groupby(bins, observed=True).mean()
-    assert np.abs(by_bin["p"] - by_bin["truth"]).max() < 0.02  # against the true rates (no sampling noise)
+    by_bin = (
+        pd.DataFrame({"p": calibrated, "y": fresh_outcome, "truth": fresh_truth})
+        .groupby(bins, observed=True)
+        .mean()
+    )
+    assert (
+        np.abs(by_bin["p"] - by_bin["truth"]).max() < 0.02
+    )  # against the true rates (no sampling noise)
     assert np.abs(by_bin["p"] - by_bin["y"]).max() < 0.04  # against the observed rates
     assert np.abs(calibrated - fresh_truth).mean() < 0.01
     raw = 1 / (1 + np.exp(-fresh_margin))
@@ -49,7 +55,9 @@ def test_isotonic_is_increasing_keeps_the_ranking_inside_and_never_gives_zero():
     knots = np.asarray(calibrator.knots_probability)
     assert (np.diff(knots) > 0).all() and (np.diff(calibrator.knots_margin) > 0).all()
     assert knots.min() > 0 and knots.max() < 1
-    inside = np.sort(margin[(margin > calibrator.knots_margin[0]) & (margin < calibrator.knots_margin[-1])])
+    inside = np.sort(
+        margin[(margin > calibrator.knots_margin[0]) & (margin < calibrator.knots_margin[-1])]
+    )
     assert (np.diff(calibrator.apply(inside)) >= 0).all()
     assert (np.diff(calibrator.apply(np.unique(inside))) > 0).all()
 
@@ -108,12 +116,18 @@ def test_grade_test_accepts_a_calibrated_portfolio_and_flags_a_shifted_one():
     grades = scale.grade(pd_values)
     table = calibration.grade_calibration(grades, pd_values, outcome, names=scale.names, alpha=0.01)
     assert table["within"].all() and table["n"].sum() == 20_000
-    assert (table["lower_rate"] <= table["observed_rate"]).all() and (table["observed_rate"] <= table["upper_rate"]).all()
-    shifted = calibration.grade_calibration(grades, pd_values / 2, outcome, names=scale.names, alpha=0.01)
+    assert (table["lower_rate"] <= table["observed_rate"]).all() and (
+        table["observed_rate"] <= table["upper_rate"]
+    ).all()
+    shifted = calibration.grade_calibration(
+        grades, pd_values / 2, outcome, names=scale.names, alpha=0.01
+    )
     assert not shifted["within"].all()
 
 
 def test_grade_test_skips_empty_grades():
-    table = calibration.grade_calibration(["A", "A", "C"], [0.1, 0.1, 0.5], [0.0, 0.0, 1.0], names=["A", "B", "C"])
+    table = calibration.grade_calibration(
+        ["A", "A", "C"], [0.1, 0.1, 0.5], [0.0, 0.0, 1.0], names=["A", "B", "C"]
+    )
     assert table.set_index("grade").loc["B", "n"] == 0
     assert pd.isna(table.set_index("grade").loc["B", "within"])

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from _panel_fixtures import make_flat_table
-from research.stages import run_notebook
+from research.stages.notebook import run_notebook
 from research.tracking import read_run_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,9 @@ def test_train_notebook_on_a_flat_table_without_dates(tmp_path, monkeypatch):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "own").mkdir()
-    make_flat_table(n_rows=1500, with_date=False).to_csv(tmp_path / "own" / "loans.csv", index=False)
+    make_flat_table(n_rows=1500, with_date=False).to_csv(
+        tmp_path / "own" / "loans.csv", index=False
+    )
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     credit = params["models"]["credit"]
     credit.update(source="own/loans.csv", id_column="loan_id", date_column="", label="bad")
@@ -40,10 +42,21 @@ def test_train_notebook_on_a_flat_table_without_dates(tmp_path, monkeypatch):
     metrics = json.loads((tmp_path / "metrics" / "credit.json").read_text())
     assert metrics["holdout"] == "test" and "oracle" not in metrics
     for section in ("train", "valid", "test", "challenger"):
-        assert {"auc", "gini", "ks", "brier", "logloss", "n", "events"} <= set(metrics[section]), section
+        assert {"auc", "gini", "ks", "brier", "logloss", "n", "events"} <= set(metrics[section]), (
+            section
+        )
     scores = pd.read_parquet(tmp_path / "data" / "scores" / "credit.parquet")
     assert len(scores) == 1500 and set(scores["split"]) == {"train", "valid", "test"}
-    assert {"customer_id", "snapshot_date", "label", "score", "raw_score", "margin", "challenger_score", "grade"} <= set(scores.columns)
+    assert {
+        "customer_id",
+        "snapshot_date",
+        "label",
+        "score",
+        "raw_score",
+        "margin",
+        "challenger_score",
+        "grade",
+    } <= set(scores.columns)
     run = read_run_file(tmp_path / "models" / "credit" / "run.json")
     assert run["model_name"] == "credit_pd" and run["model_version"] == "1"
     for name in ("roc", "precision_recall", "calibration"):

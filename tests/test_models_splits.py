@@ -10,8 +10,16 @@ from research.models import splits
 
 
 def _split(panel: pd.DataFrame, label: str = "default_12m", seed: int = 3, **kw) -> pd.Series:
-    args = {"oot_first_snapshot": OOT_FIRST, "horizon_months": 12, "valid_fraction": 0.2, "seed": seed, **kw}
-    return splits.out_of_time_splits(panel, id_column="customer_id", date_column="snapshot_date", label=label, **args)
+    args = {
+        "oot_first_snapshot": OOT_FIRST,
+        "horizon_months": 12,
+        "valid_fraction": 0.2,
+        "seed": seed,
+        **kw,
+    }
+    return splits.out_of_time_splits(
+        panel, id_column="customer_id", date_column="snapshot_date", label=label, **args
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +68,16 @@ def test_purge_drops_development_rows_whose_label_window_reaches_the_test_period
 
 def test_purge_boundary_a_window_ending_exactly_at_the_test_start_is_kept():
     dates = pd.Series(pd.to_datetime(["2022-01-01", "2022-01-02", "2022-12-31"]))
-    assert splits.purged(dates, oot_first_snapshot="2023-01-01", horizon_months=12).tolist() == [False, True, True]
-    assert splits.purged(dates, oot_first_snapshot="2023-01-01", horizon_months=0).tolist() == [False, False, False]
+    assert splits.purged(dates, oot_first_snapshot="2023-01-01", horizon_months=12).tolist() == [
+        False,
+        True,
+        True,
+    ]
+    assert splits.purged(dates, oot_first_snapshot="2023-01-01", horizon_months=0).tolist() == [
+        False,
+        False,
+        False,
+    ]
 
 
 def test_splits_are_seeded_and_do_not_depend_on_row_order(panel):
@@ -81,17 +97,32 @@ def test_validation_split_is_stratified_by_customer_outcome(panel):
 
 
 def test_random_test_split_without_dates_is_grouped_by_customer(panel):
-    split = splits.random_test_splits(panel, id_column="customer_id", label="churn_12m", test_fraction=0.2, valid_fraction=0.2, seed=5)
+    split = splits.random_test_splits(
+        panel,
+        id_column="customer_id",
+        label="churn_12m",
+        test_fraction=0.2,
+        valid_fraction=0.2,
+        seed=5,
+    )
     assert splits.holdout_name(split) == "test"
-    groups = {name: set(panel.loc[split == name, "customer_id"]) for name in ("train", "valid", "test")}
-    assert not groups["train"] & groups["valid"] and not groups["train"] & groups["test"] and not groups["valid"] & groups["test"]
+    groups = {
+        name: set(panel.loc[split == name, "customer_id"]) for name in ("train", "valid", "test")
+    }
+    assert (
+        not groups["train"] & groups["valid"]
+        and not groups["train"] & groups["test"]
+        and not groups["valid"] & groups["test"]
+    )
     assert len(groups["test"]) == 50
     assert (split[panel["churn_12m"].isna()] == "latest").all()
 
 
 def test_random_test_split_is_stratified_by_outcome():
     table = make_flat_table(n_rows=2000, with_date=False)
-    split = splits.random_test_splits(table, id_column="loan_id", label="bad", test_fraction=0.25, valid_fraction=0.2, seed=5)
+    split = splits.random_test_splits(
+        table, id_column="loan_id", label="bad", test_fraction=0.25, valid_fraction=0.2, seed=5
+    )
     counts = table.groupby(split)["bad"].agg(["size", "sum"])
     assert counts.loc["test", "size"] == pytest.approx(500, abs=2)
     assert counts.loc["test", "sum"] == pytest.approx(0.25 * table["bad"].sum(), abs=1)
@@ -112,6 +143,12 @@ def test_check_splits_catches_a_shared_customer(panel):
 
 
 def test_split_summary_lists_every_split_in_order(panel):
-    summary = splits.split_summary(panel, _split(panel), id_column="customer_id", date_column="snapshot_date", label="default_12m")
+    summary = splits.split_summary(
+        panel,
+        _split(panel),
+        id_column="customer_id",
+        date_column="snapshot_date",
+        label="default_12m",
+    )
     assert list(summary.index) == ["train", "valid", "oot", "purged", "latest"]
     assert summary["rows"].sum() == len(panel)

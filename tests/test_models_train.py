@@ -16,8 +16,17 @@ def credit():
 
 
 def test_layout_treats_strings_as_categoricals_and_constrains_only_numeric_catalog_features():
-    frame = pd.DataFrame({"segment": ["b", "a", None], "x": [1, 2, 3], "flag": [True, False, True], "y": [0.1, np.nan, 0.3]})
-    layout = train.feature_layout(frame, ["segment", "x", "flag", "y"], {"x": 1, "segment": 1, "y": -1, "elsewhere": 1})
+    frame = pd.DataFrame(
+        {
+            "segment": ["b", "a", None],
+            "x": [1, 2, 3],
+            "flag": [True, False, True],
+            "y": [0.1, np.nan, 0.3],
+        }
+    )
+    layout = train.feature_layout(
+        frame, ["segment", "x", "flag", "y"], {"x": 1, "segment": 1, "y": -1, "elsewhere": 1}
+    )
     assert layout.categories == {"segment": ("a", "b")}
     assert layout.monotone == {"x": 1, "y": -1}
     assert layout.constraints() == (0, 1, 0, -1)
@@ -54,15 +63,26 @@ def test_monotone_constraints_hold_predictions_move_the_declared_way(credit):
         after = model.score(moved)["raw_score"].to_numpy()
         valid = base[feature].notna().to_numpy()
         change = (after - before)[valid] * direction
-        assert (change >= -1e-7).all(), f"{feature}: prediction moved against the declared direction"
-        assert (change > 1e-6).any(), f"{feature}: no effect at all (constraint trivially satisfied)"
+        assert (change >= -1e-7).all(), (
+            f"{feature}: prediction moved against the declared direction"
+        )
+        assert (change > 1e-6).any(), (
+            f"{feature}: no effect at all (constraint trivially satisfied)"
+        )
 
 
 def test_without_constraints_the_booster_has_none():
     layout = train.feature_layout(pd.DataFrame({"x": [1.0]}), ["x"], {})
     params = train.booster_params(
-        learning_rate=0.1, max_depth=2, min_child_weight=1.0, subsample=1.0, colsample_bytree=1.0, reg_lambda=1.0,
-        constraints=layout.constraints(), nthread=1, seed=0,
+        learning_rate=0.1,
+        max_depth=2,
+        min_child_weight=1.0,
+        subsample=1.0,
+        colsample_bytree=1.0,
+        reg_lambda=1.0,
+        constraints=layout.constraints(),
+        nthread=1,
+        seed=0,
     )
     assert "monotone_constraints" not in params and params["tree_method"] == "hist"
 
@@ -83,5 +103,12 @@ def test_an_empty_table_scores_to_an_empty_frame_with_the_contract_columns(credi
     from research.models.scoring import score_table
 
     model, table, split, scores = credit
-    empty = score_table(model, table.iloc[:0], split.iloc[:0], id_column="customer_id", date_column="snapshot_date", label="default_12m")
+    empty = score_table(
+        model,
+        table.iloc[:0],
+        split.iloc[:0],
+        id_column="customer_id",
+        date_column="snapshot_date",
+        label="default_12m",
+    )
     assert list(empty.columns) == list(scores.columns) and len(empty) == 0

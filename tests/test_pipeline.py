@@ -44,7 +44,9 @@ def _set(params: dict, dotted: str, value) -> None:
 def _run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -54,7 +56,10 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
     dest = tmp_path_factory.mktemp("pipeline") / "project"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
         src = ROOT / name
@@ -72,8 +77,10 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
         "DVC_NO_ANALYTICS": "1",
         "DVC_SITE_CACHE_DIR": str(dest / ".dvc" / "site-cache"),
         "OMP_WAIT_POLICY": "PASSIVE",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
     }
     env.pop("RESEARCH_ROOT", None)
     _run(["git", "init", "-q"], dest, env)
@@ -105,7 +112,11 @@ def test_repro_builds_every_contract_output(project):
         assert "auc" in metrics[section], section
     scores = pd.read_parquet(root / "data/scores/credit.parquet")
     assert {"customer_id", "snapshot_date", "split", "score", "grade"} <= set(scores.columns)
-    for report in ("reports/credit/shap.html", "reports/credit/validation.html", "reports/value.html"):
+    for report in (
+        "reports/credit/shap.html",
+        "reports/credit/validation.html",
+        "reports/value.html",
+    ):
         assert external_references((root / report).read_text()) == [], report
     assert list((root / "mlruns").glob("mlflow.db"))
 
@@ -140,11 +151,20 @@ def test_bad_input_stops_the_data_stage_before_writing(project, tmp_path):
     customers.to_parquet(broken / "customers.parquet", index=False)
     work = tmp_path / "copy"
     generated = {"data", "mlruns", "models", "reports", "metrics", "plots"}
-    shutil.copytree(root, work, ignore=lambda folder, names: generated & set(names) if Path(folder) == root else set())
+    shutil.copytree(
+        root,
+        work,
+        ignore=lambda folder, names: generated & set(names) if Path(folder) == root else set(),
+    )
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["data"]["source"] = str(broken)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = _run(["dvc", "repro", "data"], work, {**env, "DVC_SITE_CACHE_DIR": str(work / ".dvc/site-cache")}, check=False)
+    result = _run(
+        ["dvc", "repro", "data"],
+        work,
+        {**env, "DVC_SITE_CACHE_DIR": str(work / ".dvc/site-cache")},
+        check=False,
+    )
     assert result.returncode != 0
     assert "customers.segment" in result.stdout + result.stderr
     assert "mega_corp" in result.stdout + result.stderr

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from _feature_fixtures import PARAMS, perturb_after, random_portfolio
 from research.features.snapshot import build_panel
-from research.labels import label_columns
+from research.labels import label_names
 
-LABELS = label_columns(PARAMS["default_horizon_months"], PARAMS["churn_horizon_months"])
+LABELS = tuple(label_names(PARAMS["horizons_months"]))
 
 
 def _features_up_to(panel: pd.DataFrame, s: pd.Timestamp) -> pd.DataFrame:
@@ -36,7 +36,9 @@ def _features_up_to(panel: pd.DataFrame, s: pd.Timestamp) -> pd.DataFrame:
     which=st.integers(0, 2),
     month_starts=st.booleans(),
 )
-def test_records_on_or_after_the_snapshot_change_no_feature(seed, n_customers, snapshot_days, which, month_starts):
+def test_records_on_or_after_the_snapshot_change_no_feature(
+    seed, n_customers, snapshot_days, which, month_starts
+):
     rng = np.random.default_rng(seed)
     tables = random_portfolio(rng, n_customers=n_customers)
     dates = {pd.Timestamp("2019-06-01") + pd.Timedelta(days=d) for d in snapshot_days}
@@ -59,6 +61,9 @@ def test_perturbation_reaches_every_table_and_changes_later_features():
     later = [s, pd.Timestamp("2021-06-01")]
     before, _ = build_panel(tables, later, **PARAMS)
     after, _ = build_panel(perturbed, later, **PARAMS)
-    assert not before[before["snapshot_date"] > s].drop(columns=list(LABELS)).reset_index(drop=True).equals(
-        after[after["snapshot_date"] > s].drop(columns=list(LABELS)).reset_index(drop=True)
+    assert (
+        not before[before["snapshot_date"] > s]
+        .drop(columns=list(LABELS))
+        .reset_index(drop=True)
+        .equals(after[after["snapshot_date"] > s].drop(columns=list(LABELS)).reset_index(drop=True))
     )

@@ -265,7 +265,12 @@ def test_churners_go_quiet_digitally_and_withdraw_requests_before_leaving(book):
 
 def test_oracle_is_a_probability_for_every_customer_month_on_the_books(book):
     oracle = book.truth["oracle"]
-    assert oracle[["oracle_default", "oracle_churn"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (
+        oracle[["oracle_default_12m", "oracle_churn_12m"]]
+        .apply(lambda c: c.between(0, 1))
+        .all()
+        .all()
+    )
     latent = book.truth["latent_monthly"]
     on_books = latent[latent["month_start"] > pd.Timestamp(START)]
     assert len(oracle) > 0.9 * len(on_books)
@@ -278,8 +283,8 @@ def test_oracle_rises_as_the_latent_state_falls(book):
     )
     joined = book.truth["oracle"].merge(latent, on=["customer_id", "snapshot_date"])
     calm = joined[(joined["snapshot_date"] == pd.Timestamp("2024-01-01")) & ~joined["distressed"]]
-    assert calm["oracle_default"].corr(calm["credit_quality"], method="spearman") < -0.5
-    assert calm["oracle_churn"].corr(calm["engagement"], method="spearman") < -0.5
+    assert calm["oracle_default_12m"].corr(calm["credit_quality"], method="spearman") < -0.5
+    assert calm["oracle_churn_12m"].corr(calm["engagement"], method="spearman") < -0.5
 
 
 def test_oracle_agrees_with_simulating_forward_from_the_state():
@@ -291,7 +296,7 @@ def test_oracle_agrees_with_simulating_forward_from_the_state():
     latent = portfolio.truth["latent_monthly"].set_index(["customer_id", "month_start"])
     oracle = portfolio.truth["oracle"]
     candidates = oracle[
-        (oracle["oracle_default"].between(0.01, 0.99)) & (oracle["oracle_churn"] > 0.01)
+        (oracle["oracle_default_12m"].between(0.01, 0.99)) & (oracle["oracle_churn_12m"] > 0.01)
     ]
     rng = np.random.default_rng(0)
     for _, row in candidates.sample(4, random_state=2).iterrows():
@@ -306,7 +311,10 @@ def test_oracle_agrees_with_simulating_forward_from_the_state():
             state,
             paths=40_000,
         )
-        for simulated, exact in ((default, row["oracle_default"]), (churn, row["oracle_churn"])):
+        for simulated, exact in (
+            (default, row["oracle_default_12m"]),
+            (churn, row["oracle_churn_12m"]),
+        ):
             error = np.sqrt(exact * (1 - exact) / 40_000)
             assert abs(simulated - exact) < 4 * error + 0.002
 
@@ -417,3 +425,27 @@ def test_progress_bar_only_when_asked(capsys):
     )
     captured = capsys.readouterr()
     assert "synthetic portfolio" in captured.err and captured.out == ""
+
+
+def test_oracle_has_one_column_per_event_and_horizon():
+    from research.data.synthetic import generate_portfolio
+
+    portfolio = generate_portfolio(
+        n_customers=40,
+        start="2019-01-01",
+        months=36,
+        scenario="baseline",
+        transactions_per_month=2,
+        seed=5,
+        horizons_months=(6, 12),
+    )
+    oracle = portfolio.truth["oracle"]
+    assert [c for c in oracle.columns if c.startswith("oracle_")] == [
+        "oracle_default_6m",
+        "oracle_churn_6m",
+        "oracle_default_12m",
+        "oracle_churn_12m",
+    ]
+    # An event within 6 months is an event within 12 months: the longer window is never less likely.
+    assert (oracle["oracle_default_6m"] <= oracle["oracle_default_12m"] + 1e-12).all()
+    assert (oracle["oracle_churn_6m"] <= oracle["oracle_churn_12m"] + 1e-12).all()

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from research import validation as v
+from research.data.contract import SEGMENTS
 from research.reporting.html import external_references
 from research.reporting.validation_report import validation_report
 
@@ -222,6 +223,23 @@ def test_small_segments_are_flagged_not_judged():
     assert {"green lending", "inclusive lending", "project finance (project_spv)"} <= set(
         segments.index
     )
+
+
+def test_segments_follow_the_contract_order_then_other_values_then_flags():
+    frame = pd.DataFrame(
+        {
+            "segment": ["sme_other", "large", "micro", "project_spv", "large"],
+            "green_flag": [1, 0, 0, 0, 1],
+            "inclusive_flag": [0, 0, 0, 0, 0],
+        }
+    )
+    sizes = [s for s in SEGMENTS if s in set(frame["segment"])]
+    expected = [
+        "project finance (project_spv)" if s == "project_spv" else f"size: {s}" for s in sizes
+    ]
+    masks = v.segment_masks(frame)
+    assert list(masks) == [*expected, "size: sme_other", "green lending", "inclusive lending"]
+    assert masks["size: large"].tolist() == [False, True, False, False, True]
 
 
 def test_overfitting_is_the_train_against_out_of_time_gap():

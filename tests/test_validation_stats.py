@@ -318,8 +318,12 @@ def test_a_customer_repeated_over_snapshots_counts_once(copies):
     np.testing.assert_allclose(clustered["jeffreys_p"], once["jeffreys_p"])
     # Counted as independent trials the same evidence looks far stronger.
     assert (naive["binomial_p"] < clustered["binomial_p"]).all()
-    summary_once = v.calibration_summary_table(frame.assign(split="oot"), groups=10, cluster_column="customer_id")
-    summary = v.calibration_summary_table(repeated.assign(split="oot"), groups=10, cluster_column="customer_id")
+    summary_once = v.calibration_summary_table(
+        frame.assign(split="oot"), groups=10, cluster_column="customer_id"
+    )
+    summary = v.calibration_summary_table(
+        repeated.assign(split="oot"), groups=10, cluster_column="customer_id"
+    )
     assert summary["central_p"].iloc[0] == pytest.approx(summary_once["central_p"].iloc[0])
     assert summary["n_effective"].iloc[0] == len(frame)
     # Hosmer-Lemeshow: each decile's variance times its design effect (here exactly the copies).
@@ -336,9 +340,16 @@ def test_the_segment_rate_test_uses_the_effective_counts():
     repeated = pd.concat([frame] * 3, ignore_index=True)
     kwargs = dict(auc_bands=(0.7, 0.6), alpha=0.01, amber_alpha=0.05, min_events=20)
     once = v.segment_table(frame, **kwargs, cluster_column="customer_id").set_index("segment")
-    clustered = v.segment_table(repeated, **kwargs, cluster_column="customer_id").set_index("segment")
-    assert clustered.loc["size: small", "n"] == 6000 and clustered.loc["size: small", "n_effective"] == 2000
-    assert clustered.loc["size: small", "binomial_p"] == pytest.approx(once.loc["size: small", "binomial_p"])
+    clustered = v.segment_table(repeated, **kwargs, cluster_column="customer_id").set_index(
+        "segment"
+    )
+    assert (
+        clustered.loc["size: small", "n"] == 6000
+        and clustered.loc["size: small", "n_effective"] == 2000
+    )
+    assert clustered.loc["size: small", "binomial_p"] == pytest.approx(
+        once.loc["size: small", "binomial_p"]
+    )
 
 
 def test_cluster_adjust_is_a_validation_setting():

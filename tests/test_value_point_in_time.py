@@ -13,19 +13,41 @@ from research.value import (
     relationship_business,
     satisfaction_index,
 )
+from research.value.params import LGDParams, LoyaltyParams, SatisfactionParams
 
 _feature_fixtures = pytest.importorskip("_feature_fixtures")
 
-LGD = {"unsecured": 0.45, "real_estate": 0.25, "receivables": 0.35, "equipment": 0.35, "project_assets": 0.3, "guarantee": 0.3}
+LGD = LGDParams(
+    collateral={
+        "unsecured": 0.45,
+        "real_estate": 0.25,
+        "receivables": 0.35,
+        "equipment": 0.35,
+        "project_assets": 0.3,
+        "guarantee": 0.3,
+    },
+    product_adjustment={"revolver": 0.05},
+)
+SATISFACTION = SatisfactionParams(
+    response_target_hours=24, weights={"survey": 0.6, "complaint_free": 0.2, "responsiveness": 0.2}
+)
+LOYALTY = LoyaltyParams(
+    tenure_cap_years=10,
+    product_breadth_cap=3,
+    weights={"tenure": 1, "contact_regularity": 1, "account_regularity": 1, "product_breadth": 1},
+)
 
 
-def _value_inputs(tables: dict[str, pd.DataFrame], ids: list[str], s: pd.Timestamp) -> list[pd.DataFrame]:
-    business = relationship_business(tables, ids, s, window_months=12, funding_cost=0.03, payments_margin=0.001,
-                                     ccf=0.5, collateral_lgd=LGD, product_adjustment={"revolver": 0.05})
-    satisfaction = satisfaction_index(tables["interactions"], ids, s, window_months=12, response_target_hours=24,
-                                      weights={"survey": 0.6, "complaint_free": 0.2, "responsiveness": 0.2})
-    loyalty = loyalty_index(tables, ids, s, window_months=12, tenure_cap_years=10, product_breadth_cap=3,
-                            weights={"tenure": 1, "contact_regularity": 1, "account_regularity": 1, "product_breadth": 1})
+def _value_inputs(
+    tables: dict[str, pd.DataFrame], ids: list[str], s: pd.Timestamp
+) -> list[pd.DataFrame]:
+    business = relationship_business(
+        tables, ids, s, window_months=12, funding_cost=0.03, payments_margin=0.001, ccf=0.5, lgd=LGD
+    )
+    satisfaction = satisfaction_index(
+        tables["interactions"], ids, s, window_months=12, params=SATISFACTION
+    )
+    loyalty = loyalty_index(tables, ids, s, window_months=12, params=LOYALTY)
     watch = early_warning_inputs(tables, [s], window_months=3)
     watch = watch[watch["customer_id"].isin(ids)].sort_values("customer_id").reset_index(drop=True)
     return [business, satisfaction, loyalty, watch]

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from research.value import quantile_score, relationship_business, rfm_scores, rfm_segment
+from research.value.params import LGDParams
 
 SNAPSHOT = pd.Timestamp("2024-01-01")
 
@@ -62,7 +63,9 @@ def test_rfm_segment_rules(r, f, m, segment):
 
 
 def test_inactive_customer_is_lost_whatever_its_scores():
-    named = rfm_segment(pd.Series([5]), pd.Series([5]), pd.Series([5]), quantiles=5, inactive=pd.Series([True]))
+    named = rfm_segment(
+        pd.Series([5]), pd.Series([5]), pd.Series([5]), quantiles=5, inactive=pd.Series([True])
+    )
     assert named.tolist() == ["lost"]
 
 
@@ -101,7 +104,9 @@ def tables() -> dict[str, pd.DataFrame]:
     transactions = pd.DataFrame(
         {
             "customer_id": ["C1", "C1", "C1", "C1"],
-            "timestamp": _ts("2022-06-01", "2023-06-01 12:00", "2023-12-30 12:00", "2024-01-01 00:00"),
+            "timestamp": _ts(
+                "2022-06-01", "2023-06-01 12:00", "2023-12-30 12:00", "2024-01-01 00:00"
+            ),
             "amount": [1e6, 60_000.0, -40_000.0, 5e6],
             "channel": ["swift"] * 4,
             "category": ["other_inflow"] * 4,
@@ -112,23 +117,35 @@ def tables() -> dict[str, pd.DataFrame]:
 
 def test_relationship_business_is_point_in_time(tables):
     business = relationship_business(
-        tables, ["C1", "C2", "C3"], SNAPSHOT, window_months=12, funding_cost=0.03, payments_margin=0.001, ccf=0.5,
-        collateral_lgd={"real_estate": 0.25, "unsecured": 0.45, "receivables": 0.35},
-        product_adjustment={"revolver": 0.05, "trade_finance": -0.10},
+        tables,
+        ["C1", "C2", "C3"],
+        SNAPSHOT,
+        window_months=12,
+        funding_cost=0.03,
+        payments_margin=0.001,
+        ccf=0.5,
+        lgd=LGDParams(
+            collateral={"real_estate": 0.25, "unsecured": 0.45, "receivables": 0.35},
+            product_adjustment={"revolver": 0.05, "trade_finance": -0.10},
+        ),
     ).set_index("customer_id")
     c1 = business.loc["C1"]
     # Activity: the movement at the snapshot's midnight is not seen; the 2022 one is outside the window.
     assert c1["recency_days"] == pytest.approx(1.5)
     assert c1["frequency"] == 2 and c1["turnover"] == pytest.approx(100_000.0)
     # Income: F1's Nov and Dec balances (not Jan's) and F2's May balance.
-    assert c1["interest_income"] == pytest.approx((500_000 + 600_000) * 0.05 / 12 + 400_000 * 0.06 / 12)
+    assert c1["interest_income"] == pytest.approx(
+        (500_000 + 600_000) * 0.05 / 12 + 400_000 * 0.06 / 12
+    )
     assert c1["fee_income"] == pytest.approx(2 * 1_000_000 * 0.01 / 12)
     assert c1["monetary"] == pytest.approx(c1["interest_income"] + c1["fee_income"])
     # Exposure: only F1 is open; drawn from December's balance.
     assert c1["facilities"] == 1 and c1["drawn"] == 600_000.0
     assert c1["exposure"] == pytest.approx(600_000 + 0.5 * 400_000)
     assert c1["lgd"] == pytest.approx(0.25 + 0.05)
-    assert c1["yearly_margin"] == pytest.approx(600_000 * (0.05 - 0.03) + 1_000_000 * 0.01 + 100_000 * 0.001)
+    assert c1["yearly_margin"] == pytest.approx(
+        600_000 * (0.05 - 0.03) + 1_000_000 * 0.01 + 100_000 * 0.001
+    )
     c2 = business.loc["C2"]  # F4 closes on the snapshot date: still open at it
     assert c2["facilities"] == 1 and c2["lgd"] == pytest.approx(0.25)
     assert np.isnan(c2["recency_days"]) and c2["frequency"] == 0
@@ -137,8 +154,19 @@ def test_relationship_business_is_point_in_time(tables):
 
 
 def test_unknown_collateral_names_the_fix(tables):
-    with pytest.raises(ValueError, match=r"no LGD for collateral type\(s\) \['receivables'\].*value\.lgd\.collateral"):
+    with pytest.raises(
+        ValueError,
+        match=r"no LGD for collateral type\(s\) \['receivables'\].*value\.lgd\.collateral",
+    ):
         relationship_business(
-            tables, ["C1"], SNAPSHOT, window_months=12, funding_cost=0.03, payments_margin=0.0, ccf=0.5,
-            collateral_lgd={"real_estate": 0.25, "unsecured": 0.45}, product_adjustment={},
+            tables,
+            ["C1"],
+            SNAPSHOT,
+            window_months=12,
+            funding_cost=0.03,
+            payments_margin=0.0,
+            ccf=0.5,
+            lgd=LGDParams(
+                collateral={"real_estate": 0.25, "unsecured": 0.45}, product_adjustment={}
+            ),
         )

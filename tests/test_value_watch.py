@@ -15,18 +15,36 @@ from research.value import (
     watch_backtest,
     watch_triggers,
 )
+from research.value.params import WatchParams
 from research.value.watch import TRIGGERS, reason_summary
 
-THRESHOLDS = {"pd_rise": 0.02, "grade_notches": 2, "dpd_days": 30, "inflow_drop": 0.4, "dscr_covenant": 1.2,
-              "statement_overdue_days": 180, "complaints": 2}
-NEUTRAL = {"pd_change": 0.0, "grade_change": 0.0, "days_past_due": 0.0, "inflow_recent": 100.0,
-           "inflow_previous": 100.0, "dscr": 2.0, "days_since_statement": 30.0, "complaints": 0.0}
+WATCH = WatchParams(
+    pd_rise=0.02,
+    grade_notches=2,
+    dpd_days=30,
+    window_months=3,
+    inflow_drop=0.4,
+    dscr_covenant=1.2,
+    statement_overdue_days=180,
+    complaints=2,
+    reason_codes=3,
+)
+NEUTRAL = {
+    "pd_change": 0.0,
+    "grade_change": 0.0,
+    "days_past_due": 0.0,
+    "inflow_recent": 100.0,
+    "inflow_previous": 100.0,
+    "dscr": 2.0,
+    "days_since_statement": 30.0,
+    "complaints": 0.0,
+}
 GRADES = list("ABCDEFG")
 
 
 def _fires(**inputs: float) -> list[str]:
     row = pd.DataFrame([{**NEUTRAL, **inputs}])
-    out = watch_triggers(row, **THRESHOLDS).iloc[0]
+    out = watch_triggers(row, WATCH).iloc[0]
     fired = [name for name in TRIGGERS if out[f"trigger_{name}"]]
     assert out["on_watch"] == bool(fired)
     assert out["triggers"] == ", ".join(fired)
@@ -40,7 +58,11 @@ def test_neutral_customer_is_not_watched():
 @pytest.mark.parametrize(
     ("trigger", "silent", "firing"),
     [
-        ("pd_rise", {"pd_change": 0.05 - 0.03}, {"pd_change": 0.0201}),  # 0.05 - 0.03 is 0.020000000000000004
+        (
+            "pd_rise",
+            {"pd_change": 0.05 - 0.03},
+            {"pd_change": 0.0201},
+        ),  # 0.05 - 0.03 is 0.020000000000000004
         ("grade_downgrade", {"grade_change": 1.0}, {"grade_change": 2.0}),
         ("days_past_due", {"days_past_due": 29.0}, {"days_past_due": 30.0}),
         ("inflow_drop", {"inflow_recent": 60.0}, {"inflow_recent": 59.0}),
@@ -55,14 +77,19 @@ def test_each_trigger_at_its_edge(trigger, silent, firing):
 
 
 def test_missing_inputs_never_fire():
-    assert _fires(pd_change=np.nan, grade_change=np.nan, dscr=np.nan, days_since_statement=np.nan) == []
-    assert _fires(inflow_previous=0.0, inflow_recent=0.0) == []  # no inflows before: nothing dropped
+    assert (
+        _fires(pd_change=np.nan, grade_change=np.nan, dscr=np.nan, days_since_statement=np.nan)
+        == []
+    )
+    assert (
+        _fires(inflow_previous=0.0, inflow_recent=0.0) == []
+    )  # no inflows before: nothing dropped
     assert _fires(inflow_previous=100.0, inflow_recent=0.0) == ["inflow_drop"]
     assert _fires(days_past_due=45.0, complaints=3.0) == ["days_past_due", "complaint_spike"]
 
 
 def test_descriptions_fill_the_thresholds():
-    text = describe_triggers(**THRESHOLDS, window_months=3)
+    text = describe_triggers(WATCH)
     assert text["pd_rise"].startswith("PD rose by more than 2.0%")
     assert "1.2 covenant" in text["dscr_breach"] and "3 months" in text["complaint_spike"]
 
@@ -73,45 +100,72 @@ def _ts(*values: str | None) -> pd.Series:
 
 @pytest.fixture()
 def tables() -> dict[str, pd.DataFrame]:
-    repayments = pd.DataFrame({
-        "facility_id": ["F1", "F1", "F1", "F2", "F3"],
-        "customer_id": ["C1", "C1", "C1", "C2", "C3"],
-        "due_date": _ts("2024-03-02", "2024-03-31", "2024-04-01", "2024-02-01", "2023-06-01"),
-        "amount_due": [10.0, 10.0, 10.0, 50.0, 1000.0],
-        # C1's 3 March instalment is paid after the snapshot: unpaid at it. C2 paid before it.
-        "paid_date": _ts("2024-04-10", None, None, "2024-02-01", "2023-06-01"),
-        "amount_paid": [10.0, np.nan, np.nan, 50.0, 1000.0],
-    })
-    transactions = pd.DataFrame({
-        "customer_id": ["C1", "C1", "C1", "C1", "C1", "C2"],
-        "timestamp": _ts("2023-10-01 00:00", "2023-12-31 23:59", "2024-01-01 00:00", "2024-03-31 23:00",
-                         "2024-04-01 00:00", "2024-02-01 12:00"),
-        "amount": [100.0, 100.0, 50.0, 10.0, 1e6, -500.0],
-    })
-    interactions = pd.DataFrame({
-        "customer_id": ["C1", "C1", "C1", "C2"],
-        "timestamp": _ts("2024-01-01 00:00", "2024-03-31 10:00", "2024-04-01 00:00", "2023-12-31 10:00"),
-        "interaction_type": ["complaint", "complaint", "complaint", "complaint"],
-    })
-    financials = pd.DataFrame({
-        "customer_id": ["C1", "C1", "C2", "C3"],
-        "reported_date": _ts("2023-09-01", "2024-04-01", "2023-10-03", "2023-05-01"),
-        "ebitda": [30.0, 1e9, 120.0, 1.0],
-        "cfads": [np.nan, np.nan, np.nan, 1150.0],
-        "debt_service": [np.nan, np.nan, np.nan, 1000.0],
-    })
-    return {"repayments": repayments, "transactions": transactions, "interactions": interactions, "financials": financials}
+    repayments = pd.DataFrame(
+        {
+            "facility_id": ["F1", "F1", "F1", "F2", "F3"],
+            "customer_id": ["C1", "C1", "C1", "C2", "C3"],
+            "due_date": _ts("2024-03-02", "2024-03-31", "2024-04-01", "2024-02-01", "2023-06-01"),
+            "amount_due": [10.0, 10.0, 10.0, 50.0, 1000.0],
+            # C1's 3 March instalment is paid after the snapshot: unpaid at it. C2 paid before it.
+            "paid_date": _ts("2024-04-10", None, None, "2024-02-01", "2023-06-01"),
+            "amount_paid": [10.0, np.nan, np.nan, 50.0, 1000.0],
+        }
+    )
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C1", "C1", "C1", "C1", "C2"],
+            "timestamp": _ts(
+                "2023-10-01 00:00",
+                "2023-12-31 23:59",
+                "2024-01-01 00:00",
+                "2024-03-31 23:00",
+                "2024-04-01 00:00",
+                "2024-02-01 12:00",
+            ),
+            "amount": [100.0, 100.0, 50.0, 10.0, 1e6, -500.0],
+        }
+    )
+    interactions = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C1", "C1", "C2"],
+            "timestamp": _ts(
+                "2024-01-01 00:00", "2024-03-31 10:00", "2024-04-01 00:00", "2023-12-31 10:00"
+            ),
+            "interaction_type": ["complaint", "complaint", "complaint", "complaint"],
+        }
+    )
+    financials = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C1", "C2", "C3"],
+            "reported_date": _ts("2023-09-01", "2024-04-01", "2023-10-03", "2023-05-01"),
+            "ebitda": [30.0, 1e9, 120.0, 1.0],
+            "cfads": [np.nan, np.nan, np.nan, 1150.0],
+            "debt_service": [np.nan, np.nan, np.nan, 1000.0],
+        }
+    )
+    return {
+        "repayments": repayments,
+        "transactions": transactions,
+        "interactions": interactions,
+        "financials": financials,
+    }
 
 
 def test_trigger_inputs_are_point_in_time(tables):
-    inputs = early_warning_inputs(tables, [pd.Timestamp("2024-04-01")], window_months=3).set_index("customer_id")
+    inputs = early_warning_inputs(tables, [pd.Timestamp("2024-04-01")], window_months=3).set_index(
+        "customer_id"
+    )
     c1 = inputs.loc["C1"]
     assert c1["days_past_due"] == 30  # since 2 March; the 1 April instalment is not due yet
     assert c1["inflow_recent"] == pytest.approx(60.0)  # 1 Jan 00:00 and 31 Mar; not 1 Apr 00:00
     assert c1["inflow_previous"] == pytest.approx(200.0)  # 1 Oct 00:00 and 31 Dec
     assert c1["complaints"] == 2
-    assert c1["days_since_statement"] == (pd.Timestamp("2024-04-01") - pd.Timestamp("2023-09-01")).days
-    assert c1["dscr"] == pytest.approx(30.0 / 20.0)  # EBITDA over the instalments due in 12 months (not 1 April's)
+    assert (
+        c1["days_since_statement"] == (pd.Timestamp("2024-04-01") - pd.Timestamp("2023-09-01")).days
+    )
+    assert c1["dscr"] == pytest.approx(
+        30.0 / 20.0
+    )  # EBITDA over the instalments due in 12 months (not 1 April's)
     c2 = inputs.loc["C2"]
     # Nothing due unpaid, no inflow, the complaint of 31 December is before the window: no record (neutral later).
     assert c2[["days_past_due", "inflow_recent", "inflow_previous", "complaints"]].isna().all()
@@ -121,38 +175,54 @@ def test_trigger_inputs_are_point_in_time(tables):
 
 
 def _credit(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["customer_id", "snapshot_date", "split", "label", "score", "grade"])
+    frame = pd.DataFrame(
+        rows, columns=["customer_id", "snapshot_date", "split", "label", "score", "grade"]
+    )
     frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"])
     return frame
 
 
 def test_score_changes_against_the_previous_snapshot():
-    credit = _credit([
-        ("C1", "2024-04-01", "oot", 0.0, 0.08, "F"),
-        ("C1", "2024-01-01", "oot", 0.0, 0.02, "D"),
-        ("C2", "2024-04-01", "oot", 0.0, 0.01, "C"),
-    ])
+    credit = _credit(
+        [
+            ("C1", "2024-04-01", "oot", 0.0, 0.08, "F"),
+            ("C1", "2024-01-01", "oot", 0.0, 0.02, "D"),
+            ("C2", "2024-04-01", "oot", 0.0, 0.01, "C"),
+        ]
+    )
     changes = score_changes(credit, GRADES).set_index(["customer_id", "snapshot_date"])
     later = changes.loc[("C1", pd.Timestamp("2024-04-01"))]
-    assert later["pd_change"] == pytest.approx(0.06) and later["grade_change"] == 2 and later["previous_grade"] == "D"
+    assert (
+        later["pd_change"] == pytest.approx(0.06)
+        and later["grade_change"] == 2
+        and later["previous_grade"] == "D"
+    )
     assert np.isnan(changes.loc[("C1", pd.Timestamp("2024-01-01")), "pd_change"])
     assert np.isnan(changes.loc[("C2", pd.Timestamp("2024-04-01")), "grade_change"])
 
 
 def test_watch_flags_combine_scores_inputs_and_reasons(tables):
-    credit = _credit([
-        ("C1", "2024-01-01", "oot", 1.0, 0.010, "C"),
-        ("C1", "2024-04-01", "latest", np.nan, 0.012, "C"),
-        ("C2", "2024-04-01", "latest", np.nan, 0.020, "D"),
-        ("C4", "2024-04-01", "latest", np.nan, 0.001, "A"),
-    ])
+    credit = _credit(
+        [
+            ("C1", "2024-01-01", "oot", 1.0, 0.010, "C"),
+            ("C1", "2024-04-01", "latest", np.nan, 0.012, "C"),
+            ("C2", "2024-04-01", "latest", np.nan, 0.020, "D"),
+            ("C4", "2024-04-01", "latest", np.nan, 0.001, "A"),
+        ]
+    )
     inputs = early_warning_inputs(tables, credit["snapshot_date"].unique(), window_months=3)
-    reasons = pd.DataFrame({
-        "customer_id": ["C1", "C1", "C1", "C1"], "snapshot_date": pd.to_datetime(["2024-04-01"] * 4),
-        "rank": [2, 1, 3, 4], "feature": ["cf_b", "rep_a", "fin_c", "eng_d"], "value": 1.0, "shap": 0.1,
-        "sentence": ["second", "first", "third", "fourth"],
-    })
-    flags = build_watch_flags(credit, inputs, reasons, grades=GRADES, reason_codes_top=3, **THRESHOLDS)
+    reasons = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C1", "C1", "C1"],
+            "snapshot_date": pd.to_datetime(["2024-04-01"] * 4),
+            "rank": [2, 1, 3, 4],
+            "feature": ["cf_b", "rep_a", "fin_c", "eng_d"],
+            "value": 1.0,
+            "shap": 0.1,
+            "sentence": ["second", "first", "third", "fourth"],
+        }
+    )
+    flags = build_watch_flags(credit, inputs, reasons, grades=GRADES, params=WATCH)
     flags = flags.set_index(["customer_id", "snapshot_date"])
     c1 = flags.loc[("C1", pd.Timestamp("2024-04-01"))]
     assert c1["triggers"] == "days_past_due, inflow_drop, statement_overdue, complaint_spike"
@@ -164,25 +234,35 @@ def test_watch_flags_combine_scores_inputs_and_reasons(tables):
 
 
 def test_reason_summary_with_no_codes():
-    empty = pd.DataFrame(columns=["customer_id", "snapshot_date", "rank", "feature", "value", "shap", "sentence"])
+    empty = pd.DataFrame(
+        columns=["customer_id", "snapshot_date", "rank", "feature", "value", "shap", "sentence"]
+    )
     assert reason_summary(empty, top=3).empty
 
 
 def test_backtest_rates_and_ratio():
-    flags = pd.DataFrame({
-        "snapshot_date": pd.to_datetime(["2023-07-01"] * 3 + ["2023-10-01"] * 3 + ["2024-01-01"] * 2),
-        "split": ["oot"] * 6 + ["train", "oot"],
-        "label": [1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, np.nan],
-        "on_watch": [True, True, False, False, False, False, True, True],
-    })
+    flags = pd.DataFrame(
+        {
+            "snapshot_date": pd.to_datetime(
+                ["2023-07-01"] * 3 + ["2023-10-01"] * 3 + ["2024-01-01"] * 2
+            ),
+            "split": ["oot"] * 6 + ["train", "oot"],
+            "label": [1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, np.nan],
+            "on_watch": [True, True, False, False, False, False, True, True],
+        }
+    )
     for name in TRIGGERS:
         flags[f"trigger_{name}"] = flags["on_watch"] & (name == "days_past_due")
     pooled, by_snapshot = watch_backtest(flags)
     assert pooled["watch_rows"] == 2 and pooled["watch_default_rate"] == pytest.approx(0.5)
     assert pooled["rest_rows"] == 4 and pooled["rest_default_rate"] == pytest.approx(0.25)
     assert pooled["ratio"] == pytest.approx(2.0) and pooled["defaults_caught"] == pytest.approx(0.5)
-    assert by_snapshot["snapshot_date"].tolist() == list(pd.to_datetime(["2023-07-01", "2023-10-01"]))
+    assert by_snapshot["snapshot_date"].tolist() == list(
+        pd.to_datetime(["2023-07-01", "2023-10-01"])
+    )
     assert by_snapshot["rest_default_rate"].tolist() == pytest.approx([1.0, 0.0])
     table = trigger_summary(flags).set_index("trigger")
-    assert table.loc["days_past_due", "fired"] == 2 and table.loc["days_past_due", "lift"] == pytest.approx(0.5 / (2 / 6))
+    assert table.loc["days_past_due", "fired"] == 2 and table.loc[
+        "days_past_due", "lift"
+    ] == pytest.approx(0.5 / (2 / 6))
     assert table.loc["dscr_breach", "fired"] == 0

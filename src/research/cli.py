@@ -8,10 +8,22 @@ from pathlib import Path
 
 
 def _notebook(args: argparse.Namespace) -> int:
-    from research.stages import run_notebook
+    from research.paths import project_root
+    from research.stages.notebook import run_notebook
 
     out = run_notebook(args.stage, model=args.model)
-    print(f"executed {out}")
+    print(f"executed {out.relative_to(project_root())}")
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    import os
+
+    from research.stages import PIPELINE_ENV, run_stage
+
+    os.environ[PIPELINE_ENV] = "1"
+    run_stage(args.stage, args.model, write=True)
+    print(f"ran {args.stage}{'@' + args.model if args.model else ''}")
     return 0
 
 
@@ -30,8 +42,7 @@ def _generate(args: argparse.Namespace) -> int:
         transactions_per_month=syn.transactions_per_month,
         seed=settings.seed if args.seed is None else args.seed,
         default_dpd=settings.labels.default_dpd,
-        default_horizon_months=settings.labels.default_horizon_months,
-        churn_horizon_months=settings.labels.churn_horizon_months,
+        horizons_months=settings.labels.horizons_months,
         progress=True,
     )
     out = Path(args.out)
@@ -58,35 +69,36 @@ def _contract_doc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sync_params(args: argparse.Namespace) -> int:
-    from research.config import parse_settings, read_params
-    from research.paths import project_root
-    from research.stages import sync_parameters_cell
-
-    root = project_root()
-    params = read_params(root / "params.yaml")
-    parse_settings(params)
-    for notebook in sorted((root / "notebooks").glob("*.ipynb")):
-        if sync_parameters_cell(notebook, params):
-            print(f"updated {notebook.relative_to(root)}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``research`` command."""
     parser = argparse.ArgumentParser(prog="research", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    nb = sub.add_parser("notebook", help="run a stage notebook with params.yaml (DVC stages use this)")
+    nb = sub.add_parser(
+        "notebook", help="run a stage notebook with params.yaml (DVC stages use this)"
+    )
     nb.add_argument("stage")
-    nb.add_argument("--model", default=None, help="credit or churn, for train/explain/validate")
+    nb.add_argument(
+        "--model", default=None, help="a model of params.yaml (models:), for train/explain/validate"
+    )
     nb.set_defaults(func=_notebook)
+
+    st = sub.add_parser(
+        "stage", help="run a stage in this process without its notebook (same outputs)"
+    )
+    st.add_argument("stage")
+    st.add_argument(
+        "--model", default=None, help="a model of params.yaml (models:), for train/explain/validate"
+    )
+    st.set_defaults(func=_stage)
 
     gen = sub.add_parser("generate", help="write a synthetic portfolio (raw tables and truth)")
     gen.add_argument("--customers", type=int, default=None)
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--scenario", choices=["baseline", "downturn"], default=None)
-    gen.add_argument("--out", required=True, help="folder; tables go to OUT/raw, truth to OUT/truth")
+    gen.add_argument(
+        "--out", required=True, help="folder; tables go to OUT/raw, truth to OUT/truth"
+    )
     gen.set_defaults(func=_generate)
 
     val = sub.add_parser("validate", help="check a folder of your own tables against the contract")
@@ -96,9 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     doc = sub.add_parser("contract-doc", help="write the input contract as Markdown")
     doc.add_argument("--out", default="docs/input_contract.md")
     doc.set_defaults(func=_contract_doc)
-
-    sync = sub.add_parser("sync-params", help="copy params.yaml values into the notebooks' parameters cells")
-    sync.set_defaults(func=_sync_params)
 
     args = parser.parse_args(argv)
     try:

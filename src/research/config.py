@@ -19,300 +19,63 @@ from typing import Any, Literal
 
 import yaml
 
+from research._params import ParamsError
+from research._params import check as _check
+from research.data.params import SyntheticParams
+from research.explain.params import ExplainParams
+from research.features.params import FeatureParams, SnapshotParams
+from research.labels import LabelParams, label_names, parse_label_name
+from research.models.params import (
+    CalibrationParams,
+    FeatureSelection,
+    GradeParams,
+    ModelSpec,
+    SplitParams,
+    XGBParams,
+)
 from research.paths import project_root
+from research.validation.params import ValidationParams
+from research.value.params import (
+    LGDParams,
+    LoyaltyParams,
+    SatisfactionParams,
+    ValueParams,
+    WatchParams,
+)
 
-
-class ParamsError(ValueError):
-    """A ``params.yaml`` key is unknown, missing or has a bad value."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticParams:
-    n_customers: int
-    start: str
-    months: int
-    scenario: Literal["baseline", "downturn"]
-    transactions_per_month: float
-
-    def __post_init__(self) -> None:
-        _check(self.n_customers >= 10, "data.synthetic.n_customers", "must be at least 10")
-        _check(self.months >= 36, "data.synthetic.months", "must be at least 36 (3 years)")
-        _check(self.transactions_per_month > 0, "data.synthetic.transactions_per_month", "must be > 0")
-        _check_date(self.start, "data.synthetic.start")
+__all__ = [
+    "CalibrationParams",
+    "ComputeParams",
+    "DataParams",
+    "ExplainParams",
+    "FeatureParams",
+    "FeatureSelection",
+    "GradeParams",
+    "LGDParams",
+    "LabelParams",
+    "LoyaltyParams",
+    "ModelSpec",
+    "ParamsError",
+    "SatisfactionParams",
+    "Settings",
+    "SnapshotParams",
+    "SplitParams",
+    "SyntheticParams",
+    "ValidationParams",
+    "ValueParams",
+    "WatchParams",
+    "XGBParams",
+    "load_settings",
+    "parse_section",
+    "parse_settings",
+    "read_params",
+]
 
 
 @dataclasses.dataclass(frozen=True)
 class DataParams:
     source: str
     synthetic: SyntheticParams
-
-
-@dataclasses.dataclass(frozen=True)
-class SnapshotParams:
-    first: str
-    last: str
-    every_months: int
-
-    def __post_init__(self) -> None:
-        _check_date(self.first, "features.snapshots.first")
-        _check_date(self.last, "features.snapshots.last")
-        _check(self.first <= self.last, "features.snapshots", "first must not be after last")
-        _check(self.every_months >= 1, "features.snapshots.every_months", "must be >= 1")
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureParams:
-    snapshots: SnapshotParams
-    windows_months: list[int]
-    long_window_months: int
-    trend_recent_months: int
-    dpd_thresholds: list[int]
-    financials_overdue_days: int
-    max_missing_share: float
-
-
-@dataclasses.dataclass(frozen=True)
-class LabelParams:
-    default_dpd: int
-    default_horizon_months: int
-    churn_horizon_months: int
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitParams:
-    oot_first_snapshot: str
-    valid_fraction: float
-    test_fraction: float
-
-    def __post_init__(self) -> None:
-        _check_date(self.oot_first_snapshot, "split.oot_first_snapshot")
-        _check(0 < self.valid_fraction < 1, "split.valid_fraction", "must lie in (0, 1)")
-        _check(0 < self.test_fraction < 1, "split.test_fraction", "must lie in (0, 1)")
-
-
-@dataclasses.dataclass(frozen=True)
-class XGBParams:
-    n_estimators: int
-    learning_rate: float
-    max_depth: int
-    min_child_weight: float
-    subsample: float
-    colsample_bytree: float
-    reg_lambda: float
-    early_stopping_rounds: int
-
-
-@dataclasses.dataclass(frozen=True)
-class CalibrationParams:
-    method: Literal["isotonic", "platt"]
-
-
-@dataclasses.dataclass(frozen=True)
-class GradeParams:
-    names: list[str]
-    upper_pd: list[float]
-
-    def __post_init__(self) -> None:
-        if self.names:
-            _check(
-                len(self.names) == len(self.upper_pd) + 1,
-                "grades",
-                "needs one more name than upper_pd bounds (the last grade takes the rest)",
-            )
-            _check(
-                all(a < b for a, b in zip(self.upper_pd, self.upper_pd[1:], strict=False)),
-                "grades.upper_pd",
-                "must increase strictly",
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelParams:
-    label: str
-    source: str
-    id_column: str
-    date_column: str
-    monotone: bool
-    xgb: XGBParams
-    calibration: CalibrationParams
-    grades: GradeParams
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelsParams:
-    credit: ModelParams
-    churn: ModelParams
-
-
-@dataclasses.dataclass(frozen=True)
-class ExplainParams:
-    method: Literal["woodelf", "native", "shap"]
-    reason_codes: int
-    dependence_top: int
-    interaction_sample: int
-    agreement_sample: int
-    report_sample: int
-
-
-@dataclasses.dataclass(frozen=True)
-class ValidationParams:
-    psi_bands: list[float]
-    auc_bands: list[float]
-    overfit_gap_bands: list[float]
-    calibration_alpha: float
-    calibration_amber_alpha: float
-    challenger_alpha: float
-    hl_groups: int
-    psi_bins: int
-    hhi_bands: list[float]
-    min_segment_events: int
-    bootstrap: int
-    cluster_adjust: bool
-
-    def __post_init__(self) -> None:
-        for key in ("psi_bands", "overfit_gap_bands", "hhi_bands"):
-            bands = getattr(self, key)
-            _check(
-                len(bands) == 2 and 0 <= bands[0] < bands[1],
-                f"validation.{key}",
-                "must be two increasing non-negative bounds [amber_from, red_from]",
-            )
-        _check(
-            len(self.auc_bands) == 2 and 0.5 <= self.auc_bands[1] < self.auc_bands[0] <= 1,
-            "validation.auc_bands",
-            "must be two decreasing AUCs in [0.5, 1]: [green_from, red_below]",
-        )
-        _check(0 < self.calibration_alpha < 1, "validation.calibration_alpha", "must lie in (0, 1)")
-        _check(
-            self.calibration_alpha < self.calibration_amber_alpha < 1,
-            "validation.calibration_amber_alpha",
-            "must lie between calibration_alpha and 1",
-        )
-        _check(0 < self.challenger_alpha < 1, "validation.challenger_alpha", "must lie in (0, 1)")
-        _check(self.hl_groups >= 3, "validation.hl_groups", "must be at least 3")
-        _check(self.psi_bins >= 2, "validation.psi_bins", "must be at least 2")
-        _check(self.min_segment_events >= 1, "validation.min_segment_events", "must be at least 1")
-        _check(
-            self.bootstrap == 0 or self.bootstrap >= 100,
-            "validation.bootstrap",
-            "must be 0 (DeLong) or at least 100 resamples",
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class WatchParams:
-    pd_rise: float
-    grade_notches: int
-    dpd_days: int
-    window_months: int
-    inflow_drop: float
-    dscr_covenant: float
-    statement_overdue_days: int
-    complaints: int
-    reason_codes: int
-
-    def __post_init__(self) -> None:
-        _check(0 < self.pd_rise < 1, "value.watch.pd_rise", "must lie in (0, 1)")
-        _check(self.grade_notches >= 1, "value.watch.grade_notches", "must be >= 1")
-        _check(self.dpd_days >= 1, "value.watch.dpd_days", "must be >= 1")
-        _check(self.window_months >= 1, "value.watch.window_months", "must be >= 1")
-        _check(0 < self.inflow_drop < 1, "value.watch.inflow_drop", "must lie in (0, 1)")
-        _check(self.dscr_covenant > 0, "value.watch.dscr_covenant", "must be > 0")
-        _check(self.statement_overdue_days >= 1, "value.watch.statement_overdue_days", "must be >= 1")
-        _check(self.complaints >= 1, "value.watch.complaints", "must be >= 1")
-        _check(self.reason_codes >= 0, "value.watch.reason_codes", "must be >= 0")
-
-
-@dataclasses.dataclass(frozen=True)
-class LGDParams:
-    collateral: dict[str, float]
-    product_adjustment: dict[str, float]
-
-    def __post_init__(self) -> None:
-        for name, lgd in self.collateral.items():
-            _check(0 <= lgd <= 1, f"value.lgd.collateral.{name}", "must lie in [0, 1]")
-        for name, shift in self.product_adjustment.items():
-            _check(-1 <= shift <= 1, f"value.lgd.product_adjustment.{name}", "must lie in [-1, 1]")
-
-
-@dataclasses.dataclass(frozen=True)
-class SatisfactionParams:
-    response_target_hours: float
-    weights: dict[str, float]
-
-    def __post_init__(self) -> None:
-        _check(self.response_target_hours > 0, "value.satisfaction.response_target_hours", "must be > 0")
-        _check_weights(self.weights, ("survey", "complaint_free", "responsiveness"), "value.satisfaction.weights")
-
-
-@dataclasses.dataclass(frozen=True)
-class LoyaltyParams:
-    tenure_cap_years: float
-    product_breadth_cap: int
-    weights: dict[str, float]
-
-    def __post_init__(self) -> None:
-        _check(self.tenure_cap_years > 0, "value.loyalty.tenure_cap_years", "must be > 0")
-        _check(self.product_breadth_cap >= 1, "value.loyalty.product_breadth_cap", "must be >= 1")
-        _check_weights(
-            self.weights,
-            ("tenure", "contact_regularity", "account_regularity", "product_breadth"),
-            "value.loyalty.weights",
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class ValueParams:
-    activity_window_months: int
-    rfm_quantiles: int
-    horizon_years: int
-    discount_rate: float
-    funding_cost: float
-    payments_margin: float
-    ccf: float
-    lgd: LGDParams
-    value_tiers: list[float]
-    tier_names: list[str]
-    high_value_tiers: list[str]
-    risk_bands: dict[str, list[str]]
-    treatments: dict[str, dict[str, str]]
-    satisfaction: SatisfactionParams
-    loyalty: LoyaltyParams
-    watch: WatchParams
-
-    def __post_init__(self) -> None:
-        _check(self.activity_window_months >= 1, "value.activity_window_months", "must be >= 1")
-        _check(self.rfm_quantiles >= 2, "value.rfm_quantiles", "must be >= 2")
-        _check(self.horizon_years >= 1, "value.horizon_years", "must be >= 1")
-        _check(self.discount_rate > -1, "value.discount_rate", "must be > -1")
-        _check(0 <= self.ccf <= 1, "value.ccf", "must lie in [0, 1]")
-        _check(self.payments_margin >= 0, "value.payments_margin", "must be >= 0")
-        cuts = self.value_tiers
-        _check(
-            all(0 < c < 1 for c in cuts) and all(a < b for a, b in zip(cuts, cuts[1:], strict=False)),
-            "value.value_tiers",
-            "must be quantiles in (0, 1), increasing strictly",
-        )
-        _check(
-            len(self.tier_names) == len(cuts) + 1,
-            "value.tier_names",
-            "needs one more name than value_tiers cut points (lowest tier first)",
-        )
-        unknown = [t for t in self.high_value_tiers if t not in self.tier_names]
-        _check(not unknown, "value.high_value_tiers", f"names tiers not in tier_names: {unknown}")
-        grades = [g for band in self.risk_bands.values() for g in band]
-        _check(len(grades) == len(set(grades)), "value.risk_bands", "lists a grade in more than one band")
-        for tier in self.tier_names:
-            _check(tier in self.treatments, "value.treatments", f"needs an entry for tier {tier!r}")
-            missing = [b for b in self.risk_bands if b not in self.treatments[tier]]
-            _check(not missing, f"value.treatments.{tier}", f"needs a treatment for risk bands {missing}")
-
-
-def _check_weights(weights: Mapping[str, float], allowed: tuple[str, ...], key: str) -> None:
-    unknown = [k for k in weights if k not in allowed]
-    _check(not unknown, key, f"has unknown components {unknown}; allowed: {', '.join(allowed)}")
-    _check(all(w >= 0 for w in weights.values()), key, "must be >= 0")
-    _check(sum(weights.values()) > 0, key, "must not all be zero")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,7 +97,8 @@ class ComputeParams:
         _check(self.nthread >= 1, "compute.nthread", "must be >= 1")
         _check(self.dask_workers >= 1, "compute.dask_workers", "must be >= 1")
         _check(
-            not self.scheduler or re.fullmatch(r"([a-z]+://)?[^\s/:]+:\d+", self.scheduler) is not None,
+            not self.scheduler
+            or re.fullmatch(r"([a-z]+://)?[^\s/:]+:\d+", self.scheduler) is not None,
             "compute.scheduler",
             f"must be empty (a LocalCluster) or a scheduler address such as tcp://host:8786, got {self.scheduler!r}",
         )
@@ -355,6 +119,9 @@ def _memory_bytes(text: str) -> int:
     return int(number * (1024 if "i" in unit else 1000) ** power)
 
 
+_MODEL_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     seed: int
@@ -362,36 +129,73 @@ class Settings:
     features: FeatureParams
     labels: LabelParams
     split: SplitParams
-    models: ModelsParams
+    models: dict[str, ModelSpec]
     explain: ExplainParams
     validation: ValidationParams
     value: ValueParams
     compute: ComputeParams
 
-    def model(self, name: str) -> ModelParams:
-        """Settings of the model called ``name`` (``credit`` or ``churn``)."""
+    def __post_init__(self) -> None:
+        _check(bool(self.models), "models", "must hold at least one model")
+        built = label_names(self.labels.horizons_months)
+        registry: dict[str, str] = {}
+        for name, spec in self.models.items():
+            _check(
+                _MODEL_NAME.fullmatch(name) is not None,
+                f"models.{name}",
+                "is not a valid model name: lower-case letters, digits and _ (it names stages, files and runs)",
+            )
+            _check(
+                spec.registry_name not in registry,
+                f"models.{name}.registry_name",
+                f"{spec.registry_name!r} is already the registry name of models.{registry.get(spec.registry_name)}",
+            )
+            registry[spec.registry_name] = name
+            if not spec.uses_panel:
+                continue
+            close = difflib.get_close_matches(spec.label, built, n=1)
+            _check(
+                spec.label in built,
+                f"models.{name}.label",
+                f"{spec.label!r} is not a label the features stage builds ({', '.join(built)})"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + "; add its horizon to labels.horizons_months",
+            )
+            parsed = parse_label_name(spec.label)
+            _check(
+                parsed is not None and parsed[1] == spec.horizon_months,
+                f"models.{name}.horizon_months",
+                f"must equal the window of its label {spec.label!r}",
+            )
+
+    def model(self, name: str) -> ModelSpec:
+        """The specification of the model called ``name``."""
         try:
-            return getattr(self.models, name)
-        except AttributeError:
-            raise ParamsError(f"unknown model {name!r}; expected one of credit, churn") from None
+            return self.models[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.models), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ParamsError(
+                f"unknown model {name!r}{hint}; params.yaml models: {', '.join(self.models)}"
+            ) from None
 
+    @property
+    def enabled_models(self) -> list[str]:
+        """Names of the enabled models, in params order."""
+        return [name for name, spec in self.models.items() if spec.enabled]
 
-def _check(ok: bool, key: str, rule: str) -> None:
-    if not ok:
-        raise ParamsError(f"params.yaml: {key} {rule}")
-
-
-def _check_date(value: str, key: str) -> None:
-    try:
-        dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ParamsError(f"params.yaml: {key} must be an ISO date (YYYY-MM-DD), got {value!r}") from None
+    def model_for_task(self, task: str) -> str | None:
+        """The first enabled model trained on the panel with ``task`` (``pd``, ``attrition``), if any."""
+        return next(
+            (n for n, s in self.models.items() if s.enabled and s.task == task and s.uses_panel),
+            None,
+        )
 
 
 def _build(cls: Any, raw: Any, key: str) -> Any:
     """Build ``cls`` from ``raw``, checking keys and types recursively."""
     origin = typing.get_origin(cls)
-    if dataclasses.is_dataclass(cls):
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
         if not isinstance(raw, Mapping):
             raise ParamsError(f"params.yaml: {key or 'top level'} must be a mapping, got {raw!r}")
         hints = typing.get_type_hints(cls)
@@ -407,7 +211,11 @@ def _build(cls: Any, raw: Any, key: str) -> Any:
         missing = [f for f in fields if f not in raw]
         if missing:
             raise ParamsError(f"params.yaml: missing key {_join(key, missing[0])!r}")
-        return cls(**{f: _build(hints[f], raw[f], _join(key, f)) for f in fields})
+        values = {f: _build(hints[f], raw[f], _join(key, f)) for f in fields}
+        try:
+            return cls(**values)
+        except ParamsError as err:
+            raise _within(err, key) from None
     if origin is Literal:
         allowed = typing.get_args(cls)
         if raw not in allowed:
@@ -436,6 +244,21 @@ def _build(cls: Any, raw: Any, key: str) -> Any:
             f"params.yaml: {key} must be {cls.__name__}, got {type(raw).__name__} {raw!r}"
         )
     return raw
+
+
+def _within(err: ParamsError, key: str) -> ParamsError:
+    """``err`` with its key made absolute: a parameter object names keys from its own section."""
+    text = str(err)
+    marker = "params.yaml: "
+    if not key or not text.startswith(marker):
+        return err
+    named = text[len(marker) :].split(" ", 1)[0]
+    parts = key.split(".")
+    first = named.split(".")[0]
+    if first == parts[0]:
+        return err
+    prefix = ".".join(parts[: parts.index(first)]) if first in parts else key
+    return ParamsError(f"{marker}{_join(prefix, text[len(marker) :])}")
 
 
 def _join(prefix: str, name: str) -> str:

@@ -45,14 +45,19 @@ if TYPE_CHECKING:
 
     from research.explain.values import ShapValues
     from research.models.scoring import FitReport, ScoringModel
-    from research.models.train import FeatureLayout
 
 PARTITION = "_partition"  # index of a partitioned table: the customer's partition number
 ROW = "_row"  # input order: (input partition << ROW_BITS) + position inside it
 ROW_BITS = 40
-HASH_KEY = "customer-part-v1"  # SipHash key (16 bytes); changing it moves customers between partitions
+HASH_KEY = (
+    "customer-part-v1"  # SipHash key (16 bytes); changing it moves customers between partitions
+)
 PANEL_SORT = ["snapshot_date", "customer_id"]
-SPLIT, LABEL, BASE_VALUE = "__split__", "__label__", "__base_value__"  # helper columns of distributed frames
+SPLIT, LABEL, BASE_VALUE = (
+    "__split__",
+    "__label__",
+    "__base_value__",
+)  # helper columns of distributed frames
 # Parquet bytes of one customer partition per byte of a worker thread's memory. Building a
 # partition peaks at about 20x its Parquet bytes (4x into pandas, the copies that restore
 # the row order and validate, build_panel's arrays; bench_dask.py), which keeps a worker
@@ -132,7 +137,9 @@ def cluster_resources(client: Client) -> dict[str, int]:
     """``workers``, ``threads`` (all workers) and ``memory_limit`` (bytes, the smallest worker's), asked live."""
     threads = client.nthreads()
     if not threads:
-        raise RuntimeError("the Dask cluster has no workers; start some (dask worker <scheduler address>)")
+        raise RuntimeError(
+            "the Dask cluster has no workers; start some (dask worker <scheduler address>)"
+        )
     limits = client.run(_memory_limit).values()
     return {"workers": len(threads), "threads": sum(threads.values()), "memory_limit": min(limits)}
 
@@ -142,9 +149,13 @@ def _memory_limit(dask_worker: Any) -> int:
     return int(dask_worker.memory_manager.memory_limit or 0)
 
 
-def auto_partitions(parquet_bytes: int, *, n_workers: int, memory_limit: int, threads_per_worker: int = 1) -> int:
+def auto_partitions(
+    parquet_bytes: int, *, n_workers: int, memory_limit: int, threads_per_worker: int = 1
+) -> int:
     """Customer partitions for ``parquet_bytes`` of input: each fits a worker thread's memory, two per worker at least."""
-    per_partition = max(memory_limit, 2**28) / max(threads_per_worker, 1) * PARQUET_SHARE_OF_WORKER_MEMORY
+    per_partition = (
+        max(memory_limit, 2**28) / max(threads_per_worker, 1) * PARQUET_SHARE_OF_WORKER_MEMORY
+    )
     return max(2 * n_workers, math.ceil(parquet_bytes / per_partition))
 
 
@@ -156,7 +167,9 @@ def customer_partition(customer_ids: pd.Series, n_partitions: int) -> np.ndarray
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
     codes, distinct = pd.factorize(pd.Series(customer_ids).astype("str"), use_na_sentinel=False)
-    hashed = pd.util.hash_array(np.asarray(distinct, dtype=object), hash_key=HASH_KEY, categorize=False)
+    hashed = pd.util.hash_array(
+        np.asarray(distinct, dtype=object), hash_key=HASH_KEY, categorize=False
+    )
     return (hashed % np.uint64(n_partitions)).astype(np.int64)[codes]
 
 
@@ -186,7 +199,9 @@ def _require_id(name: str, columns: Sequence[str], id_column: str) -> None:
         )
 
 
-def _keyed(frame: pd.DataFrame, n_partitions: int, id_column: str, partition_info=None) -> pd.DataFrame:
+def _keyed(
+    frame: pd.DataFrame, n_partitions: int, id_column: str, partition_info=None
+) -> pd.DataFrame:
     """Add the customer partition and the input order (one input partition of a Dask DataFrame)."""
     number = partition_info["number"] if partition_info else 0
     if len(frame) >= 1 << ROW_BITS:
@@ -213,7 +228,9 @@ def read_tables_dask(folder: str | Path) -> dict[str, Any]:
 
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"table folder {root} does not exist; Fix: run the data stage (dvc repro data) first")
+        raise FileNotFoundError(
+            f"table folder {root} does not exist; Fix: run the data stage (dvc repro data) first"
+        )
     csv = sorted(p.name for p in root.glob("*.csv"))
     if csv:
         raise ValueError(
@@ -239,7 +256,9 @@ def observation_end_dask(tables: Mapping[str, Any]) -> pd.Timestamp:
     latest = dask.compute(*[tables[table][column].max() for table, column in wanted])
     frames: dict[str, pd.DataFrame] = {}
     for (table, column), value in zip(wanted, latest, strict=True):
-        frames.setdefault(table, pd.DataFrame(index=[0]))[column] = pd.Series([value], dtype="datetime64[ns]")
+        frames.setdefault(table, pd.DataFrame(index=[0]))[column] = pd.Series(
+            [value], dtype="datetime64[ns]"
+        )
     return labels.observation_end(frames)
 
 
@@ -260,12 +279,18 @@ class CustomerPartitions:
         for name, schema in self.schemas.items():
             where = self.folder / name / f"{PARTITION}={number}"
             frame = pd.read_parquet(where) if where.is_dir() else schema
-            out[name] = frame.sort_values(ROW, kind="stable").drop(columns=ROW).reset_index(drop=True)
+            out[name] = (
+                frame.sort_values(ROW, kind="stable").drop(columns=ROW).reset_index(drop=True)
+            )
         return out
 
 
 def partition_tables(
-    tables: Mapping[str, Any], n_partitions: int, folder: str | Path, *, id_column: str = "customer_id"
+    tables: Mapping[str, Any],
+    n_partitions: int,
+    folder: str | Path,
+    *,
+    id_column: str = "customer_id",
 ) -> CustomerPartitions:
     """Write every Dask table to ``folder`` split by customer partition (Dask's ``to_parquet``).
 
@@ -284,7 +309,11 @@ def partition_tables(
         _require_id(name, frame.columns, id_column)
         keyed = frame.map_partitions(_keyed, n_partitions, id_column)
         schemas[name] = keyed._meta.drop(columns=PARTITION)
-        writes.append(keyed.to_parquet(root / name, partition_on=[PARTITION], write_index=False, compute=False))
+        writes.append(
+            keyed.to_parquet(
+                root / name, partition_on=[PARTITION], write_index=False, compute=False
+            )
+        )
     dask.compute(*writes)
     return CustomerPartitions(root, n_partitions, schemas)
 
@@ -319,15 +348,25 @@ def build_panel_dask(
     import dask.dataframe as dd
 
     if "customers" not in partitions.schemas:
-        raise ValueError("build_panel_dask: the customers table is required (no customers table was partitioned)")
-    empty = validate_tables({name: schema.drop(columns=ROW) for name, schema in partitions.schemas.items()})
+        raise ValueError(
+            "build_panel_dask: the customers table is required (no customers table was partitioned)"
+        )
+    empty = validate_tables(
+        {name: schema.drop(columns=ROW) for name, schema in partitions.schemas.items()}
+    )
     # Peers span partitions: the peer-relative features are added to the collected panel.
     panel_kwargs = {**panel_kwargs, "peer_relative": False}
     meta, notes = build_panel(empty, snapshots, observation_end=observation_end, **panel_kwargs)
     with _pandas_dtypes():
         panel = dd.from_map(
-            _partition_panel, range(partitions.n_partitions), partitions=partitions, snapshots=list(snapshots),
-            observation_end=observation_end, panel_kwargs=panel_kwargs, meta=meta, enforce_metadata=False,
+            _partition_panel,
+            range(partitions.n_partitions),
+            partitions=partitions,
+            snapshots=list(snapshots),
+            observation_end=observation_end,
+            panel_kwargs=panel_kwargs,
+            meta=meta,
+            enforce_metadata=False,
         )
     return panel, notes
 
@@ -385,15 +424,22 @@ def build_panel_from_folder(
         resources = cluster_resources(client)
         n_partitions = auto_partitions(
             sum(p.stat().st_size for p in root.glob("*.parquet")),
-            n_workers=resources["workers"], memory_limit=resources["memory_limit"],
+            n_workers=resources["workers"],
+            memory_limit=resources["memory_limit"],
             threads_per_worker=math.ceil(resources["threads"] / resources["workers"]),
         )
-    staging = Path(staging) if staging else root.parent / f".{root.name}-by-customer-{uuid.uuid4().hex[:8]}"
+    staging = (
+        Path(staging)
+        if staging
+        else root.parent / f".{root.name}-by-customer-{uuid.uuid4().hex[:8]}"
+    )
     try:
         with client.as_current():
             end = observation_end_dask(raw)
             partitions = partition_tables(raw, n_partitions, staging)
-            panel, notes = build_panel_dask(partitions, snapshots, observation_end=end, **panel_kwargs)
+            panel, notes = build_panel_dask(
+                partitions, snapshots, observation_end=end, **panel_kwargs
+            )
             return collect_panel(panel), notes
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -408,7 +454,11 @@ def default_partitions(client: Client) -> int:
 
 
 def distribute_by_customer(
-    frame: pd.DataFrame, *, client: Client, id_column: str = "customer_id", n_partitions: int | None = None
+    frame: pd.DataFrame,
+    *,
+    client: Client,
+    id_column: str = "customer_id",
+    n_partitions: int | None = None,
 ) -> Any:
     """A pandas frame as a Dask DataFrame partitioned by customer, on the workers.
 
@@ -419,9 +469,14 @@ def distribute_by_customer(
 
     n = n_partitions or default_partitions(client)
     positioned = frame.assign(**{ROW: np.arange(len(frame), dtype=np.int64)})
-    pieces = [part["frame"] for part in partition_by_customer({"frame": positioned}, n, id_column=id_column)]
+    pieces = [
+        part["frame"]
+        for part in partition_by_customer({"frame": positioned}, n, id_column=id_column)
+    ]
     with _pandas_dtypes():
-        return dd.from_delayed(_scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False)
+        return dd.from_delayed(
+            _scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False
+        )
 
 
 def gather_in_order(results: Any, client: Client) -> pd.DataFrame:
@@ -458,13 +513,17 @@ def fit_booster_dask(
     train_x, train_y = _as_dask(x_train, y_train, client=client, n_partitions=n_partitions)
     valid_x, valid_y = _as_dask(x_valid, y_valid, client=client, n_partitions=n_partitions)
     d_train = dxgb.DaskQuantileDMatrix(client, train_x, train_y, enable_categorical=True)
-    d_valid = dxgb.DaskQuantileDMatrix(client, valid_x, valid_y, enable_categorical=True, ref=d_train)
+    d_valid = dxgb.DaskQuantileDMatrix(
+        client, valid_x, valid_y, enable_categorical=True, ref=d_train
+    )
     result = dxgb.train(
         client,
         {k: v for k, v in params.items() if k != "nthread"},
         d_train,
         num_boost_round=n_estimators,
-        evals=[(d_valid, "valid")],  # as the local trainer: no training-set curve (a third more time)
+        evals=[
+            (d_valid, "valid")
+        ],  # as the local trainer: no training-set curve (a third more time)
         early_stopping_rounds=early_stopping_rounds,
         verbose_eval=False,
     )
@@ -490,41 +549,27 @@ def fit_scoring_model_dask(
     split: pd.Series,
     *,
     client: Client,
-    label: str,
-    layout: FeatureLayout,
-    xgb_settings: Mapping[str, Any],
-    calibration_method: str,
-    grade_names: Sequence[str],
-    grade_upper_pd: Sequence[float],
-    nthread: int,
-    seed: int,
-    challenger_c: float = 1.0,
     n_partitions: int | None = None,
+    **fit_kwargs: Any,
 ) -> tuple[ScoringModel, FitReport]:
     """``research.models.scoring.fit_scoring_model`` with the trees boosted on the Dask cluster.
 
-    Same arguments plus ``client``; the same parts are fitted the same way (trees on
-    ``train``, early stopping and calibration on ``valid``, grading, the challenger on
-    ``train``); only the boosting runs through ``xgboost.dask`` and the development
-    margins are predicted on the workers. Calibration and the challenger stay local:
-    they see one score and a few dozen columns per row.
+    ``fit_kwargs`` are that function's keyword arguments; the same parts are fitted the
+    same way (trees on ``train``, early stopping and calibration on ``valid``, grading,
+    the challenger on ``train``); only the boosting runs through ``xgboost.dask`` and the
+    development margins are predicted on the workers. Calibration and the challenger stay
+    local: they see one score and a few dozen columns per row.
     """
     from research.models.scoring import fit_scoring_model
 
     return fit_scoring_model(
         table,
         split,
-        label=label,
-        layout=layout,
-        xgb_settings=xgb_settings,
-        calibration_method=calibration_method,
-        grade_names=grade_names,
-        grade_upper_pd=grade_upper_pd,
-        nthread=nthread,
-        seed=seed,
-        challenger_c=challenger_c,
         boost=partial(fit_booster_dask, client=client, n_partitions=n_partitions),
-        margins=lambda booster, x: predict_margin_dask(booster, x, client=client, n_partitions=n_partitions),
+        margins=lambda booster, x: predict_margin_dask(
+            booster, x, client=client, n_partitions=n_partitions
+        ),
+        **fit_kwargs,
     )
 
 
@@ -532,12 +577,19 @@ def fit_scoring_model_dask(
 
 
 def predict_margin_dask(
-    booster: xgb.Booster, frame: pd.DataFrame, *, client: Client, n_partitions: int | None = None, nthread: int = 1
+    booster: xgb.Booster,
+    frame: pd.DataFrame,
+    *,
+    client: Client,
+    n_partitions: int | None = None,
+    nthread: int = 1,
 ) -> np.ndarray:
     """The booster's log-odds for every row of a model frame, predicted per partition on the workers."""
     meta = pd.DataFrame({"margin": pd.Series(dtype="float64"), ROW: pd.Series(dtype="int64")})
     spread = _spread_rows(frame, client=client, n_partitions=n_partitions)
-    result = spread.map_partitions(_partition_margin, _on_workers(booster), nthread=nthread, meta=meta)
+    result = spread.map_partitions(
+        _partition_margin, _on_workers(booster), nthread=nthread, meta=meta
+    )
     return gather_in_order(result, client)["margin"].to_numpy()
 
 
@@ -564,27 +616,38 @@ def score_table_dask(
     from research.models.scoring import score_table
 
     keys = [id_column, *([date_column] if date_column else []), label]
-    frame = table[list(dict.fromkeys([*keys, *model.layout.features]))].assign(**{SPLIT: split.astype(str).to_numpy()})
-    kwargs = {"id_column": id_column, "date_column": date_column, "label": label}
+    frame = table[list(dict.fromkeys([*keys, *model.layout.features]))].assign(
+        **{SPLIT: split.astype(str).to_numpy()}
+    )
+    kwargs: dict[str, Any] = {"id_column": id_column, "date_column": date_column, "label": label}
     # The schema from one row: XGBoost warns about an empty matrix.
     meta = score_table(model, frame.iloc[:1], frame[SPLIT].iloc[:1], **kwargs).iloc[:0]
     meta[ROW] = pd.Series(dtype="int64")
-    spread = distribute_by_customer(frame, client=client, id_column=id_column, n_partitions=n_partitions)
-    result = spread.map_partitions(_partition_scores, _on_workers(model), nthread=nthread, meta=meta, **kwargs)
+    spread = distribute_by_customer(
+        frame, client=client, id_column=id_column, n_partitions=n_partitions
+    )
+    result = spread.map_partitions(
+        _partition_scores, _on_workers(model), nthread=nthread, meta=meta, **kwargs
+    )
     return gather_in_order(result, client)
 
 
-
-def _partition_scores(part: pd.DataFrame, model: Any, *, nthread: int, **kwargs: Any) -> pd.DataFrame:
+def _partition_scores(
+    part: pd.DataFrame, model: Any, *, nthread: int, **kwargs: Any
+) -> pd.DataFrame:
     from research.models.scoring import score_table
 
     scores = score_table(model, part, part[SPLIT], nthread=nthread, **kwargs)
     return scores.assign(**{ROW: part[ROW].to_numpy()})
 
 
-
 def native_shap_dask(
-    booster: xgb.Booster, frame: pd.DataFrame, *, client: Client, n_partitions: int | None = None, nthread: int = 1
+    booster: xgb.Booster,
+    frame: pd.DataFrame,
+    *,
+    client: Client,
+    n_partitions: int | None = None,
+    nthread: int = 1,
 ) -> ShapValues:
     """SHAP values (log-odds) of every row of a model frame by XGBoost's ``pred_contribs``, per partition.
 
@@ -601,7 +664,8 @@ def native_shap_dask(
     meta[ROW] = pd.Series(dtype="int64")
     spread = _spread_rows(frame, client=client, n_partitions=n_partitions)
     result = gather_in_order(
-        spread.map_partitions(_partition_shap, _on_workers(booster), nthread=nthread, meta=meta), client
+        spread.map_partitions(_partition_shap, _on_workers(booster), nthread=nthread, meta=meta),
+        client,
     )
     return ShapValues(
         values=result[names].to_numpy(dtype=np.float64),
@@ -616,7 +680,9 @@ def _partition_shap(part: pd.DataFrame, booster: Any, *, nthread: int) -> pd.Dat
     from research.explain.values import native_shap
 
     values = native_shap(booster, part.drop(columns=ROW), nthread=nthread)
-    return values.frame(index=part.index).assign(**{BASE_VALUE: values.base_value, ROW: part[ROW].to_numpy()})
+    return values.frame(index=part.index).assign(
+        **{BASE_VALUE: values.base_value, ROW: part[ROW].to_numpy()}
+    )
 
 
 def _spread_rows(frame: pd.DataFrame, *, client: Any, n_partitions: int | None) -> Any:
@@ -628,13 +694,17 @@ def _spread_rows(frame: pd.DataFrame, *, client: Any, n_partitions: int | None) 
     bounds = np.linspace(0, len(frame), n + 1).astype(int)
     pieces = [positioned.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     with _pandas_dtypes():
-        return dd.from_delayed(_scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False)
+        return dd.from_delayed(
+            _scatter_round_robin(client, pieces), meta=positioned.iloc[:0], verify_meta=False
+        )
 
 
 def _scatter_round_robin(client: Any, pieces: Sequence[pd.DataFrame]) -> list[Any]:
     """Send piece ``i`` to worker ``i mod workers``: every worker holds data, the same way every run."""
     workers = sorted(client.nthreads())
-    return [client.scatter(piece, workers=[workers[i % len(workers)]]) for i, piece in enumerate(pieces)]
+    return [
+        client.scatter(piece, workers=[workers[i % len(workers)]]) for i, piece in enumerate(pieces)
+    ]
 
 
 def _pandas_dtypes() -> Any:

@@ -1,16 +1,21 @@
-"""The model against the synthetic portfolio's oracle (``data/truth``); never used to fit anything.
+"""How informative the data is and how close a model comes to the oracle; never used to fit anything.
 
-The oracle score of a customer-snapshot is the event probability given the customer's
+Event rates by year and the best single observables describe the portfolio (the data
+stage shows them); they sit here rather than in ``research.data`` because they need the
+labels and the feature panel, which build on the data layer. The oracle score of a customer-snapshot is the event probability given the customer's
 latent state at the snapshot. Its AUC on the same customer-snapshots as the model's is
 the ceiling any model can reach from the data; the gap says how much the features miss.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from research.labels import LABEL_EVENTS, label_names, observation_end, parse_label_name
 from research.models.metrics import auc
 
 KEYS = ["customer_id", "snapshot_date"]
@@ -32,7 +37,7 @@ def oracle_comparison(
             ``label`` and the model's ``score``.
         oracle: ``customer_id, snapshot_date`` and ``oracle_column``.
         label: Outcome column of ``scores`` (1/0).
-        oracle_column: The oracle probability to compare (``oracle_default``, ``oracle_churn``).
+        oracle_column: The oracle probability to compare (``oracle_<label>``, e.g. ``oracle_default_12m``).
         split: Which rows to compare.
         score: The model's score column.
 
@@ -45,12 +50,17 @@ def oracle_comparison(
         raise KeyError(f"oracle table lacks columns {missing}; it has {list(oracle.columns)}")
     rows = scores.loc[(scores["split"] == split) & scores[label].notna(), [*KEYS, label, score]]
     truth = oracle[[*KEYS, oracle_column]].drop_duplicates(KEYS)
-    truth = truth.assign(snapshot_date=pd.to_datetime(truth["snapshot_date"]).astype("datetime64[ns]"))
+    truth = truth.assign(
+        snapshot_date=pd.to_datetime(truth["snapshot_date"]).astype("datetime64[ns]")
+    )
     rows = rows.assign(snapshot_date=pd.to_datetime(rows["snapshot_date"]).astype("datetime64[ns]"))
     joined = rows.merge(truth, on=KEYS, how="inner", validate="one_to_one")
     if joined.empty:
         raise ValueError(f"no {split!r} customer-snapshot of the scores is in the oracle table")
-    model_auc, oracle_auc = auc(joined[label], joined[score]), auc(joined[label], joined[oracle_column])
+    model_auc, oracle_auc = (
+        auc(joined[label], joined[score]),
+        auc(joined[label], joined[oracle_column]),
+    )
     return {
         "auc": model_auc,
         "oracle_auc": oracle_auc,
@@ -59,3 +69,149 @@ def oracle_comparison(
         "events": int(joined[label].sum()),
         "unmatched": len(rows) - len(joined),
     }
+
+
+def oracle_column(label: str) -> str:
+    """The truth table's column holding the oracle probability of a panel label."""
+    return f"oracle_{label}"
+
+
+def event_rates_by_year(tables: Mapping[str, pd.DataFrame], *, default_dpd: int) -> pd.DataFrame:
+    """Annual rate of every label event per segment among customers active on 1 January.
+
+    A customer counts for year Y when onboarded before Y, and no event (default, the
+    relationship's end) happened before Y; the ``<event>_rate`` is the share whose first
+    event date falls in Y. Years without a complete calendar of data are left out.
+    """
+    customers = tables["customers"].set_index("customer_id")
+    data_end = observation_end(tables)  # first day after the data; later events are not observed
+    firsts = {}
+    for event, dates_of in LABEL_EVENTS.items():
+        dates = dates_of(tables, default_dpd)
+        dates = pd.Series(dtype="datetime64[ns]") if dates is None else dates
+        firsts[event] = dates.reindex(customers.index).where(lambda d: d < data_end)
+    # Years from the first one with repayment history (records before it are not in the data).
+    history_start = (
+        (
+            tables["repayments"]["due_date"].min()
+            if "repayments" in tables
+            else customers["onboarding_date"].min()
+        )
+        .to_period("M")
+        .start_time
+    )
+    first_year = (
+        history_start.year
+        if history_start == pd.Timestamp(history_start.year, 1, 1)
+        else history_start.year + 1
+    )
+    rows = []
+    for year in range(first_year, data_end.year + 1):
+        start, stop = pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1)
+        if stop > data_end:
+            continue
+        active = customers["onboarding_date"] < start
+        for first in firsts.values():
+            active &= ~(first < start)
+        frame = pd.DataFrame(
+            {"segment": customers["segment"]}
+            | {
+                event: first.between(start, stop, inclusive="left")
+                for event, first in firsts.items()
+            }
+        )[active]
+        grouped = frame.groupby("segment").agg(
+            customers=("segment", "size"), **{f"{event}_rate": (event, "mean") for event in firsts}
+        )
+        grouped.loc["all"] = [len(frame), *(frame[event].mean() for event in firsts)]
+        rows.append(grouped.reset_index().assign(year=year))
+    return pd.concat(rows, ignore_index=True)[
+        ["year", "segment", "customers", *(f"{e}_rate" for e in firsts)]
+    ]
+
+
+def oriented_auc(label: pd.Series, values: pd.Series) -> float:
+    """AUC of a single quantity in its better direction (missing values ranked lowest)."""
+    mask = label.notna()
+    y = label[mask]
+    x = (
+        values[mask]
+        .astype(float)
+        .fillna(values[mask].min() - 1 if values[mask].notna().any() else 0.0)
+    )
+    if len(np.unique(y)) < 2 or x.nunique() < 2:
+        return 0.5
+    area = auc(y, x)
+    return 0.5 if area is None else float(max(area, 1.0 - area))
+
+
+def informativeness(
+    tables: Mapping[str, pd.DataFrame],
+    truth: Mapping[str, pd.DataFrame],
+    *,
+    default_dpd: int,
+    horizons_months: Sequence[int],
+    n_snapshots: int = 4,
+    top: int = 5,
+) -> pd.DataFrame:
+    """Oracle AUC against the best single observables, per label, on the latest full windows.
+
+    The snapshots are the last ``n_snapshots`` quarter starts whose label windows lie
+    inside the data (the out-of-time period of the default settings). Every feature the
+    panel builds counts as an observable; the table lists the oracle and the ``top``
+    best single features by oriented AUC, with their gap to the oracle.
+    """
+    from research.features.snapshot import STANDARD_FEATURE_SETTINGS, build_panel
+
+    end = observation_end(tables)
+    last = (end - pd.DateOffset(months=max(horizons_months))).to_period("Q").start_time
+    snapshots = [last - pd.DateOffset(months=3 * k) for k in reversed(range(n_snapshots))]
+    panel, _ = build_panel(
+        tables,
+        snapshots,
+        default_dpd=default_dpd,
+        horizons_months=horizons_months,
+        observation_end=end,
+        **STANDARD_FEATURE_SETTINGS,  # independent of the feature stage's parameters
+    )
+    oracle = truth["oracle"]
+    panel = panel.merge(
+        oracle, on=["customer_id", "snapshot_date"], how="left", validate="one_to_one"
+    )
+    labels = [name for name in label_names(horizons_months) if oracle_column(name) in panel.columns]
+    skip = {"customer_id", "snapshot_date", *label_names(horizons_months), *oracle.columns}
+    features = [
+        c for c in panel.columns if c not in skip and pd.api.types.is_numeric_dtype(panel[c])
+    ]
+    rows = []
+    for label in labels:
+        event = parse_label_name(label)[0]  # type: ignore[index]
+        subset = panel[panel[label].notna() & panel[oracle_column(label)].notna()]
+        oracle_auc = auc(subset[label], subset[oracle_column(label)])
+        if oracle_auc is None:  # one outcome class only (a tiny portfolio): nothing to rank
+            continue
+        rows.append(
+            {
+                "event": event,
+                "quantity": "oracle (latent state)",
+                "auc": oracle_auc,
+                "gap_to_oracle": 0.0,
+                "rows": len(subset),
+                "events": int(subset[label].sum()),
+            }
+        )
+        single = sorted(
+            ((oriented_auc(subset[label], subset[f]), f) for f in features), reverse=True
+        )[:top]
+        rows.extend(
+            {
+                "event": event,
+                "quantity": name,
+                "auc": area,
+                "gap_to_oracle": oracle_auc - area,
+                "rows": len(subset),
+                "events": int(subset[label].sum()),
+            }
+            for area, name in single
+        )
+    return pd.DataFrame(rows)

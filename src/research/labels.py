@@ -12,19 +12,61 @@ observed inside it. An event on or after ``observation_end`` is not observed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from research._params import check
 from research.data.contract import EVENT_TIME
 
 
-def label_columns(default_horizon_months: int, churn_horizon_months: int) -> tuple[str, str]:
-    """Names of the default and churn label columns, e.g. ``("default_12m", "churn_12m")``."""
-    return f"default_{default_horizon_months}m", f"churn_{churn_horizon_months}m"
+@dataclasses.dataclass(frozen=True)
+class LabelParams:
+    """``params.yaml`` → ``labels``: what a default is and which label windows the panel carries."""
+
+    default_dpd: int
+    horizons_months: list[int]
+
+    def __post_init__(self) -> None:
+        check(self.default_dpd >= 1, "labels.default_dpd", "must be at least 1 day")
+        check(
+            len(self.horizons_months) >= 1,
+            "labels.horizons_months",
+            "must name at least one horizon",
+        )
+        check(
+            all(h >= 1 for h in self.horizons_months),
+            "labels.horizons_months",
+            "must be positive months",
+        )
+        check(
+            len(set(self.horizons_months)) == len(self.horizons_months),
+            "labels.horizons_months",
+            "must not repeat a horizon",
+        )
+
+
+def label_name(event: str, horizon_months: int) -> str:
+    """The panel column of ``event`` within ``horizon_months`` months, e.g. ``default_12m``."""
+    return f"{event}_{horizon_months}m"
+
+
+def label_names(horizons_months: Sequence[int]) -> list[str]:
+    """Every label column the panel carries: each event at each horizon (events outer)."""
+    return [label_name(event, h) for event in LABEL_EVENTS for h in horizons_months]
+
+
+def parse_label_name(name: str) -> tuple[str, int] | None:
+    """``(event, horizon_months)`` of a panel label column, or ``None`` for any other name."""
+    match = re.fullmatch(r"([a-z]+)_(\d+)m", name)
+    if match is None or match.group(1) not in LABEL_EVENTS:
+        return None
+    return match.group(1), int(match.group(2))
 
 
 def observation_end(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
@@ -61,7 +103,12 @@ def default_dates(repayments: pd.DataFrame, default_dpd: int) -> pd.Series:
     paid = repayments["paid_date"].astype("datetime64[ns]")
     defaulted = due.notna() & (paid.isna() | (paid >= reached))
     first = (
-        pd.DataFrame({"customer_id": repayments["customer_id"][defaulted], "default_date": reached[defaulted]})
+        pd.DataFrame(
+            {
+                "customer_id": repayments["customer_id"][defaulted],
+                "default_date": reached[defaulted],
+            }
+        )
         .groupby("customer_id", sort=True)["default_date"]
         .min()
     )
@@ -78,6 +125,25 @@ def churn_dates(customers: pd.DataFrame) -> pd.Series:
         name="churn_date",
     )
     return out.sort_index()
+
+
+def _default_event(tables: Mapping[str, pd.DataFrame], default_dpd: int) -> pd.Series | None:
+    repayments = tables.get("repayments")
+    return None if repayments is None else default_dates(repayments, default_dpd)
+
+
+def _churn_event(tables: Mapping[str, pd.DataFrame], default_dpd: int) -> pd.Series | None:
+    return churn_dates(tables["customers"])
+
+
+# The events a label can count, by the name that starts its column (``default_12m``): the
+# first date of the event per customer from the tables, or None when the tables cannot say
+# (the label is then unknown throughout). A new kind of label is one function here.
+EventDates = Callable[[Mapping[str, pd.DataFrame], int], "pd.Series | None"]
+LABEL_EVENTS: dict[str, EventDates] = {
+    fn.__name__.removeprefix("_").removesuffix("_event"): fn
+    for fn in (_default_event, _churn_event)
+}
 
 
 def event_labels(
@@ -101,7 +167,10 @@ def event_labels(
 
 def _lookup(customer_ids: pd.Series, dates: pd.Series) -> np.ndarray:
     """The date of each customer id (NaT where it has none)."""
-    position = pc.index_in(pa.array(customer_ids.astype("str").array), value_set=pa.array(dates.index.astype("str").array))
+    position = pc.index_in(
+        pa.array(customer_ids.astype("str").array),
+        value_set=pa.array(dates.index.astype("str").array),
+    )
     position = position.fill_null(-1).to_numpy(zero_copy_only=False)
     values = np.append(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
     return values[position]
@@ -110,7 +179,12 @@ def _lookup(customer_ids: pd.Series, dates: pd.Series) -> np.ndarray:
 def _add_months(dates: np.ndarray, months: int) -> np.ndarray:
     """``dates + months`` calendar months, computed once per distinct date."""
     unique, inverse = np.unique(dates, return_inverse=True)
-    shifted = np.array([(pd.Timestamp(d) + pd.DateOffset(months=months)).as_unit("ns").to_datetime64() for d in unique])
+    shifted = np.array(
+        [
+            (pd.Timestamp(d) + pd.DateOffset(months=months)).as_unit("ns").to_datetime64()
+            for d in unique
+        ]
+    )
     return shifted.astype("datetime64[ns]")[inverse] if len(unique) else dates.copy()
 
 
@@ -119,26 +193,22 @@ def panel_labels(
     tables: Mapping[str, pd.DataFrame],
     *,
     default_dpd: int,
-    default_horizon_months: int,
-    churn_horizon_months: int,
+    horizons_months: Sequence[int],
     observation_end: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """The default and churn label columns for the rows of ``keys``.
+    """Every label column (``label_names``) for the rows of ``keys``.
 
-    Without a ``repayments`` table the default label is NaN throughout (unknown).
+    An event whose source table is absent (no ``repayments`` for defaults) is NaN
+    throughout (unknown).
     """
     end = _observation_end(tables) if observation_end is None else observation_end
-    default_col, churn_col = label_columns(default_horizon_months, churn_horizon_months)
     out = pd.DataFrame(index=keys.index)
-    if tables.get("repayments") is not None:
-        out[default_col] = event_labels(
-            keys, default_dates(tables["repayments"], default_dpd),
-            horizon_months=default_horizon_months, observation_end=end,
-        )
-    else:
-        out[default_col] = np.nan
-    out[churn_col] = event_labels(
-        keys, churn_dates(tables["customers"]), horizon_months=churn_horizon_months, observation_end=end
-    )
+    for event, dates_of in LABEL_EVENTS.items():
+        dates = dates_of(tables, default_dpd)
+        for horizon in horizons_months:
+            name = label_name(event, horizon)
+            if dates is None:
+                out[name] = np.nan
+            else:
+                out[name] = event_labels(keys, dates, horizon_months=horizon, observation_end=end)
     return out
-

@@ -57,3 +57,49 @@ def plots_dir(root: Path, model: str) -> Path:
 
 def mlruns_dir(root: Path) -> Path:
     return root / "mlruns"
+
+
+def feature_dir(root: Path) -> Path:
+    """The panel and its tables (catalog, quality, univariate power)."""
+    return root / "data" / "features"
+
+
+def value_dir(root: Path) -> Path:
+    return root / "data" / "value"
+
+
+def run_file(root: Path, model: str) -> Path:
+    """``run.json``: the MLflow run and registry version of a model's training."""
+    return model_dir(root, model) / "run.json"
+
+
+def reason_codes_path(root: Path, model: str) -> Path:
+    """Every explained customer-snapshot's top reasons; beside the scores, which the value stage reads as a folder."""
+    return root / "data" / "scores" / f"{model}_reason_codes.parquet"
+
+
+def shap_report_path(root: Path, model: str) -> Path:
+    return report_dir(root, model) / "shap.html"
+
+
+def validation_report_path(root: Path, model: str) -> Path:
+    return report_dir(root, model) / "validation.html"
+
+
+def value_report_path(root: Path) -> Path:
+    return report_dir(root) / "value.html"
+
+
+def index_path(root: Path) -> Path:
+    return report_dir(root) / "index.html"
+
+
+def notebooks_dir(root: Path) -> Path:
+    """The stage notebooks (sources)."""
+    return root / "notebooks"
+
+
+def executed_notebook_path(root: Path, stage: str, model: str | None = None) -> Path:
+    """Where the executed copy of a stage notebook goes (an HTML rendering lands beside it)."""
+    name = f"{stage}-{model}" if model else stage
+    return report_dir(root) / "notebooks" / f"{name}.ipynb"

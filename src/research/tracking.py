@@ -40,7 +40,9 @@ def configure(root: Path, experiment: str = EXPERIMENT) -> str:
     mlflow.set_tracking_uri(tracking_uri(root))
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
-        exp_id = mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").resolve().as_uri())
+        exp_id = mlflow.create_experiment(
+            experiment, artifact_location=(store / "artifacts").resolve().as_uri()
+        )
     else:
         exp_id = found.experiment_id
     mlflow.set_experiment(experiment_id=exp_id)
@@ -94,7 +96,9 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 @contextmanager
-def model_run(root: Path, model: str, *, run_id: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
+def model_run(
+    root: Path, model: str, *, run_id: str | None = None, tags: Mapping[str, str] | None = None
+) -> Iterator[Any]:
     """Start (or resume, with ``run_id``) the MLflow run of ``model`` with provenance tags."""
     import mlflow
 
@@ -115,15 +119,9 @@ def model_run(root: Path, model: str, *, run_id: str | None = None, tags: Mappin
 
 # --- training runs: params, metrics, the model, the registry and run.json -------------
 
-REGISTERED_NAMES = {"credit": "credit_pd", "churn": "churn"}
 MODEL_ARTIFACT = "model"
 MODEL_FILES_ARTIFACT = "model_files"
 CONTENT_HASH_TAG = "content_hash"
-
-
-def registered_name(model: str) -> str:
-    """The registry name of a model (``credit`` is registered as ``credit_pd``)."""
-    return REGISTERED_NAMES.get(model, model)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -213,7 +211,9 @@ def register_if_changed(model_uri: str, name: str, content_hash: str) -> tuple[s
     return str(created.version), True
 
 
-def write_run_file(path: Path, *, run: Any, model_name: str, model_version: str, model_uri: str) -> dict[str, str]:
+def write_run_file(
+    path: Path, *, run: Any, model_name: str, model_version: str, model_uri: str
+) -> dict[str, str]:
     """Write ``run.json`` (what later stages need to resume the run and find the model)."""
     import json
 
@@ -241,6 +241,7 @@ def read_run_file(path: Path) -> dict[str, str]:
 def log_training_run(
     *,
     model: str,
+    registry_name: str,
     params: Mapping[str, Any],
     metrics: Mapping[str, Any],
     model_folder: Path,
@@ -248,11 +249,13 @@ def log_training_run(
     input_example: Any,
     content_hash: str,
     extra_artifacts: Sequence[tuple[str, Path]] = (),
+    register: bool = True,
 ) -> dict[str, str]:
     """Inside an active run: params, metrics, the model files, the booster, the registry.
 
     Args:
-        model: ``credit`` or ``churn``.
+        model: The model's name in ``params.yaml`` (``models.<name>``).
+        registry_name: Its name in the MLflow model registry.
         params: The parameters the stage used (nested; logged flattened).
         metrics: The metrics file's content (numeric leaves logged as ``section.name``).
         model_folder: ``models/<model>/`` (features, calibrator, challenger, grading).
@@ -260,6 +263,7 @@ def log_training_run(
         input_example: A few rows of the model matrix.
         content_hash: Hash of what decides the scores; a new registry version only when it changes.
         extra_artifacts: Further ``(artifact folder, file)`` pairs to log.
+        register: Register the model (an interactive run logs it but registers nothing).
 
     Returns:
         ``model_name``, ``model_version``, ``model_uri`` and whether the version ``is_new``.
@@ -272,10 +276,25 @@ def log_training_run(
     for folder, path in extra_artifacts:
         mlflow.log_artifact(str(path), artifact_path=folder)
     info = log_booster(booster, input_example)
-    name = registered_name(model)
+    name = registry_name
+    if not register:
+        mlflow.set_tags({CONTENT_HASH_TAG: content_hash})
+        return {
+            "model_name": name,
+            "model_version": "",
+            "model_uri": info.model_uri,
+            "is_new": "false",
+        }
     version, is_new = register_if_changed(info.model_uri, name, content_hash)
-    mlflow.set_tags({CONTENT_HASH_TAG: content_hash, "registered_model": name, "registered_version": version})
-    return {"model_name": name, "model_version": version, "model_uri": info.model_uri, "is_new": str(is_new).lower()}
+    mlflow.set_tags(
+        {CONTENT_HASH_TAG: content_hash, "registered_model": name, "registered_version": version}
+    )
+    return {
+        "model_name": name,
+        "model_version": version,
+        "model_uri": info.model_uri,
+        "is_new": str(is_new).lower(),
+    }
 
 
 def load_logged_model(root: Path, run_id: str, dst: Path) -> Any:
@@ -286,5 +305,7 @@ def load_logged_model(root: Path, run_id: str, dst: Path) -> Any:
 
     configure(root)
     booster = mlflow.xgboost.load_model(f"runs:/{run_id}/{MODEL_ARTIFACT}")
-    folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=MODEL_FILES_ARTIFACT, dst_path=str(dst))
+    folder = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=MODEL_FILES_ARTIFACT, dst_path=str(dst)
+    )
     return load_scoring_model(Path(folder), booster=booster)

@@ -552,6 +552,7 @@ def _check_ranges(spec: Table, frame: pd.DataFrame) -> None:
             elif low is not None:
                 allowed = f">= {_number(low)}"
             else:
+                assert high is not None  # both None was skipped above
                 allowed = f"<= {_number(high)}"
             raise _row_error(
                 spec,

@@ -39,6 +39,7 @@ computed exactly on a grid (``research.data._oracle``).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -385,8 +386,7 @@ def generate_portfolio(
     transactions_per_month: float,
     seed: int,
     default_dpd: int = 90,
-    default_horizon_months: int = 12,
-    churn_horizon_months: int = 12,
+    horizons_months: Sequence[int] = (12,),
     progress: bool = False,
     coefficients: GeneratorCoefficients | None = None,
 ) -> Portfolio:
@@ -400,8 +400,8 @@ def generate_portfolio(
         transactions_per_month: Mean account movements per active customer-month.
         seed: Seed of the random streams; the same seed gives identical tables.
         default_dpd: Days past due at which a missed instalment is a default.
-        default_horizon_months: Default window of the oracle.
-        churn_horizon_months: Churn window of the oracle.
+        horizons_months: Label windows of the oracle: one default and one churn probability
+            column per window (``oracle_default_12m``, ``oracle_churn_12m``).
         progress: Show a progress bar on stderr.
         coefficients: What drives what; the documented defaults when omitted.
 
@@ -411,7 +411,7 @@ def generate_portfolio(
     """
     _check_arguments(n_customers, start, months, scenario, transactions_per_month, default_dpd)
     coef = coefficients or GeneratorCoefficients()
-    cal = _Calendar.from_start(start, months, max(default_horizon_months, churn_horizon_months))
+    cal = _Calendar.from_start(start, months, max(horizons_months))
     rng = _streams(seed)
     hazards = HazardModel.from_coefficients(coef)
     with tqdm(
@@ -426,8 +426,7 @@ def generate_portfolio(
             cal,
             coef,
             default_dpd=default_dpd,
-            default_horizon=default_horizon_months,
-            churn_horizon=churn_horizon_months,
+            horizons=tuple(horizons_months),
         )
         bar.update(bar.total - bar.n)
     return Portfolio(tables=tables, truth=truth)
@@ -1796,7 +1795,7 @@ def _applications_table(applications: _Applications, ids: _Ids) -> pd.DataFrame:
 
 
 def _truth_tables(
-    book: _Book, hazards, cal, coef, *, default_dpd, default_horizon, churn_horizon
+    book: _Book, hazards, cal, coef, *, default_dpd, horizons
 ) -> dict[str, pd.DataFrame]:
     b = book
     return {
@@ -1809,8 +1808,7 @@ def _truth_tables(
             cal,
             coef,
             default_dpd=default_dpd,
-            default_horizon=default_horizon,
-            churn_horizon=churn_horizon,
+            horizons=horizons,
         ),
     }
 
@@ -1865,10 +1863,8 @@ def _events_table(events: _Events, cal: _Calendar, ids: _Ids) -> pd.DataFrame:
     )
 
 
-def _oracle_table(
-    book: _Book, hazards, cal, coef, *, default_dpd, default_horizon, churn_horizon
-) -> pd.DataFrame:
-    """P(default) and P(churn) within the windows from every month start on the books."""
+def _oracle_table(book: _Book, hazards, cal, coef, *, default_dpd, horizons) -> pd.DataFrame:
+    """P(default) and P(churn) within each window from every month start on the books."""
     customers, events, latent = book.customers, book.events, book.latent
     snapshot_starts = cal.start_of(np.arange(1, cal.months + 1))
     eligible = (customers.onboarding_day[:, None] < snapshot_starts[None, :]) & (
@@ -1878,32 +1874,32 @@ def _oracle_table(
     snapshot = column + 1
     churn_base = hazards.churn_base(customers.segment, customers.inclusive, customers.region)
     onboarding_month = cal.month_of(customers.onboarding_day)
-    default, churn = _oracle.event_probabilities(
-        hazards,
-        book.env,
-        cal,
-        coef,
-        segment=customers.segment[customer],
-        industry=customers.industry[customer],
-        churn_base=churn_base[customer],
-        new_client_months_left=onboarding_month[customer] + hazards.new_client_months - snapshot,
-        snapshot=snapshot,
-        credit=latent.credit[customer, snapshot - 1],
-        engagement=latent.engagement[customer, snapshot - 1],
-        onset_month=events.onset_month[customer],
-        default_day=events.default_day[customer],
-        default_dpd=default_dpd,
-        default_horizon=default_horizon,
-        churn_horizon=churn_horizon,
-    )
-    return pd.DataFrame(
-        {
-            "customer_id": book.ids.customer_column(customer),
-            "snapshot_date": _dates(cal.start_of(snapshot)),
-            "oracle_default": default,
-            "oracle_churn": churn,
-        }
-    )
+    out = {
+        "customer_id": book.ids.customer_column(customer),
+        "snapshot_date": _dates(cal.start_of(snapshot)),
+    }
+    for horizon in horizons:
+        default, churn = _oracle.event_probabilities(
+            hazards,
+            book.env,
+            cal,
+            coef,
+            segment=customers.segment[customer],
+            industry=customers.industry[customer],
+            churn_base=churn_base[customer],
+            new_client_months_left=onboarding_month[customer] + hazards.new_client_months - snapshot,
+            snapshot=snapshot,
+            credit=latent.credit[customer, snapshot - 1],
+            engagement=latent.engagement[customer, snapshot - 1],
+            onset_month=events.onset_month[customer],
+            default_day=events.default_day[customer],
+            default_dpd=default_dpd,
+            default_horizon=horizon,
+            churn_horizon=horizon,
+        )
+        out[f"oracle_default_{horizon}m"] = default
+        out[f"oracle_churn_{horizon}m"] = churn
+    return pd.DataFrame(out)
 
 
 # ======================================================================================

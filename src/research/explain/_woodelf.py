@@ -55,7 +55,9 @@ class Float64PathToSVectors(HighDepthWoodelfPathToSVectors):
     def _build_matrices(self) -> None:
         for depth in range(self.max_depth + 1):
             table = self.map_patterns_to_cube(list(range(depth)))
-            matrices = self.build_patterns_to_values_sparse_matrix(table, self.metric, path_length=depth)
+            matrices = self.build_patterns_to_values_sparse_matrix(
+                table, self.metric, path_length=depth
+            )
             self.matrices_frs_subsets[depth] = list(matrices)
             self.matrices[depth] = np.array(
                 [matrices[k] for k in self.matrices_frs_subsets[depth]], dtype=np.float64
@@ -76,7 +78,9 @@ def ensemble_from_booster(booster, feature_names: list[str]) -> DecisionTreesEns
     model = json.loads(booster.save_raw("json"))
     learner = model["learner"]
     if int(learner["learner_model_param"].get("num_class", "0")) > 1:
-        raise ValueError("woodelf path supports single-output boosters only; use explain.method: native")
+        raise ValueError(
+            "woodelf path supports single-output boosters only; use explain.method: native"
+        )
     trees = learner["gradient_booster"]["model"]["trees"]
     return DecisionTreesEnsemble([_tree(t, feature_names) for t in trees])
 
@@ -86,7 +90,10 @@ def _tree(tree: dict, names: list[str]) -> DecisionTreeNode:
     categories = {
         node: tree["categories"][begin : begin + size]
         for node, begin, size in zip(
-            tree["categories_nodes"], tree["categories_segments"], tree["categories_sizes"], strict=True
+            tree["categories_nodes"],
+            tree["categories_segments"],
+            tree["categories_sizes"],
+            strict=True,
         )
     }
     split_types = tree.get("split_type") or [0] * len(left)
@@ -105,10 +112,15 @@ def _tree(tree: dict, names: list[str]) -> DecisionTreeNode:
             nodes[i] = DecisionTreeNode(feature_name=None, value=value, **common)
         elif split_types[i] == 1:
             nodes[i] = CategoricalSplit(
-                feature_name=names[tree["split_indices"][i]], value=0.0, right_codes=categories[i], **common
+                feature_name=names[tree["split_indices"][i]],
+                value=0.0,
+                right_codes=categories[i],
+                **common,
             )
         else:
-            nodes[i] = NumericSplit(feature_name=names[tree["split_indices"][i]], value=value, **common)
+            nodes[i] = NumericSplit(
+                feature_name=names[tree["split_indices"][i]], value=value, **common
+            )
     for i in range(len(left)):
         if left[i] != -1:
             nodes[i].left, nodes[i].right = nodes[left[i]], nodes[right[i]]

@@ -15,7 +15,9 @@ AGREEMENT_TOLERANCE = 1e-5
 MONOTONE_TOLERANCE = 0.05
 
 
-def additivity(values: np.ndarray, base_value: float, margin: np.ndarray) -> dict[str, float | bool]:
+def additivity(
+    values: np.ndarray, base_value: float, margin: np.ndarray
+) -> dict[str, float | bool]:
     """How far SHAP sum plus base value is from the model margin (max and 99th percentile)."""
     residual = np.abs(values.sum(axis=1) + base_value - margin)
     worst = float(residual.max()) if residual.size else 0.0
@@ -30,7 +32,9 @@ def additivity(values: np.ndarray, base_value: float, margin: np.ndarray) -> dic
 def agreement(values: np.ndarray, reference: np.ndarray) -> dict[str, float | int | bool]:
     """Absolute differences between two SHAP matrices of the same rows (99th percentile and max)."""
     if values.shape != reference.shape:
-        raise ValueError(f"cannot compare SHAP matrices of shapes {values.shape} and {reference.shape}")
+        raise ValueError(
+            f"cannot compare SHAP matrices of shapes {values.shape} and {reference.shape}"
+        )
     diff = np.abs(values - reference)
     p99 = float(np.quantile(diff, 0.99)) if diff.size else 0.0
     return {
@@ -88,7 +92,9 @@ def monotone_signs(
                 "passed": bool(declared * rho >= -tolerance),
             }
         )
-    return pd.DataFrame(rows, columns=["feature", "declared", "spearman", "bins_against", "used", "passed"])
+    return pd.DataFrame(
+        rows, columns=["feature", "declared", "spearman", "bins_against", "used", "passed"]
+    )
 
 
 def _bins_against(feature: pd.Series, column: np.ndarray, declared: int, bins: int) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from research.explain import checks, reasons, summaries
+from research.explain.params import ExplainParams
 from research.explain.population import KEYS
 from research.explain.values import (
     SCALE,
@@ -27,6 +28,14 @@ from research.explain.values import (
     shap_tree_explainer,
 )
 from research.models.train import FeatureLayout, model_matrix
+
+
+@dataclass(frozen=True)
+class ScoreWording:
+    """How the reports speak of the score: what a positive SHAP value raises, and the score's name."""
+
+    outcome: str = "risk"
+    score_label: str = "PD"
 
 
 @dataclass
@@ -56,6 +65,7 @@ class ExplainResult:
     report_rows: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     outcome: str = "risk"
+    score_label: str = "PD"
     scale: str = SCALE
 
 
@@ -72,13 +82,9 @@ def explain_model(
     population: pd.DataFrame,
     *,
     model: str,
-    method: str,
-    reason_codes: int,
-    dependence_top: int,
-    interaction_sample: int,
-    agreement_sample: int,
-    report_sample: int,
+    params: ExplainParams,
     catalog: Mapping[str, reasons.ReasonSpec],
+    wording: ScoreWording = ScoreWording(),
     previous: pd.DataFrame | None = None,
     challenger: Mapping[str, float] | None = None,
     nthread: int = 2,
@@ -91,14 +97,13 @@ def explain_model(
         booster: The trained XGBoost booster.
         layout: Its feature layout (``features.json``: order, categorical levels, monotone signs).
         population: Rows to explain with keys, scores and panel features.
-        model: ``credit`` or ``churn`` (churn reasons say "raises churn risk").
-        method: ``woodelf``, ``native`` or ``shap`` for the whole population.
-        reason_codes: Most reasons per customer.
-        dependence_top: How many top features get a dependence plot.
-        interaction_sample: Rows for the interaction values.
-        agreement_sample: Rows on which ``shap`` and the method are compared with native.
-        report_sample: Rows drawn for the beeswarm and dependence plots.
+        model: The model's name (shown in the report).
+        params: ``explain`` settings: the SHAP method for the whole population (``woodelf``,
+            ``native`` or ``shap``), reasons per customer, dependence plots, and the sizes of
+            the interaction, agreement (``shap`` and the method against native) and report samples.
         catalog: Feature catalog entries by name (reason sentences).
+        wording: What a positive SHAP value raises in reason sentences ("raises risk") and the
+            calibrated score's name in the chosen-customer table (``PD``).
         previous: Scores at the preceding snapshot (``previous_scores``) for the PD-rise picks.
         challenger: The challenger's coefficients by design column (standardized inputs), or None.
         nthread: XGBoost threads.
@@ -106,34 +111,46 @@ def explain_model(
         precomputed: SHAP values of the whole population computed elsewhere (the Dask
             engine's per-partition native path); ``method`` then applies to the samples only.
     """
+    method, outcome, score_label = params.method, wording.outcome, wording.score_label
     timings: dict[str, float] = {}
     start = time.perf_counter()
     frame = model_matrix(population, layout)
     names = list(frame.columns)
-    values = precomputed if precomputed is not None else compute_shap(booster, frame, method=method, nthread=nthread)
+    values = (
+        precomputed
+        if precomputed is not None
+        else compute_shap(booster, frame, method=method, nthread=nthread)
+    )
     timings["shap_seconds"] = values.seconds
     margin = model_margin(booster, frame, nthread=nthread)
 
     tick = time.perf_counter()
-    agreement = _agreement(booster, frame, values, sample_rows(len(frame), agreement_sample, seed=seed), nthread)
+    agreement = _agreement(
+        booster, frame, values, sample_rows(len(frame), params.agreement_sample, seed=seed), nthread
+    )
     timings["agreement_seconds"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    interaction_rows = sample_rows(len(frame), interaction_sample, seed=seed + 1)
+    interaction_rows = sample_rows(len(frame), params.interaction_sample, seed=seed + 1)
     cube = interaction_values(booster, frame.iloc[interaction_rows], method=method, nthread=nthread)
     timings["interaction_seconds"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    outcome = "churn risk" if model == "churn" else "risk"
-    codes = reasons.reason_codes(population[KEYS], frame, values.values, catalog, n=reason_codes, outcome=outcome)
+    codes = reasons.reason_codes(
+        population[KEYS], frame, values.values, catalog, n=params.reason_codes, outcome=outcome
+    )
     timings["reason_code_seconds"] = time.perf_counter() - tick
 
     importance = summaries.global_importance(values.values, names)
     groups = summaries.segment_groups(population)
-    comparison = summaries.challenger_comparison(importance, frame, values.values, challenger) if challenger else None
+    comparison = (
+        summaries.challenger_comparison(importance, frame, values.values, challenger)
+        if challenger
+        else None
+    )
     grade_column = next((c for c in ("grade", "decile") if c in population.columns), None)
     chosen = summaries.chosen_customers(
-        population, previous, grade_column=grade_column, score_label="PD" if model == "credit" else "churn probability"
+        population, previous, grade_column=grade_column, score_label=score_label
     )
     timings["explain_seconds"] = time.perf_counter() - start
     return ExplainResult(
@@ -152,26 +169,36 @@ def explain_model(
         segment_rows=summaries.group_sizes(groups),
         interactions=summaries.strongest_interactions(cube, names),
         interaction_rows=len(interaction_rows),
-        dependence=[(f, summaries.interaction_partner(cube, names, f)) for f in importance["feature"][:dependence_top]],
+        dependence=[
+            (f, summaries.interaction_partner(cube, names, f))
+            for f in importance["feature"][: params.dependence_top]
+        ],
         chosen=chosen,
         challenger=comparison,
         challenger_rank_correlation=(
-            summaries.importance_rank_correlation(comparison) if comparison is not None else float("nan")
+            summaries.importance_rank_correlation(comparison)
+            if comparison is not None
+            else float("nan")
         ),
         reason_codes=codes,
-        report_rows=sample_rows(len(frame), report_sample, seed=seed + 2),
+        report_rows=sample_rows(len(frame), params.report_sample, seed=seed + 2),
         timings=timings,
         outcome=outcome,
+        score_label=score_label,
     )
 
 
-def _agreement(booster, frame: pd.DataFrame, values: ShapValues, rows: np.ndarray, nthread: int) -> dict:
+def _agreement(
+    booster, frame: pd.DataFrame, values: ShapValues, rows: np.ndarray, nthread: int
+) -> dict:
     """``shap`` and the stage's method against XGBoost's native values on the sampled ``rows``."""
     native = native_shap(booster, frame.iloc[rows], nthread=nthread)
     by_shap = shap_tree_explainer(booster, frame.iloc[rows], nthread=nthread)
     agreement = {"shap_vs_native": checks.agreement(by_shap.values, native.values)}
     if values.method != "native":
-        agreement[f"{values.method}_vs_native"] = checks.agreement(values.values[rows], native.values)
+        agreement[f"{values.method}_vs_native"] = checks.agreement(
+            values.values[rows], native.values
+        )
     return agreement
 
 
@@ -203,7 +230,11 @@ def explain_metrics(result: ExplainResult) -> dict:
             "checked": int(len(monotone)),
             "failed": int((~monotone["passed"]).sum()) if len(monotone) else 0,
             "features": {
-                row.feature: {"declared": int(row.declared), "spearman": float(row.spearman), "passed": bool(row.passed)}
+                row.feature: {
+                    "declared": int(row.declared),
+                    "spearman": float(row.spearman),
+                    "passed": bool(row.passed),
+                }
                 for row in monotone.itertuples()
             },
         },

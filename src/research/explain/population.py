@@ -22,10 +22,14 @@ def explain_population(scores: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFram
     if lacking:
         raise ValueError(f"scores table lacks columns {lacking}; rerun the train stage")
     latest = scores["snapshot_date"].max()
-    chosen = scores[(scores["split"] == "oot") | (scores["snapshot_date"] == latest)].drop_duplicates(KEYS)
+    chosen = scores[
+        (scores["split"] == "oot") | (scores["snapshot_date"] == latest)
+    ].drop_duplicates(KEYS)
     chosen = chosen.assign(population=np.where(chosen["snapshot_date"] == latest, "latest", "oot"))
     panel_columns = [c for c in panel.columns if c not in chosen.columns or c in KEYS]
-    joined = chosen.merge(panel[panel_columns], on=KEYS, how="left", validate="one_to_one", indicator=True)
+    joined = chosen.merge(
+        panel[panel_columns], on=KEYS, how="left", validate="one_to_one", indicator=True
+    )
     orphans = joined[joined["_merge"] == "left_only"]
     if len(orphans):
         raise ValueError(
@@ -33,7 +37,9 @@ def explain_population(scores: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFram
             "rebuild the features and train stages together"
         )
     joined = joined.drop(columns="_merge")
-    return joined.sort_values(["snapshot_date", "customer_id"], kind="stable").reset_index(drop=True)
+    return joined.sort_values(["snapshot_date", "customer_id"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def previous_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -47,5 +53,7 @@ def previous_scores(scores: pd.DataFrame) -> pd.DataFrame:
     before = pd.Series(dates[:-1], index=dates[1:])
     keyed = rows[KEYS].assign(previous_date=rows["snapshot_date"].map(before))
     earlier = rows.rename(columns={"snapshot_date": "previous_date", "score": "previous_score"})
-    merged = keyed.merge(earlier, on=["customer_id", "previous_date"], how="left", validate="many_to_one")
+    merged = keyed.merge(
+        earlier, on=["customer_id", "previous_date"], how="left", validate="many_to_one"
+    )
     return merged[[*KEYS, "previous_score"]]

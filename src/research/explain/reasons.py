@@ -14,18 +14,37 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-REASON_COLUMNS = ["customer_id", "snapshot_date", "rank", "feature", "value", "level", "shap", "sentence"]
+REASON_COLUMNS = [
+    "customer_id",
+    "snapshot_date",
+    "rank",
+    "feature",
+    "value",
+    "level",
+    "shap",
+    "sentence",
+]
 
 
 class ReasonSpec(Protocol):
-    """The part of a feature catalog entry (``research.features.catalog.FeatureSpec``) used here."""
+    """The part of a feature catalog entry (``research.features.catalog.FeatureSpec``) used here.
 
-    name: str
-    description: str
-    reason: str
+    Read-only, so that frozen dataclasses such as ``FeatureSpec`` match.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
 
 
-def reason_sentence(spec: ReasonSpec | None, feature: str, value: object, *, outcome: str = "risk") -> str:
+def reason_sentence(
+    spec: ReasonSpec | None, feature: str, value: object, *, outcome: str = "risk"
+) -> str:
     """The sentence for one reason: the catalog template filled with ``value``, then the effect.
 
     Raises:
@@ -124,7 +143,9 @@ def reason_codes(
             "sentence": sentences,
         }
     )
-    return table.sort_values(["snapshot_date", "customer_id", "rank"], kind="stable").reset_index(drop=True)
+    return table.sort_values(["snapshot_date", "customer_id", "rank"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def reason_frequency(codes: pd.DataFrame, *, top: int = 15) -> pd.DataFrame:
@@ -133,4 +154,6 @@ def reason_frequency(codes: pd.DataFrame, *, top: int = 15) -> pd.DataFrame:
     anywhere = codes["feature"].value_counts()
     table = pd.DataFrame({"first_reason": first, "any_reason": anywhere}).fillna(0).astype(int)
     table = table.rename_axis("feature").reset_index()
-    return table.sort_values(["first_reason", "any_reason", "feature"], ascending=[False, False, True]).head(top)
+    return table.sort_values(
+        ["first_reason", "any_reason", "feature"], ascending=[False, False, True]
+    ).head(top)

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from research.data.contract import SEGMENTS
 from research.explain.checks import dependence_direction
-
-SEGMENT_ORDER = ["micro", "small", "medium", "large", "multinational", "project_spv"]
 
 
 def global_importance(values: np.ndarray, feature_names: list[str]) -> pd.DataFrame:
@@ -36,8 +35,8 @@ def segment_groups(population: pd.DataFrame) -> dict[str, np.ndarray]:
     groups: dict[str, np.ndarray] = {"all": np.ones(len(population), dtype=bool)}
     if "segment" in population.columns:
         segment = population["segment"].astype("string")
-        present = [s for s in SEGMENT_ORDER if (segment == s).any()]
-        present += sorted(set(segment.dropna().unique()) - set(SEGMENT_ORDER))
+        present = [s for s in SEGMENTS if (segment == s).any()]
+        present += sorted(set(segment.dropna().unique()) - set(SEGMENTS))
         for name in present:
             groups[str(name)] = (segment == name).fillna(False).to_numpy()
     for flag, name in (("green_flag", "green"), ("inclusive_flag", "inclusive")):
@@ -64,9 +63,15 @@ def group_sizes(groups: Mapping[str, np.ndarray]) -> pd.Series:
     return pd.Series({name: int(mask.sum()) for name, mask in groups.items()}, name="rows")
 
 
-def strongest_interactions(interactions: np.ndarray, feature_names: list[str], *, top: int = 10) -> pd.DataFrame:
+def strongest_interactions(
+    interactions: np.ndarray, feature_names: list[str], *, top: int = 10
+) -> pd.DataFrame:
     """Feature pairs ranked by mean |interaction| (both halves, log-odds) over the sample."""
-    strength = np.abs(interactions).mean(axis=0) * 2 if len(interactions) else np.zeros((len(feature_names),) * 2)
+    strength = (
+        np.abs(interactions).mean(axis=0) * 2
+        if len(interactions)
+        else np.zeros((len(feature_names),) * 2)
+    )
     upper_i, upper_j = np.triu_indices(len(feature_names), k=1)
     pairs = pd.DataFrame(
         {
@@ -76,13 +81,23 @@ def strongest_interactions(interactions: np.ndarray, feature_names: list[str], *
         }
     )
     pairs = pairs[pairs["mean_abs_interaction"] > 0]
-    return pairs.sort_values("mean_abs_interaction", ascending=False, kind="stable").head(top).reset_index(drop=True)
+    return (
+        pairs.sort_values("mean_abs_interaction", ascending=False, kind="stable")
+        .head(top)
+        .reset_index(drop=True)
+    )
 
 
-def interaction_partner(interactions: np.ndarray, feature_names: list[str], feature: str) -> str | None:
+def interaction_partner(
+    interactions: np.ndarray, feature_names: list[str], feature: str
+) -> str | None:
     """The feature interacting most strongly with ``feature`` in the sample (None if it interacts with none)."""
     i = feature_names.index(feature)
-    strength = np.abs(interactions[:, i, :]).mean(axis=0) if len(interactions) else np.zeros(len(feature_names))
+    strength = (
+        np.abs(interactions[:, i, :]).mean(axis=0)
+        if len(interactions)
+        else np.zeros(len(feature_names))
+    )
     strength[i] = 0.0
     j = int(np.argmax(strength))
     return feature_names[j] if strength[j] > 0 else None
@@ -121,7 +136,8 @@ def chosen_customers(
         rise = (merged["score"] - merged["previous_score"]).dropna()
         rise = rise[rise > 0].sort_values(ascending=False, kind="stable")
         picks += [
-            (row, f"largest {score_label} rise #{k + 1} (+{rise[row]:.4f})") for k, row in enumerate(rise.index[:rises])
+            (row, f"largest {score_label} rise #{k + 1} (+{rise[row]:.4f})")
+            for k, row in enumerate(rise.index[:rises])
         ]
     seen: dict[int, str] = {}
     for row, why in picks:
@@ -132,15 +148,26 @@ def chosen_customers(
     return chosen.reset_index(drop=True)
 
 
-def _boundary_picks(latest: pd.DataFrame, grade_column: str, score_label: str) -> list[tuple[int, str]]:
-    grades = latest.groupby(grade_column, observed=True)["score"].agg(["mean", "min", "max"]).sort_values("mean")
+def _boundary_picks(
+    latest: pd.DataFrame, grade_column: str, score_label: str
+) -> list[tuple[int, str]]:
+    grades = (
+        latest.groupby(grade_column, observed=True)["score"]
+        .agg(["mean", "min", "max"])
+        .sort_values("mean")
+    )
     picks = []
     names = grades.index.tolist()
     for lower, upper in zip(names[:-1], names[1:], strict=True):
         boundary = (grades.loc[lower, "max"] + grades.loc[upper, "min"]) / 2
         distance = (latest["score"] - boundary).abs()
         row = distance.sort_values(kind="stable").index[0]
-        picks.append((row, f"near the {lower}|{upper} {grade_column} boundary ({score_label} {boundary:.4f})"))
+        picks.append(
+            (
+                row,
+                f"near the {lower}|{upper} {grade_column} boundary ({score_label} {boundary:.4f})",
+            )
+        )
     return picks
 
 
@@ -177,11 +204,15 @@ def challenger_comparison(
             {
                 "feature": feature,
                 "xgb_mean_abs_shap": _importance_of(importance, feature),
-                "xgb_direction": np.sign(dependence_direction(frame[feature], values[:, names.index(feature)]))
+                "xgb_direction": np.sign(
+                    dependence_direction(frame[feature], values[:, names.index(feature)])
+                )
                 if numeric
                 else np.nan,
                 "challenger_coefficient": coefficient,
-                "challenger_abs": abs(coefficient) if feature in main else levels.get(feature, np.nan),
+                "challenger_abs": abs(coefficient)
+                if feature in main
+                else levels.get(feature, np.nan),
                 "challenger_direction": np.sign(coefficient),
                 "challenger_missing_coefficient": missing.get(feature, np.nan),
             }
@@ -189,10 +220,18 @@ def challenger_comparison(
     table = pd.DataFrame(rows)
     table["xgb_rank"] = table["xgb_mean_abs_shap"].rank(ascending=False, method="first")
     table["challenger_rank"] = table["challenger_abs"].rank(ascending=False, method="first")
-    judged = table[["xgb_direction", "challenger_direction"]].notna().all(axis=1) & (table["xgb_direction"] != 0)
-    agree = (table["xgb_direction"] == table["challenger_direction"]).astype(object).where(judged, pd.NA)
+    judged = table[["xgb_direction", "challenger_direction"]].notna().all(axis=1) & (
+        table["xgb_direction"] != 0
+    )
+    agree = (
+        (table["xgb_direction"] == table["challenger_direction"])
+        .astype(object)
+        .where(judged, pd.NA)
+    )
     table["directions_agree"] = pd.array(agree, dtype="boolean")
-    return table.sort_values(["xgb_rank", "challenger_rank"], na_position="last", kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["xgb_rank", "challenger_rank"], na_position="last", kind="stable"
+    ).reset_index(drop=True)
 
 
 def _importance_of(importance: pd.DataFrame, feature: str) -> float:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from research.models.train import dmatrix, predict_margin
+
 SCALE = "log-odds"
 METHODS = ("woodelf", "native", "shap")
 
@@ -39,32 +41,26 @@ class ShapValues:
         return pd.DataFrame(self.values, columns=self.feature_names, index=index)
 
 
-def dmatrix(frame: pd.DataFrame, nthread: int = 2):
-    """The XGBoost matrix of a model frame (categoricals passed natively)."""
-    import xgboost as xgb
-
-    return xgb.DMatrix(frame, enable_categorical=True, nthread=nthread)
-
-
-def model_margin(booster, frame: pd.DataFrame, *, nthread: int = 2) -> np.ndarray:
-    """The booster's raw output (log-odds) for each row."""
-    return booster.predict(dmatrix(frame, nthread), output_margin=True).astype(np.float64)
+# The booster's raw output (log-odds) for each row: the training stage's helper.
+model_margin = predict_margin
 
 
 def base_value(booster, frame: pd.DataFrame, *, nthread: int = 2) -> float:
     """The expected margin under the trees' covers (the SHAP base value, log-odds)."""
-    contribs = booster.predict(dmatrix(frame.iloc[:1], nthread), pred_contribs=True)
+    contribs = booster.predict(dmatrix(frame.iloc[:1], nthread=nthread), pred_contribs=True)
     return float(contribs[0, -1])
 
 
 def native_shap(booster, frame: pd.DataFrame, *, nthread: int = 2) -> ShapValues:
     """SHAP values from XGBoost's own TreeSHAP (``pred_contribs``)."""
     start = time.perf_counter()
-    contribs = booster.predict(dmatrix(frame, nthread), pred_contribs=True)
+    contribs = booster.predict(dmatrix(frame, nthread=nthread), pred_contribs=True)
     seconds = time.perf_counter() - start
     return ShapValues(
         values=contribs[:, :-1].astype(np.float64),
-        base_value=float(contribs[0, -1]) if len(contribs) else base_value(booster, frame, nthread=nthread),
+        base_value=float(contribs[0, -1])
+        if len(contribs)
+        else base_value(booster, frame, nthread=nthread),
         feature_names=list(frame.columns),
         method="native",
         seconds=seconds,
@@ -76,8 +72,10 @@ def shap_tree_explainer(booster, frame: pd.DataFrame, *, nthread: int = 2) -> Sh
     import shap
 
     start = time.perf_counter()
-    explainer = shap.TreeExplainer(booster, feature_perturbation="tree_path_dependent", model_output="raw")
-    values = explainer.shap_values(dmatrix(frame, nthread), check_additivity=False)
+    explainer = shap.TreeExplainer(
+        booster, feature_perturbation="tree_path_dependent", model_output="raw"
+    )
+    values = explainer.shap_values(dmatrix(frame, nthread=nthread), check_additivity=False)
     seconds = time.perf_counter() - start
     return ShapValues(
         values=np.asarray(values, dtype=np.float64),
@@ -97,7 +95,9 @@ def woodelf_shap(booster, frame: pd.DataFrame, *, nthread: int = 2) -> ShapValue
 
     start = time.perf_counter()
     ensemble = _woodelf.ensemble_from_booster(booster, list(frame.columns))
-    calculator = _woodelf.Float64PathToSVectors(ShapleyValues(), max_depth=max(ensemble.max_depth, 1))
+    calculator = _woodelf.Float64PathToSVectors(
+        ShapleyValues(), max_depth=max(ensemble.max_depth, 1)
+    )
     values = WoodelfExplainer(ensemble).shap_values(
         woodelf_input(frame), path_to_matrices_calculator=calculator, verbose=False
     )
@@ -137,7 +137,9 @@ def compute_shap(booster, frame: pd.DataFrame, *, method: str, nthread: int = 2)
     return engines[method](booster, frame, nthread=nthread)
 
 
-def interaction_values(booster, frame: pd.DataFrame, *, method: str = "native", nthread: int = 2) -> np.ndarray:
+def interaction_values(
+    booster, frame: pd.DataFrame, *, method: str = "native", nthread: int = 2
+) -> np.ndarray:
     """SHAP interaction values (rows x features x features, log-odds), without the bias term.
 
     Off-diagonal cells hold half of each pair's interaction (shap's convention), the
@@ -147,7 +149,7 @@ def interaction_values(booster, frame: pd.DataFrame, *, method: str = "native", 
     """
     if method == "woodelf":
         return _woodelf_interactions(booster, frame)
-    values = booster.predict(dmatrix(frame, nthread), pred_interactions=True)
+    values = booster.predict(dmatrix(frame, nthread=nthread), pred_interactions=True)
     return values[:, :-1, :-1].astype(np.float64)
 
 
@@ -164,14 +166,26 @@ def _woodelf_interactions(booster, frame: pd.DataFrame) -> np.ndarray:
     data = woodelf_input(frame)
     # Each metric needs its own calculator (woodelf's shap_interaction_values would reuse one).
     pairs = explainer.calc_metric(
-        data, ShapleyInteractionValues(), as_df=True, verbose=False,
-        path_to_matrices_calculator=_woodelf.Float64PathToSVectors(ShapleyInteractionValues(), max_depth=depth),
+        data,
+        ShapleyInteractionValues(),
+        as_df=True,
+        verbose=False,
+        path_to_matrices_calculator=_woodelf.Float64PathToSVectors(
+            ShapleyInteractionValues(), max_depth=depth
+        ),
     )
     main = explainer.calc_metric(
-        data, ShapleyValues(), as_df=False, verbose=False,
-        path_to_matrices_calculator=_woodelf.Float64PathToSVectors(ShapleyValues(), max_depth=depth),
+        data,
+        ShapleyValues(),
+        as_df=False,
+        verbose=False,
+        path_to_matrices_calculator=_woodelf.Float64PathToSVectors(
+            ShapleyValues(), max_depth=depth
+        ),
     )
-    cube = np.array(pairs.to_numpy(dtype=np.float64), copy=True).reshape(len(frame), len(names), len(names))
+    cube = np.array(pairs.to_numpy(dtype=np.float64), copy=True).reshape(
+        len(frame), len(names), len(names)
+    )
     diagonal = np.arange(len(names))
     cube[:, diagonal, diagonal] = 0.0
     cube[:, diagonal, diagonal] = np.asarray(main, dtype=np.float64) - cube.sum(axis=2)

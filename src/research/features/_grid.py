@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import ArrayLike
 
 NAT = np.iinfo(np.int64).min
 NEVER = np.iinfo(np.int64).max
@@ -46,7 +47,9 @@ def as_snapshot_index(snapshots) -> pd.DatetimeIndex:
 def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """A string column as an Arrow string array (zero-copy for pyarrow-backed ``str`` columns)."""
     try:
-        array = pa.array(values.array) if hasattr(values.array, "__arrow_array__") else pa.array(values)
+        array = (
+            pa.array(values.array) if hasattr(values.array, "__arrow_array__") else pa.array(values)
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         array = pa.array(values.astype("str").array)
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
@@ -184,12 +187,20 @@ class SnapshotGrid:
         if counts is None:
             counts = np.bincount(key, minlength=stride * n_kinds)
         nonempty = counts.reshape(n_kinds, stride)[:, : self.trash].reshape(n_kinds, k, n) > 0
-        index_type = np.int16 if k < np.iinfo(np.int16).max else np.int32  # small: this array is large
+        index_type = (
+            np.int16 if k < np.iinfo(np.int16).max else np.int32
+        )  # small: this array is large
         last = np.where(nonempty, np.arange(k, dtype=index_type)[None, :, None], index_type(-1))
         np.maximum.accumulate(last, axis=1, out=last)
-        last = last[:, self.positions[:, near], :]  # (kinds, S, n): last non-empty bucket before the edge
+        last = last[
+            :, self.positions[:, near], :
+        ]  # (kinds, S, n): last non-empty bucket before the edge
         found = last >= 0
-        keys = np.arange(n_kinds)[:, None, None] * stride + last.astype(np.int64) * n + np.arange(n)[None, None, :]
+        keys = (
+            np.arange(n_kinds)[:, None, None] * stride
+            + last.astype(np.int64) * n
+            + np.arange(n)[None, None, :]
+        )
         keys = np.where(found, keys, self.trash)  # the trash slot of kind 0 never holds a time
         wanted = np.zeros(stride * n_kinds, dtype=bool)
         wanted[keys[found]] = True
@@ -207,7 +218,9 @@ class SnapshotGrid:
         """
         out = np.empty((self.n_snapshots, self.n_customers), dtype=totals.dtype)
         far, near = self.reach(far), self.reach(near)
-        for i, (lo, hi) in enumerate(zip(self.positions[:, far], self.positions[:, near], strict=True)):
+        for i, (lo, hi) in enumerate(
+            zip(self.positions[:, far], self.positions[:, near], strict=True)
+        ):
             out[i] = totals[lo + 1 : hi + 1].sum(axis=0)
         return out
 
@@ -252,7 +265,10 @@ def make_grid(
         ok = code >= 0
         first[code[ok]] = to_ns(pd.Series(default_dates.to_numpy()))[ok]
         eligible &= first[None, :] >= s
-    offsets = [[months_before(snap, k).as_unit("ns").value for k in range(months_back + 1)] for snap in snaps]
+    offsets = [
+        [months_before(snap, k).as_unit("ns").value for k in range(months_back + 1)]
+        for snap in snaps
+    ]
     table = np.asarray(offsets, dtype=np.int64).reshape(len(snaps), months_back + 1)
     edges = np.unique(table)
     return SnapshotGrid(
@@ -265,7 +281,7 @@ def make_grid(
     )
 
 
-def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: ArrayLike, denominator: ArrayLike) -> np.ndarray:
     """``numerator / denominator`` as float64, NaN where the denominator is zero or missing."""
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)

@@ -54,8 +54,12 @@ def application_features(
             f"app_decline_share_{window}m": ratio(grid.window(declined, window), recent_decisions),
             f"app_withdrawn_{window}m": grid.window(withdrawn, window),
             "app_pending": grid.before(submitted_count) - grid.before(decided_count),
-            f"app_mean_turnaround_days_{window}m": ratio(grid.window(turnaround_sum, window), recent_decisions),
-            "app_days_since_request": _within(elapsed(grid.snapshot_ns, grid.latest(requests, submitted), NS_PER_DAY), window),
+            f"app_mean_turnaround_days_{window}m": ratio(
+                grid.window(turnaround_sum, window), recent_decisions
+            ),
+            "app_days_since_request": _within(
+                elapsed(grid.snapshot_ns, grid.latest(requests, submitted), NS_PER_DAY), window
+            ),
         },
     )
 

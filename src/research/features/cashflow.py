@@ -67,14 +67,22 @@ def cashflow_features(
     for w in windows:
         out[f"cf_outflow_count_{w}m"] = grid.window(count_out, w)
     for w in windows:
-        out[f"cf_inflow_outflow_ratio_{w}m"] = ratio(out[f"cf_inflow_amount_{w}m"], out[f"cf_outflow_amount_{w}m"])
+        out[f"cf_inflow_outflow_ratio_{w}m"] = ratio(
+            out[f"cf_inflow_amount_{w}m"], out[f"cf_outflow_amount_{w}m"]
+        )
     out["cf_days_since_inflow"] = elapsed(grid.snapshot_ns, last[_IN], NS_PER_DAY)
     out["cf_days_since_outflow"] = elapsed(grid.snapshot_ns, last[_OUT], NS_PER_DAY)
-    std, mean_inflow, active = _monthly_net_flow(grid, money_in - money_out, money_in, count_all, longest)
+    std, mean_inflow, active = _monthly_net_flow(
+        grid, money_in - money_out, money_in, count_all, longest
+    )
     out[f"cf_net_flow_std_{longest}m"] = std
     out[f"cf_net_flow_volatility_{longest}m"] = ratio(std, mean_inflow)
-    out["cf_inflow_trend"] = ratio(grid.window(money_in, recent), grid.window(money_in, 2 * recent, recent)) - 1
-    out[f"cf_digital_share_{longest}m"] = ratio(grid.window(count_digital, longest), grid.window(count_all, longest))
+    out["cf_inflow_trend"] = (
+        ratio(grid.window(money_in, recent), grid.window(money_in, 2 * recent, recent)) - 1
+    )
+    out[f"cf_digital_share_{longest}m"] = ratio(
+        grid.window(count_digital, longest), grid.window(count_all, longest)
+    )
     out[f"cf_active_months_{longest}m"] = active
     return family_frame(grid, out)
 
@@ -101,7 +109,9 @@ def _monthly_net_flow(
     n_months = np.sum(included, axis=0)
     total = sum(np.where(inc, flow, 0.0) for flow, inc in zip(flows, included, strict=True))
     mean = ratio(total, n_months)
-    squares = sum(np.where(inc, (flow - mean) ** 2, 0.0) for flow, inc in zip(flows, included, strict=True))
+    squares = sum(
+        np.where(inc, (flow - mean) ** 2, 0.0) for flow, inc in zip(flows, included, strict=True)
+    )
     std = np.where(n_months >= 2, np.sqrt(ratio(squares, n_months - 1)), np.nan)
     mean_inflow = ratio(grid.window(money_in, months), n_months)
     return std, mean_inflow, active

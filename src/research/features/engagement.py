@@ -42,17 +42,23 @@ def engagement_features(
     # Channels are kinds of a bucket: one pass counts them all and finds the latest of each.
     stride, n_kinds = grid.trash + 1, unknown + 1
     counts = np.bincount(channel * stride + flat, minlength=stride * n_kinds)
-    by_channel = counts.reshape(n_kinds, stride)[:, : grid.trash].reshape(n_kinds, grid.n_buckets, grid.n_customers)
+    by_channel = counts.reshape(n_kinds, stride)[:, : grid.trash].reshape(
+        n_kinds, grid.n_buckets, grid.n_customers
+    )
     last = grid.latest(flat, times, kinds=channel, n_kinds=n_kinds, counts=counts)
     total = by_channel.sum(axis=0)
-    digital = by_channel[[INTERACTION_CHANNELS.index(c) for c in DIGITAL_INTERACTION_CHANNELS]].sum(axis=0)
+    digital = by_channel[[INTERACTION_CHANNELS.index(c) for c in DIGITAL_INTERACTION_CHANNELS]].sum(
+        axis=0
+    )
 
     out: dict[str, np.ndarray] = {}
     for w in windows:
         out[f"eng_touchpoints_{w}m"] = grid.window(total, w)
     for position, name in enumerate(INTERACTION_CHANNELS):
         out[f"eng_{name}_{longest}m"] = grid.window(by_channel[position], longest)
-    out[f"eng_digital_share_{longest}m"] = ratio(grid.window(digital, longest), grid.window(total, longest))
+    out[f"eng_digital_share_{longest}m"] = ratio(
+        grid.window(digital, longest), grid.window(total, longest)
+    )
     complaints = grid.totals(flat, where=complaint)
     for w in windows:
         out[f"eng_complaints_{w}m"] = grid.window(complaints, w)
@@ -61,11 +67,15 @@ def engagement_features(
     out["eng_days_since_touchpoint"] = elapsed(grid.snapshot_ns, last.max(axis=0), NS_PER_DAY)
     hours_sum = grid.totals(flat, np.where(has_hours, hours, 0.0))
     hours_count = grid.totals(flat, where=has_hours)
-    out[f"eng_mean_response_hours_{longest}m"] = ratio(grid.window(hours_sum, longest), grid.window(hours_count, longest))
+    out[f"eng_mean_response_hours_{longest}m"] = ratio(
+        grid.window(hours_sum, longest), grid.window(hours_count, longest)
+    )
     score_sum = grid.totals(flat, np.where(has_score, score, 0.0))
     score_count = grid.totals(flat, where=has_score)
     recent = ratio(grid.window(score_sum, longest), grid.window(score_count, longest))
-    earlier = ratio(grid.window(score_sum, 2 * longest, longest), grid.window(score_count, 2 * longest, longest))
+    earlier = ratio(
+        grid.window(score_sum, 2 * longest, longest), grid.window(score_count, 2 * longest, longest)
+    )
     out[f"eng_satisfaction_{longest}m"] = recent
     out[f"eng_satisfaction_change_{longest}m"] = recent - earlier
     return family_frame(grid, out)

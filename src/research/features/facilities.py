@@ -53,7 +53,11 @@ def facility_features(
     """
     out = _contract_features(facilities, grid, long_window_months)
     if facility_balances is not None:
-        out.update(_balance_features(facilities, facility_balances, grid, trend_recent_months, windows_months))
+        out.update(
+            _balance_features(
+                facilities, facility_balances, grid, trend_recent_months, windows_months
+            )
+        )
     return family_frame(grid, out)
 
 
@@ -102,10 +106,16 @@ def _contract_features(facilities: pd.DataFrame, grid: SnapshotGrid, long_window
 
 
 def _balance_features(
-    facilities: pd.DataFrame, balances: pd.DataFrame, grid: SnapshotGrid, recent: int, windows: Sequence[int]
+    facilities: pd.DataFrame,
+    balances: pd.DataFrame,
+    grid: SnapshotGrid,
+    recent: int,
+    windows: Sequence[int],
 ) -> dict:
     """Exposure and utilisation from the month-end balances (revolving: repayment type ``revolving``)."""
-    parent = pc.index_in(arrow_strings(balances["facility_id"]), value_set=_as_array(facilities["facility_id"]))
+    parent = pc.index_in(
+        arrow_strings(balances["facility_id"]), value_set=_as_array(facilities["facility_id"])
+    )
     parent = parent.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     month_end = to_ns(balances["month_end"])
     origination = to_ns(facilities["origination_date"])

@@ -58,7 +58,9 @@ def financial_features(
     key = codes * _KEY_SCALE + (period // NS_PER_DAY + _DAY_OFFSET)
 
     n, shape = grid.n_customers, (grid.n_snapshots, grid.n_customers)
-    latest = np.full(shape, -1, dtype=np.int64)  # row of the latest statement per snapshot and customer
+    latest = np.full(
+        shape, -1, dtype=np.int64
+    )  # row of the latest statement per snapshot and customer
     prior = np.full(shape, -1, dtype=np.int64)  # row of the statement about a year before it
     last_report = np.full(shape, NAT, dtype=np.int64)
     recent_count = np.zeros(shape)
@@ -69,7 +71,9 @@ def financial_features(
         c = codes[seen]
         ends = seen[np.r_[c[1:] != c[:-1], True]]
         latest[i, codes[ends]] = ends
-        target = codes[ends] * _KEY_SCALE + ((period[ends] // NS_PER_DAY) - YEAR_AGO_MIN_DAYS + _DAY_OFFSET)
+        target = codes[ends] * _KEY_SCALE + (
+            (period[ends] // NS_PER_DAY) - YEAR_AGO_MIN_DAYS + _DAY_OFFSET
+        )
         j = np.searchsorted(key[seen], target, side="right") - 1
         found = (j >= 0) & (codes[seen[np.maximum(j, 0)]] == codes[ends])
         prior[i, codes[ends[found]]] = seen[j[found]]
@@ -94,12 +98,16 @@ def financial_features(
             "fin_cash_ratio": ratio(v["cash"], v["current_liabilities"]),
             "fin_dscr": ratio(v["cfads"], v["debt_service"]),
             "fin_ebitda_margin": at(latest, margin),
-            "fin_revenue_growth": np.where(revenue_before > 0, ratio(v["revenue"], revenue_before) - 1, np.nan),
+            "fin_revenue_growth": np.where(
+                revenue_before > 0, ratio(v["revenue"], revenue_before) - 1, np.nan
+            ),
             "fin_margin_change": at(latest, margin) - at(prior, margin),
             "fin_log_revenue": np.log1p(np.clip(v["revenue"], 0, None)),
             "fin_reporting_lag_days": at(latest, (reported - period) / NS_PER_DAY),
             "fin_months_since_statement": elapsed(grid.snapshot_ns, last_report, NS_PER_MONTH),
             f"fin_statements_{long_window_months}m": recent_count,
-            "fin_statement_overdue": np.where(np.isnan(silent), np.nan, (silent > financials_overdue_days).astype(float)),
+            "fin_statement_overdue": np.where(
+                np.isnan(silent), np.nan, (silent > financials_overdue_days).astype(float)
+            ),
         },
     )

@@ -10,9 +10,11 @@ as a bin of their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 from research.features.catalog import ID_COLUMNS, family_of, is_label_column
@@ -39,14 +41,18 @@ def feature_quality(panel: pd.DataFrame, max_missing_share: float) -> pd.DataFra
         values = panel[name]
         present = values.dropna()
         top_share = present.value_counts(normalize=True).iloc[0] if len(present) else np.nan
-        rows.append({
-            "feature": name,
-            "family": family_of(name),
-            "missing_share": float(values.isna().mean()) if len(values) else np.nan,
-            "n_unique": int(present.nunique()),
-            "top_value_share": float(top_share),
-        })
-    out = pd.DataFrame(rows, columns=["feature", "family", "missing_share", "n_unique", "top_value_share"])
+        rows.append(
+            {
+                "feature": name,
+                "family": family_of(name),
+                "missing_share": float(values.isna().mean()) if len(values) else np.nan,
+                "n_unique": int(present.nunique()),
+                "top_value_share": float(top_share),
+            }
+        )
+    out = pd.DataFrame(
+        rows, columns=["feature", "family", "missing_share", "n_unique", "top_value_share"]
+    )
     out["flag_no_variance"] = out["n_unique"] <= 1
     out["flag_missing"] = out["missing_share"] > max_missing_share
     return out
@@ -73,8 +79,14 @@ def information_value(label: np.ndarray, values: pd.Series, *, bins: int = 10) -
     else:
         x = values.to_numpy(dtype=np.float64)
         present = ~np.isnan(x)
-        edges = np.unique(np.quantile(x[present], np.linspace(0, 1, bins + 1)[1:-1])) if present.any() else []
-        groups = np.where(present, np.searchsorted(edges, np.where(present, x, 0.0), side="right"), -1)
+        edges: ArrayLike = (
+            np.unique(np.quantile(x[present], np.linspace(0, 1, bins + 1)[1:-1]))
+            if present.any()
+            else []
+        )
+        groups = np.where(
+            present, np.searchsorted(edges, np.where(present, x, 0.0), side="right"), -1
+        )
     table = pd.crosstab(groups, label)
     events = table.get(1, pd.Series(0, index=table.index)).to_numpy(dtype=float) + 0.5
     others = table.get(0, pd.Series(0, index=table.index)).to_numpy(dtype=float) + 0.5
@@ -96,22 +108,50 @@ def univariate_power(
         y = known[label_col].to_numpy(dtype=np.float64)
         for name in feature_columns(panel, label_cols):
             values = known[name]
-            row = {"feature": name, "family": family_of(name), "label": label_col,
-                   "rows": len(known), "events": int(np.nansum(y))}
+            row: dict[str, Any] = {
+                "feature": name,
+                "family": family_of(name),
+                "label": label_col,
+                "rows": len(known),
+                "events": int(np.nansum(y)),
+            }
             if _is_categorical(values):
-                row.update(coverage=float(values.notna().mean()) if len(values) else np.nan, auc=np.nan)
+                row.update(
+                    coverage=float(values.notna().mean()) if len(values) else np.nan, auc=np.nan
+                )
             else:
                 x = values.to_numpy(dtype=np.float64)
                 present = ~np.isnan(x)
-                row.update(coverage=float(present.mean()) if len(x) else np.nan, auc=auc(y[present], x[present]))
-            row["auc_oriented"] = max(row["auc"], 1 - row["auc"]) if not np.isnan(row["auc"]) else np.nan
-            row["iv"] = information_value(y, values, bins=bins) if len(known) and np.isin(y, (0, 1)).all() else np.nan
+                row.update(
+                    coverage=float(present.mean()) if len(x) else np.nan,
+                    auc=auc(y[present], x[present]),
+                )
+            row["auc_oriented"] = (
+                max(row["auc"], 1 - row["auc"]) if not np.isnan(row["auc"]) else np.nan
+            )
+            row["iv"] = (
+                information_value(y, values, bins=bins)
+                if len(known) and np.isin(y, (0, 1)).all()
+                else np.nan
+            )
             rows.append(row)
-    columns = ["feature", "family", "label", "rows", "events", "coverage", "auc_oriented", "auc", "iv"]
+    columns = [
+        "feature",
+        "family",
+        "label",
+        "rows",
+        "events",
+        "coverage",
+        "auc_oriented",
+        "auc",
+        "iv",
+    ]
     out = pd.DataFrame(rows, columns=columns)
     order = {name: i for i, name in enumerate(label_cols)}
     out["_label_order"] = out["label"].map(order)
-    out = out.sort_values(["_label_order", "auc_oriented", "iv"], ascending=[True, False, False], na_position="last")
+    out = out.sort_values(
+        ["_label_order", "auc_oriented", "iv"], ascending=[True, False, False], na_position="last"
+    )
     return out.drop(columns="_label_order").reset_index(drop=True)
 
 
@@ -119,16 +159,26 @@ def segment_summary(
     panel: pd.DataFrame, features: Sequence[str] | None = None, *, by: str = "segment"
 ) -> pd.DataFrame:
     """Distribution of numeric features by segment: rows, missing share, mean and quantiles."""
-    names = [c for c in (features or feature_columns(panel)) if c != by and not _is_categorical(panel[c])]
+    names = [
+        c for c in (features or feature_columns(panel)) if c != by and not _is_categorical(panel[c])
+    ]
     rows = []
     for group, frame in panel.groupby(by, sort=True, observed=True):
         for name in names:
             values = frame[name].dropna()
             q = values.quantile([0.1, 0.5, 0.9]).to_numpy() if len(values) else np.full(3, np.nan)
-            rows.append({
-                "feature": name, by: group, "rows": len(frame),
-                "missing_share": float(frame[name].isna().mean()),
-                "mean": float(values.mean()) if len(values) else np.nan,
-                "p10": q[0], "median": q[1], "p90": q[2],
-            })
-    return pd.DataFrame(rows, columns=["feature", by, "rows", "missing_share", "mean", "p10", "median", "p90"])
+            rows.append(
+                {
+                    "feature": name,
+                    by: group,
+                    "rows": len(frame),
+                    "missing_share": float(frame[name].isna().mean()),
+                    "mean": float(values.mean()) if len(values) else np.nan,
+                    "p10": q[0],
+                    "median": q[1],
+                    "p90": q[2],
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["feature", by, "rows", "missing_share", "mean", "p10", "median", "p90"]
+    )

@@ -25,7 +25,12 @@ def relationship_features(customers: pd.DataFrame, grid: SnapshotGrid) -> pd.Dat
     position[codes[known]] = np.flatnonzero(known)
     at_rows = position[grid.rows % grid.n_customers]
     out = family_frame(
-        grid, {"rel_tenure_months": elapsed(grid.snapshot_ns, np.broadcast_to(grid.onboarding, shape), NS_PER_MONTH)}
+        grid,
+        {
+            "rel_tenure_months": elapsed(
+                grid.snapshot_ns, np.broadcast_to(grid.onboarding, shape), NS_PER_MONTH
+            )
+        },
     )
     for column in CATEGORY_COLUMNS:
         out[column] = customers[column].astype("str").take(at_rows).reset_index(drop=True)

@@ -44,7 +44,9 @@ def repayment_features(
     amount_due = repayments["amount_due"].to_numpy(dtype=np.float64)
     amount_paid = repayments["amount_paid"].to_numpy(dtype=np.float64)
     # A payment recorded without an amount settles the instalment in full.
-    shortfall = np.clip(amount_due - np.where(np.isnan(amount_paid), amount_due, amount_paid), 0, None)
+    shortfall = np.clip(
+        amount_due - np.where(np.isnan(amount_paid), amount_due, amount_paid), 0, None
+    )
     valid = (codes >= 0) & (due != NAT)
     on_time = paid <= due
 
@@ -57,8 +59,14 @@ def repayment_features(
 
     spans = {(w, 0) for w in windows} | {(recent, 0), (2 * recent, recent)}
     late = _late_at_snapshots(
-        grid, codes[valid & ~on_time], due[valid & ~on_time], paid[valid & ~on_time],
-        amount_due[valid & ~on_time], spans=spans, windows=windows, longest=longest,
+        grid,
+        codes[valid & ~on_time],
+        due[valid & ~on_time],
+        paid[valid & ~on_time],
+        amount_due[valid & ~on_time],
+        spans=spans,
+        windows=windows,
+        longest=longest,
         thresholds=sorted(set(dpd_thresholds)),
     )
 
@@ -71,7 +79,9 @@ def repayment_features(
     for w in windows:
         out[f"rep_mean_dpd_{w}m"] = ratio(late["dpd_sum"][(w, 0)], counts[(w, 0)])
     for w in windows:
-        out[f"rep_max_dpd_{w}m"] = np.where(counts[(w, 0)] > 0, np.maximum(late["dpd_max"][w], 0), np.nan)
+        out[f"rep_max_dpd_{w}m"] = np.where(
+            counts[(w, 0)] > 0, np.maximum(late["dpd_max"][w], 0), np.nan
+        )
     for t in sorted(set(dpd_thresholds)):
         out[f"rep_dpd{t}_count_{longest}m"] = late["over"][t]
     # Capped at the longest window: beyond it the figure would depend on how much history

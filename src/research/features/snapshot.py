@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pandas as pd
 
@@ -36,7 +37,7 @@ __all__ = [
 
 # The feature settings of the default params.yaml, for code that must not depend on the
 # feature stage's parameters (the data profile) and for benchmarks and test fixtures.
-STANDARD_FEATURE_SETTINGS = {
+STANDARD_FEATURE_SETTINGS: Mapping[str, Any] = {
     "windows_months": [3, 6, 12],
     "long_window_months": 12,
     "trend_recent_months": 3,
@@ -75,8 +76,7 @@ def build_panel(
     dpd_thresholds: Sequence[int],
     financials_overdue_days: int,
     default_dpd: int,
-    default_horizon_months: int,
-    churn_horizon_months: int,
+    horizons_months: Sequence[int],
     observation_end: pd.Timestamp | None = None,
     n_threads: int = 2,
     peer_relative: bool = True,
@@ -92,8 +92,8 @@ def build_panel(
         dpd_thresholds: Days past due counted by ``rep_dpd{t}_count_*``.
         financials_overdue_days: Days without a statement after which one is overdue.
         default_dpd: Days past due that make a default (label and exclusion).
-        default_horizon_months: Default label window.
-        churn_horizon_months: Churn label window.
+        horizons_months: Label windows; every event of ``research.labels.LABEL_EVENTS`` gets a
+            column per window.
         observation_end: First day after the data (default: ``research.labels.observation_end``).
         n_threads: Families built at once.
         peer_relative: Replace the features that move with the whole book by their distance
@@ -103,13 +103,15 @@ def build_panel(
 
     Returns:
         The panel: ``customer_id``, ``snapshot_date``, the features in catalog order, then
-        ``default_{H}m`` and ``churn_{H}m`` (1.0, 0.0, NaN when censored); one row per customer
+        the labels ``<event>_<H>m`` (``research.labels.label_names``; 1.0, 0.0, NaN when censored); one row per customer
         onboarded before the snapshot, not gone and not in default before it, sorted by
         snapshot date then customer id. And one note per missing table.
     """
     _check_params(windows_months, long_window_months, trend_recent_months, dpd_thresholds)
     if "customers" not in tables or tables["customers"] is None:
-        raise ValueError("build_panel: the customers table is required (tables['customers'] is missing)")
+        raise ValueError(
+            "build_panel: the customers table is required (tables['customers'] is missing)"
+        )
     present = {name: frame for name, frame in tables.items() if frame is not None}
     notes: list[str] = []
     repayments = present.get("repayments")
@@ -121,9 +123,13 @@ def build_panel(
         default_dates=first_default,
     )
     jobs = _family_jobs(
-        present, grid, notes,
-        windows_months=windows_months, long_window_months=long_window_months,
-        trend_recent_months=trend_recent_months, dpd_thresholds=dpd_thresholds,
+        present,
+        grid,
+        notes,
+        windows_months=windows_months,
+        long_window_months=long_window_months,
+        trend_recent_months=trend_recent_months,
+        dpd_thresholds=dpd_thresholds,
         financials_overdue_days=financials_overdue_days,
     )
     # Families are independent; Arrow and most numpy loops release the GIL.
@@ -131,7 +137,9 @@ def build_panel(
         parts = list(pool.map(lambda job: job(), jobs))
 
     keys = grid.keys()
-    catalog = feature_catalog(windows_months, long_window_months, dpd_thresholds, trend_recent_months)
+    catalog = feature_catalog(
+        windows_months, long_window_months, dpd_thresholds, trend_recent_months
+    )
     features = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=keys.index)
     # A raw feature that a peer-relative one replaces takes that feature's place in the catalog.
     by_catalog_name = {relative_name(column) or column: column for column in features.columns}
@@ -141,8 +149,11 @@ def build_panel(
     else:  # an empty panel (no customers onboarded in time) needs no end of data
         end = labels.observation_end(present) if len(keys) else grid.snapshots.max()
     label_frame = labels.panel_labels(
-        keys, present, default_dpd=default_dpd, default_horizon_months=default_horizon_months,
-        churn_horizon_months=churn_horizon_months, observation_end=end,
+        keys,
+        present,
+        default_dpd=default_dpd,
+        horizons_months=horizons_months,
+        observation_end=end,
     )
     panel = pd.concat([keys, features[ordered], label_frame], axis=1)
     return (add_peer_relative(panel) if peer_relative else panel), notes
@@ -162,44 +173,96 @@ def _family_jobs(
     """One job per family whose tables are present; a note for each that is not."""
     jobs: list[Callable[[], pd.DataFrame]] = []
 
-    def add(table: str, family: str, prefix: str, job: Callable[[], pd.DataFrame], more: str = "") -> None:
+    def add(
+        table: str, family: str, prefix: str, job: Callable[[], pd.DataFrame], more: str = ""
+    ) -> None:
         if table in tables:
             jobs.append(job)
         else:
             notes.append(f"{table}: table absent, so no {family} features ({prefix}*){more}")
 
     # The largest tables first, so the two workers finish together.
-    add("transactions", "cash-flow", "cf_", lambda: cashflow_features(
-        tables["transactions"], grid, windows_months=windows_months, trend_recent_months=trend_recent_months))
-    add("repayments", "repayment", "rep_", lambda: repayment_features(
-        tables["repayments"], grid, windows_months=windows_months,
-        trend_recent_months=trend_recent_months, dpd_thresholds=dpd_thresholds),
-        ", no exclusion of customers in default, and the default label is missing (NaN) throughout")
-    add("facilities", "facility", "fac_", lambda: facility_features(
-        tables["facilities"], grid, long_window_months=long_window_months,
-        trend_recent_months=trend_recent_months, windows_months=windows_months, facility_balances=tables.get("facility_balances")))
+    add(
+        "transactions",
+        "cash-flow",
+        "cf_",
+        lambda: cashflow_features(
+            tables["transactions"],
+            grid,
+            windows_months=windows_months,
+            trend_recent_months=trend_recent_months,
+        ),
+    )
+    add(
+        "repayments",
+        "repayment",
+        "rep_",
+        lambda: repayment_features(
+            tables["repayments"],
+            grid,
+            windows_months=windows_months,
+            trend_recent_months=trend_recent_months,
+            dpd_thresholds=dpd_thresholds,
+        ),
+        ", no exclusion of customers in default, and the default label is missing (NaN) throughout",
+    )
+    add(
+        "facilities",
+        "facility",
+        "fac_",
+        lambda: facility_features(
+            tables["facilities"],
+            grid,
+            long_window_months=long_window_months,
+            trend_recent_months=trend_recent_months,
+            windows_months=windows_months,
+            facility_balances=tables.get("facility_balances"),
+        ),
+    )
     if "facilities" in tables and "facility_balances" not in tables:
         notes.append(f"facility_balances: table absent, so no {', '.join(BALANCE_FEATURES)}")
     if "facility_balances" in tables and "facilities" not in tables:
         notes.append("facility_balances: present but unused without the facilities table")
-    add("interactions", "engagement", "eng_", lambda: engagement_features(
-        tables["interactions"], grid, windows_months=windows_months))
-    add("financials", "financial", "fin_", lambda: financial_features(
-        tables["financials"], grid, long_window_months=long_window_months,
-        financials_overdue_days=financials_overdue_days))
-    add("applications", "application", "app_", lambda: application_features(
-        tables["applications"], grid, long_window_months=long_window_months))
+    add(
+        "interactions",
+        "engagement",
+        "eng_",
+        lambda: engagement_features(tables["interactions"], grid, windows_months=windows_months),
+    )
+    add(
+        "financials",
+        "financial",
+        "fin_",
+        lambda: financial_features(
+            tables["financials"],
+            grid,
+            long_window_months=long_window_months,
+            financials_overdue_days=financials_overdue_days,
+        ),
+    )
+    add(
+        "applications",
+        "application",
+        "app_",
+        lambda: application_features(
+            tables["applications"], grid, long_window_months=long_window_months
+        ),
+    )
     jobs.append(lambda: relationship_features(tables["customers"], grid))
     return jobs
 
 
 def _check_params(windows_months, long_window_months, trend_recent_months, dpd_thresholds) -> None:
     if not windows_months or min(windows_months) < 1:
-        raise ValueError(f"build_panel: windows_months must be a non-empty list of months >= 1, got {windows_months}")
+        raise ValueError(
+            f"build_panel: windows_months must be a non-empty list of months >= 1, got {windows_months}"
+        )
     if long_window_months < 1 or trend_recent_months < 1:
         raise ValueError(
             "build_panel: long_window_months and trend_recent_months must be >= 1, "
             f"got {long_window_months} and {trend_recent_months}"
         )
     if not dpd_thresholds or min(dpd_thresholds) < 1:
-        raise ValueError(f"build_panel: dpd_thresholds must be a non-empty list of days >= 1, got {dpd_thresholds}")
+        raise ValueError(
+            f"build_panel: dpd_thresholds must be a non-empty list of days >= 1, got {dpd_thresholds}"
+        )

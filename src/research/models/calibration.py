@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 from sklearn.isotonic import isotonic_regression
 
@@ -37,7 +38,7 @@ class Calibrator:
     slope: float = 1.0
     intercept: float = 0.0
 
-    def apply(self, margin: Sequence[float]) -> np.ndarray:
+    def apply(self, margin: ArrayLike) -> np.ndarray:
         """Calibrated probabilities for the given margins."""
         m = np.asarray(margin, dtype=np.float64)
         if self.method == "isotonic":
@@ -99,7 +100,7 @@ def _merge_thin_blocks(blocks: list[list[float]], min_events: int) -> list[list[
     return merged
 
 
-def fit_isotonic(margin: Sequence[float], outcome: Sequence[float], *, min_block_events: int = 10) -> Calibrator:
+def fit_isotonic(margin: ArrayLike, outcome: ArrayLike, *, min_block_events: int = 10) -> Calibrator:
     """Centred isotonic calibration with blocks of at least ``min_block_events`` of each outcome."""
     m, y = np.asarray(margin, dtype=np.float64), np.asarray(outcome, dtype=np.float64)
     blocks = _merge_thin_blocks(_pava_blocks(m, y), min_block_events)
@@ -108,9 +109,10 @@ def fit_isotonic(margin: Sequence[float], outcome: Sequence[float], *, min_block
     return Calibrator("isotonic", knots_margin=centres, knots_probability=rates)
 
 
-def fit_platt(margin: Sequence[float], outcome: Sequence[float], *, iterations: int = 50) -> Calibrator:
+def fit_platt(margin: ArrayLike, outcome: ArrayLike, *, iterations: int = 50) -> Calibrator:
     """Platt scaling on the margin by Newton's method (two parameters, maximum likelihood)."""
-    x = np.column_stack([np.asarray(margin, dtype=np.float64), np.ones(len(margin))])
+    m = np.asarray(margin, dtype=np.float64)
+    x = np.column_stack([m, np.ones(len(m))])
     y = np.asarray(outcome, dtype=np.float64)
     beta = np.array([1.0, 0.0])
     for _ in range(iterations):
@@ -123,7 +125,7 @@ def fit_platt(margin: Sequence[float], outcome: Sequence[float], *, iterations: 
     return Calibrator("platt", slope=float(beta[0]), intercept=float(beta[1]))
 
 
-def fit_calibrator(margin: Sequence[float], outcome: Sequence[float], *, method: str) -> Calibrator:
+def fit_calibrator(margin: ArrayLike, outcome: ArrayLike, *, method: str) -> Calibrator:
     """Fit the calibrator ``method`` (``isotonic`` or ``platt``) on held-out margins and outcomes."""
     if method not in METHODS:
         raise ValueError(f"calibration method {method!r} unknown; expected one of {', '.join(METHODS)}")
@@ -143,7 +145,7 @@ class MasterScale:
         if any(a >= b for a, b in zip(self.upper_pd, self.upper_pd[1:], strict=False)):
             raise ValueError(f"master scale bounds must increase strictly: {self.upper_pd}")
 
-    def grade(self, pd_values: Sequence[float]) -> pd.Categorical:
+    def grade(self, pd_values: ArrayLike) -> pd.Categorical:
         """The grade of each PD (ordered categorical, best grade first)."""
         index = np.searchsorted(np.asarray(self.upper_pd), np.asarray(pd_values, dtype=float), side="left")
         return pd.Categorical.from_codes(index, categories=list(self.names), ordered=True)
@@ -164,21 +166,21 @@ class DecileScale:
 
     cuts: tuple[float, ...]
 
-    def decile(self, margin: Sequence[float]) -> np.ndarray:
+    def decile(self, margin: ArrayLike) -> np.ndarray:
         return np.searchsorted(np.asarray(self.cuts), np.asarray(margin, dtype=float), side="right") + 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"cuts_margin": list(self.cuts)}
 
 
-def fit_deciles(margin: Sequence[float]) -> DecileScale:
+def fit_deciles(margin: ArrayLike) -> DecileScale:
     """Decile cut points on the development set's margins (fixed from then on)."""
     cuts = np.quantile(np.asarray(margin, dtype=float), np.arange(1, 10) / 10)
     return DecileScale(tuple(float(c) for c in cuts))
 
 
 def grade_calibration(
-    grades: Sequence[str], predicted: Sequence[float], outcome: Sequence[float], *, names: Sequence[str], alpha: float = 0.01
+    grades: ArrayLike, predicted: ArrayLike, outcome: ArrayLike, *, names: Sequence[str], alpha: float = 0.01
 ) -> pd.DataFrame:
     """Per grade: observed against predicted rate with a two-sided binomial interval.
 
@@ -197,3 +199,34 @@ def grade_calibration(
     table["upper_rate"] = upper / table["n"].where(table["n"] > 0)
     table["within"] = ((table["events"] >= lower) & (table["events"] <= upper)).where(table["n"] > 0)
     return table.reset_index()
+
+
+def calibration_verdict(
+    held: pd.DataFrame, *, method: str, grade_names: Sequence[str], alpha: float
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The train stage's calibration summary on the holdout rows, and its table.
+
+    A graded model: how many grades hold rows and how many of them fall outside their
+    ``1 - alpha`` binomial interval (Bonferroni over those grades; ``grade_calibration``).
+    A decile model: whether the observed rate rises from the first decile to the last.
+
+    Args:
+        held: Holdout rows with ``score``, ``label`` and ``grade`` (graded) or ``decile``.
+        method: The calibration method (recorded in the summary).
+        grade_names: Master-scale grades, best first; empty for a decile model.
+        alpha: Family-wise level of the grade test.
+    """
+    if grade_names:
+        table = grade_calibration(held["grade"], held["score"], held["label"], names=grade_names, alpha=alpha)
+        tested = table[table["n"] > 0]
+        summary = {
+            "method": method,
+            "alpha": alpha,
+            "grades_tested": len(tested),
+            "grades_outside": int((~tested["within"].astype(bool)).sum()),
+        }
+        return summary, table
+    table = held.groupby("decile").agg(
+        n=("label", "size"), events=("label", "sum"), mean_score=("score", "mean"), observed_rate=("label", "mean")
+    )
+    return {"method": method, "decile_rates_increasing": bool(table["observed_rate"].is_monotonic_increasing)}, table

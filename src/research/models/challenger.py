@@ -68,7 +68,7 @@ class Challenger:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Challenger:
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         values["levels"] = {k: tuple(v) for k, v in raw["levels"].items()}
         values["intercept"] = float(raw["intercept"])
         return cls(**values)
@@ -102,8 +102,11 @@ def fit_challenger(
     flags = tuple(n for i, n in enumerate(numeric) if np.isnan(raw[:, i]).any())
     levels = {name: _top_levels(frame[name], max_levels) for name in categorical}
     columns = (*numeric, *(f"{n}__missing" for n in flags), *(f"{n}={lv}" for n, lvs in levels.items() for lv in lvs))
+    lower_t, upper_t, fill_t, mean_t, sd_t = (
+        tuple(map(float, a)) for a in (lower, upper, fill, mean, sd)
+    )
     unfitted = Challenger(
-        tuple(numeric), *(tuple(map(float, a)) for a in (lower, upper, fill, mean, sd)),
+        tuple(numeric), lower_t, upper_t, fill_t, mean_t, sd_t,
         flags, levels, columns, (), 0.0,
     )
     regression = LogisticRegression(C=c, max_iter=2000)

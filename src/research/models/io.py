@@ -45,6 +45,7 @@ def save_scoring_model(model: ScoringModel, folder: Path) -> list[Path]:
     if model.master_scale is not None:
         _write_json(folder / MASTER_SCALE, model.master_scale.to_dict())
     else:
+        assert model.deciles is not None, "a scoring model has a master scale or deciles"
         _write_json(folder / DECILES, model.deciles.to_dict())
     names = [BOOSTER, FEATURES, CALIBRATOR, CHALLENGER, MASTER_SCALE if model.master_scale else DECILES]
     return [folder / n for n in names]

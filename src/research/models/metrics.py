@@ -8,17 +8,16 @@ the metrics files stay valid JSON.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
 _EPS = 1e-15
 PLOT_POINTS = 200
 
 
-def _arrays(y: Sequence[float], p: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y_arr = np.asarray(y, dtype=float)
     p_arr = np.asarray(p, dtype=float)
     if y_arr.shape != p_arr.shape:
@@ -32,19 +31,19 @@ def _two_classes(y: np.ndarray) -> bool:
     return 0 < y.sum() < len(y)
 
 
-def auc(y: Sequence[float], p: Sequence[float]) -> float | None:
+def auc(y: ArrayLike, p: ArrayLike) -> float | None:
     """Area under the ROC curve (ties count one half)."""
     y_arr, p_arr = _arrays(y, p)
     return float(roc_auc_score(y_arr, p_arr)) if _two_classes(y_arr) else None
 
 
-def gini(y: Sequence[float], p: Sequence[float]) -> float | None:
+def gini(y: ArrayLike, p: ArrayLike) -> float | None:
     """Accuracy ratio: 2 AUC - 1."""
     area = auc(y, p)
     return None if area is None else 2.0 * area - 1.0
 
 
-def ks(y: Sequence[float], p: Sequence[float]) -> float | None:
+def ks(y: ArrayLike, p: ArrayLike) -> float | None:
     """Kolmogorov-Smirnov statistic: the largest gap between the events' and non-events' score CDFs."""
     y_arr, p_arr = _arrays(y, p)
     if not _two_classes(y_arr):
@@ -53,20 +52,20 @@ def ks(y: Sequence[float], p: Sequence[float]) -> float | None:
     return float(np.max(tpr - fpr))
 
 
-def brier(y: Sequence[float], p: Sequence[float]) -> float:
+def brier(y: ArrayLike, p: ArrayLike) -> float:
     """Mean squared error of the probability."""
     y_arr, p_arr = _arrays(y, p)
     return float(np.mean((p_arr - y_arr) ** 2))
 
 
-def logloss(y: Sequence[float], p: Sequence[float]) -> float:
+def logloss(y: ArrayLike, p: ArrayLike) -> float:
     """Mean negative log-likelihood of the probability (clipped away from 0 and 1)."""
     y_arr, p_arr = _arrays(y, p)
     q = np.clip(p_arr, _EPS, 1.0 - _EPS)
     return float(-np.mean(y_arr * np.log(q) + (1.0 - y_arr) * np.log(1.0 - q)))
 
 
-def binary_metrics(y: Sequence[float], p: Sequence[float]) -> dict[str, float | int | None]:
+def binary_metrics(y: ArrayLike, p: ArrayLike) -> dict[str, float | int | None]:
     """All five measures with the sample's size ``n`` and number of ``events``."""
     y_arr, p_arr = _arrays(y, p)
     return {
@@ -80,32 +79,40 @@ def binary_metrics(y: Sequence[float], p: Sequence[float]) -> dict[str, float | 
     }
 
 
-def _thin(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
-    """Keep at most ``max_points`` evenly spaced rows, always the first and the last."""
+def thin_points(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
+    """Keep at most ``max_points`` evenly spaced rows of a curve, always the first and the last.
+
+    Args:
+        frame: The curve's points in order.
+        max_points: The most rows kept.
+
+    Returns:
+        The kept rows with a fresh index.
+    """
     if len(frame) <= max_points:
         return frame.reset_index(drop=True)
     keep = np.unique(np.linspace(0, len(frame) - 1, max_points).round().astype(int))
     return frame.iloc[keep].reset_index(drop=True)
 
 
-def roc_points(y: Sequence[float], p: Sequence[float], max_points: int = PLOT_POINTS) -> pd.DataFrame:
+def roc_points(y: ArrayLike, p: ArrayLike, max_points: int = PLOT_POINTS) -> pd.DataFrame:
     """The ROC curve as ``fpr, tpr`` (thresholds thinned to ``max_points``)."""
     y_arr, p_arr = _arrays(y, p)
     fpr, tpr, _ = roc_curve(y_arr, p_arr)
-    return _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr}), max_points)
+    return thin_points(pd.DataFrame({"fpr": fpr, "tpr": tpr}), max_points)
 
 
 def precision_recall_points(
-    y: Sequence[float], p: Sequence[float], max_points: int = PLOT_POINTS
+    y: ArrayLike, p: ArrayLike, max_points: int = PLOT_POINTS
 ) -> pd.DataFrame:
     """The precision-recall curve as ``recall, precision``, recall rising."""
     y_arr, p_arr = _arrays(y, p)
     precision, recall, _ = precision_recall_curve(y_arr, p_arr)
     curve = pd.DataFrame({"recall": recall[::-1], "precision": precision[::-1]})
-    return _thin(curve, max_points)
+    return thin_points(curve, max_points)
 
 
-def calibration_points(y: Sequence[float], p: Sequence[float], bins: int = 20) -> pd.DataFrame:
+def calibration_points(y: ArrayLike, p: ArrayLike, bins: int = 20) -> pd.DataFrame:
     """Mean predicted against observed rate in equal-count bins of the prediction."""
     y_arr, p_arr = _arrays(y, p)
     order = np.argsort(p_arr, kind="stable")

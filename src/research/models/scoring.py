@@ -26,6 +26,7 @@ from research.models.calibration import (
     fit_deciles,
 )
 from research.models.challenger import Challenger, fit_challenger
+from research.models.params import ModelSpec
 from research.models.metrics import binary_metrics
 from research.models.splits import FITTED, TRAIN, VALID, holdout_name
 from research.models.train import (
@@ -41,6 +42,32 @@ XGB_KEYS = (
     "n_estimators", "learning_rate", "max_depth", "min_child_weight",
     "subsample", "colsample_bytree", "reg_lambda", "early_stopping_rounds",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """What a fit needs besides the data: the label, booster settings, calibration and grading.
+
+    ``grade_names`` empty means risk deciles instead of a master scale.
+    """
+
+    label: str
+    xgb: Mapping[str, Any]
+    calibration_method: str = "platt"
+    grade_names: Sequence[str] = ()
+    grade_upper_pd: Sequence[float] = ()
+    challenger_c: float = 1.0
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> FitSettings:
+        """The fit settings of a model specification (``params.yaml`` → ``models.<name>``)."""
+        return cls(
+            label=spec.label,
+            xgb=spec.xgb.as_dict(),
+            calibration_method=spec.calibration.method,
+            grade_names=tuple(spec.grades.names) if spec.graded else (),
+            grade_upper_pd=tuple(spec.grades.upper_pd) if spec.graded else (),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +98,7 @@ class ScoringModel:
         if self.master_scale is not None:
             scores["grade"] = self.master_scale.grade(calibrated)
         else:
+            assert self.deciles is not None, "a scoring model has a master scale or deciles"
             scores["decile"] = self.deciles.decile(margin)
         return scores
 
@@ -88,15 +116,10 @@ def fit_scoring_model(
     table: pd.DataFrame,
     split: pd.Series,
     *,
-    label: str,
+    settings: FitSettings,
     layout: FeatureLayout,
-    xgb_settings: Mapping[str, Any],
-    calibration_method: str,
-    grade_names: Sequence[str],
-    grade_upper_pd: Sequence[float],
     nthread: int,
     seed: int,
-    challenger_c: float = 1.0,
     boost: Callable[..., tuple[xgb.Booster, dict]] | None = None,
     margins: Callable[[xgb.Booster, pd.DataFrame], np.ndarray] | None = None,
 ) -> tuple[ScoringModel, FitReport]:
@@ -105,18 +128,17 @@ def fit_scoring_model(
     Args:
         table: The modeling table (features and ``label``), one row per customer-snapshot.
         split: Split name per row (``research.models.splits``).
-        label: The outcome column (1/0).
+        settings: The label (1/0 column), ``models.<name>.xgb`` (the keys in ``XGB_KEYS``), the
+            calibration method (``isotonic`` or ``platt``), the master scale (names and upper PD
+            bounds; empty for risk deciles) and the challenger's inverse L2 strength.
         layout: Feature order, categorical levels and monotone constraints.
-        xgb_settings: ``models.<name>.xgb`` (the keys in ``XGB_KEYS``).
-        calibration_method: ``isotonic`` or ``platt``.
-        grade_names: Master-scale grade names; empty for risk deciles instead.
-        grade_upper_pd: Upper PD bound of each grade but the last.
         nthread: XGBoost threads.
         seed: Seed of row and column subsampling.
-        challenger_c: Inverse L2 strength of the challenger.
         boost: Replaces ``fit_booster`` (same signature); the Dask engine boosts on its cluster.
         margins: Replaces ``predict_margin(booster, x)`` for the development margins.
     """
+    label, xgb_settings = settings.label, settings.xgb
+    grade_names, grade_upper_pd = settings.grade_names, settings.grade_upper_pd
     boost = boost or fit_booster
     margins = margins or (lambda booster, x: predict_margin(booster, x, nthread=nthread))
     unknown = sorted(set(xgb_settings) ^ set(XGB_KEYS))
@@ -138,12 +160,12 @@ def fit_scoring_model(
     )
     seconds["boost"], clock = time.perf_counter() - clock, time.perf_counter()
     margin = margins(booster, x)
-    calibrator = fit_calibrator(margin[~is_train], y[~is_train], method=calibration_method)
+    calibrator = fit_calibrator(margin[~is_train], y[~is_train], method=settings.calibration_method)
     master_scale = MasterScale(tuple(grade_names), tuple(grade_upper_pd)) if grade_names else None
     deciles = None if grade_names else fit_deciles(margin)
     seconds["calibrate"], clock = time.perf_counter() - clock, time.perf_counter()
     challenger = fit_challenger(
-        x[is_train], y[is_train], numeric=layout.numeric, categorical=tuple(layout.categories), c=challenger_c
+        x[is_train], y[is_train], numeric=layout.numeric, categorical=tuple(layout.categories), c=settings.challenger_c
     )
     seconds["challenger"] = time.perf_counter() - clock
     model = ScoringModel(layout, booster, calibrator, challenger, master_scale, deciles)

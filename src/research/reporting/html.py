@@ -63,7 +63,13 @@ def light(colour: str) -> str:
     return f'<span class="light" style="background:{hexcode}">{escape(colour)}</span>'
 
 
-def table(frame: pd.DataFrame, *, float_format: str = "{:,.4f}", index: bool = False, raw_html_columns: Sequence[str] = ()) -> str:
+def table(
+    frame: pd.DataFrame,
+    *,
+    float_format: str = "{:,.4f}",
+    index: bool = False,
+    raw_html_columns: Sequence[str] = (),
+) -> str:
     """An HTML table of ``frame``; columns in ``raw_html_columns`` are inserted unescaped (badges)."""
     shown = frame.reset_index() if index else frame
     head = "".join(f"<th>{escape(c)}</th>" for c in shown.columns)
@@ -99,7 +105,7 @@ def page(title: str, sections: Iterable[Section], *, subtitle: str = "") -> str:
     body = "".join(f'<h2 id="{s.anchor}">{escape(s.title)}</h2>{s.body}' for s in sections)
     sub = f'<p class="meta">{escape(subtitle)}</p>' if subtitle else ""
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{escape(title)}</h1>{sub}<nav>{nav}</nav>{body}</body></html>"
     )

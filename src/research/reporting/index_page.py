@@ -18,9 +18,7 @@ import pandas as pd
 
 from research.paths import metrics_path, model_dir, report_dir
 from research.reporting.html import Section, escape, light, note, page, paragraph, table
-from research.stages import MODEL_STAGES, NOTEBOOK_STAGES
 
-MODELS = ("credit", "churn")
 HEADLINE = (
     ("oot AUC", ("discrimination", "oot", "auc")),
     ("oot AUC 95% low", ("discrimination", "oot", "auc_ci_low")),
@@ -67,19 +65,14 @@ def _link_if_built(reports: Path, relative: str) -> str | None:
     return relative if (reports / relative).exists() else None
 
 
-def notebook_names(models: Sequence[str] = MODELS) -> list[str]:
-    """Executed notebook names in pipeline order (``train-credit``, ...)."""
-    names = []
-    for stage in NOTEBOOK_STAGES:
-        if stage in MODEL_STAGES:
-            names.extend(f"{stage}-{m}" for m in models)
-        else:
-            names.append(stage)
-    return names
+def collect_index(root: Path, models: Sequence[str], notebook_names: Sequence[str]) -> IndexContent:
+    """Read run ids, metrics and which reports exist under ``root`` (the project folder).
 
-
-def collect_index(root: Path, models: Sequence[str] = MODELS) -> IndexContent:
-    """Read run ids, metrics and which reports exist under ``root`` (the project folder)."""
+    Args:
+        root: The project folder.
+        models: Model names in ``params.yaml`` order.
+        notebook_names: Executed notebook names in pipeline order (``train-<model>``, ...).
+    """
     reports = report_dir(root)
     entries = []
     for model in models:
@@ -98,7 +91,7 @@ def collect_index(root: Path, models: Sequence[str] = MODELS) -> IndexContent:
         )
     notebooks = [
         (name, f"notebooks/{name}.html")
-        for name in notebook_names(models)
+        for name in notebook_names
         # the report notebook is this stage: its HTML is written right after the page
         if name == "report" or (reports / "notebooks" / f"{name}.html").exists()
     ]
@@ -216,9 +209,9 @@ def index_page_html(content: IndexContent) -> str:
     return page("Corporate-lending research: reports", sections, subtitle="Front page of reports/")
 
 
-def write_index_page(root: Path, models: Sequence[str] = MODELS) -> Path:
-    """Build ``reports/index.html`` under ``root`` and return its path."""
+def write_index_page(root: Path, content: IndexContent) -> Path:
+    """Write ``reports/index.html`` under ``root`` and return its path."""
     path = report_dir(root) / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(index_page_html(collect_index(root, models)), encoding="utf-8")
+    path.write_text(index_page_html(content), encoding="utf-8")
     return path

@@ -109,7 +109,10 @@ def _identity_section(result: ExplainResult, identity: Mapping[str, str]) -> Sec
         ("SHAP method", f"{result.method} (path-dependent TreeSHAP, exact)"),
         ("Scale", result.scale),
         ("Base value (expected margin)", f"{result.shap.base_value:.6f} log-odds"),
-        ("Rows explained", f"{int(population['oot']):,} out-of-time + {int(population['latest']):,} latest snapshot"),
+        (
+            "Rows explained",
+            f"{int(population['oot']):,} out-of-time + {int(population['latest']):,} latest snapshot",
+        ),
         ("SHAP time", f"{result.timings.get('shap_seconds', float('nan')):.2f} s"),
     ]
     body = table(pd.DataFrame(rows, columns=["item", "value"])) + note(SCALE_NOTE)
@@ -153,14 +156,18 @@ def _checks_section(result: ExplainResult) -> Section:
         f"TreeSHAP, so its agreement with the native path is expected to be exact; {independent}"
     )
     if len(result.monotone):
-        monotone = result.monotone.assign(result=[light("green" if p else "red") for p in result.monotone["passed"]])
+        monotone = result.monotone.assign(
+            result=[light("green" if p else "red") for p in result.monotone["passed"]]
+        )
         body += "<h3>Monotone features: sign of the SHAP dependence</h3>"
         body += paragraph(
             "For each feature with a declared monotone direction, the Spearman correlation between the feature "
             "and its SHAP value must not point against the declared sign (tolerance 0.05). bins_against counts "
             "steps between adjacent deciles whose mean SHAP moves against it."
         )
-        body += table(monotone.drop(columns="passed"), float_format="{:.3f}", raw_html_columns=["result"])
+        body += table(
+            monotone.drop(columns="passed"), float_format="{:.3f}", raw_html_columns=["result"]
+        )
     return Section("Checks", body, anchor="checks")
 
 
@@ -170,7 +177,9 @@ def _importance_section(result: ExplainResult) -> Section:
     top = result.importance.head(20)
     exp = explanation(result, result.report_rows)
     plt.figure()
-    shap.plots.beeswarm(exp, max_display=20, show=False, color_bar_label="Feature value (category code)")
+    shap.plots.beeswarm(
+        exp, max_display=20, show=False, color_bar_label="Feature value (category code)"
+    )
     fig = plt.gcf()
     fig.axes[0].set_xlabel("SHAP value (log-odds)")
     body = paragraph(
@@ -178,7 +187,9 @@ def _importance_section(result: ExplainResult) -> Section:
         "log-odds away from the base value."
     )
     body += table(top, float_format="{:.4f}")
-    body += paragraph(f"Beeswarm of {len(result.report_rows):,} sampled rows: each dot is a customer.")
+    body += paragraph(
+        f"Beeswarm of {len(result.report_rows):,} sampled rows: each dot is a customer."
+    )
     body += figure(fig, alt="beeswarm of SHAP values")
     return Section("Global importance", body, anchor="importance")
 
@@ -195,14 +206,20 @@ def _dependence_section(result: ExplainResult) -> Section:
         fig, ax = plt.subplots(figsize=(6.5, 4))
         color = _feature_explanation(result, rows, partner) if partner else "#1E88E5"
         shap.plots.scatter(
-            _feature_explanation(result, rows, feature), color=color, ax=ax, show=False, ylabel="SHAP value (log-odds)"
+            _feature_explanation(result, rows, feature),
+            color=color,
+            ax=ax,
+            show=False,
+            ylabel="SHAP value (log-odds)",
         )
         column = result.frame[feature]
         if isinstance(column.dtype, pd.CategoricalDtype):
             levels = list(column.cat.categories)
             ax.set_xticks(range(len(levels)), levels, rotation=30, ha="right")
         coded = partner is not None and isinstance(result.frame[partner].dtype, pd.CategoricalDtype)
-        ax.set_title(f"{feature}" + (f" (colour: {partner}{' codes' if coded else ''})" if partner else ""))
+        ax.set_title(
+            f"{feature}" + (f" (colour: {partner}{' codes' if coded else ''})" if partner else "")
+        )
         body += f"<h3>{escape(feature)}</h3>" + figure(fig, alt=f"dependence plot of {feature}")
     return Section("Dependence plots", body, anchor="dependence")
 
@@ -212,7 +229,11 @@ def _interaction_section(result: ExplainResult) -> Section:
         f"Mean |interaction value| over {result.interaction_rows:,} sampled rows, both halves of each pair, "
         "in log-odds (exact path-dependent SHAP interaction values)."
     )
-    body += table(result.interactions, float_format="{:.4f}") if len(result.interactions) else note("No interactions.")
+    body += (
+        table(result.interactions, float_format="{:.4f}")
+        if len(result.interactions)
+        else note("No interactions.")
+    )
     return Section("Strongest interactions", body, anchor="interactions")
 
 
@@ -248,10 +269,11 @@ def _local_section(result: ExplainResult) -> Section:
         shap.plots.waterfall(exp, max_display=10, show=False)
         fig = plt.gcf()
         fig.axes[0].set_xlabel("log-odds (margin)")
-        label = "PD" if result.model == "credit" else "probability"
+        label = result.score_label
         title = f"{chosen.customer_id} ({pd.Timestamp(chosen.snapshot_date):%Y-%m-%d}): {chosen.why}, {label} {chosen.score:.4f}"
         mine = codes[
-            (codes["customer_id"] == chosen.customer_id) & (codes["snapshot_date"] == chosen.snapshot_date)
+            (codes["customer_id"] == chosen.customer_id)
+            & (codes["snapshot_date"] == chosen.snapshot_date)
         ]["sentence"]
         body += f"<h3>{escape(title)}</h3>"
         if len(mine):
@@ -265,7 +287,11 @@ def _local_section(result: ExplainResult) -> Section:
 def _challenger_section(result: ExplainResult) -> Section:
     comparison = result.challenger
     if comparison is None:
-        return Section("Challenger comparison", note("No challenger.json in the model folder."), anchor="challenger")
+        return Section(
+            "Challenger comparison",
+            note("No challenger.json in the model folder."),
+            anchor="challenger",
+        )
     fig, ax = plt.subplots(figsize=(6, 4.5))
     shown = comparison.dropna(subset=["xgb_mean_abs_shap", "challenger_abs"])
     ax.scatter(shown["challenger_abs"], shown["xgb_mean_abs_shap"], color="#1E88E5")
@@ -289,7 +315,9 @@ def _challenger_section(result: ExplainResult) -> Section:
             "challenger |coefficient|": comparison["challenger_abs"],
             "challenger rank": _whole(comparison["challenger_rank"]),
             "missing-flag coefficient": comparison["challenger_missing_coefficient"],
-            "signs agree": comparison["directions_agree"].astype(object).where(comparison["directions_agree"].notna(), ""),
+            "signs agree": comparison["directions_agree"]
+            .astype(object)
+            .where(comparison["directions_agree"].notna(), ""),
         }
     )
     body += table(shown_table.head(30), float_format="{:.4f}")
@@ -310,7 +338,7 @@ def _reason_section(result: ExplainResult) -> Section:
     customers = codes[["customer_id", "snapshot_date"]].drop_duplicates().shape[0]
     body = paragraph(
         f"{len(codes):,} reason codes for {customers:,} customer-snapshots (features with a positive SHAP "
-        f"value, largest first, ties in model order); written to reason_codes.parquet."
+        f"value, largest first, ties in model order); written to data/scores/<model>_reason_codes.parquet."
     )
     body += table(reason_frequency(codes))
     examples = codes.head(12).assign(

@@ -415,8 +415,7 @@ def _segment_section(result: ValidationResult, t: Thresholds) -> Section:
             "Out-of-time performance per size class, project finance, green and inclusive lending, with sample sizes. "
             f"A segment with fewer than {t.min_segment_events} events or non-events is too small to judge (grey). "
             f"AUC: {band_threshold(t.auc_bands, higher_is_better=True)}; rate: two-sided binomial test, Bonferroni over "
-            "the judged segments. "
-            + _cluster_note(t)
+            "the judged segments. " + _cluster_note(t)
         ),
         table(seg, raw_html_columns=["AUC light", "rate light"], float_format="{:.4g}"),
     ]

@@ -16,10 +16,21 @@ from matplotlib.ticker import PercentFormatter
 from research.reporting.html import Section, figure, note, page, paragraph, table
 from research.value.clv import CLV_PARTS
 from research.value.indices import INDEX_DEFINITIONS
+from research.value.params import ValueParams
+from research.value.pipeline import ValueResult
 from research.value.rfm import RFM_SEGMENTS
 
 MONEY = "{:,.0f}"
 SHARE = "{:.1%}"
+# The settings the CLV section states (params.yaml value.<name>).
+ASSUMPTIONS = (
+    "horizon_years",
+    "discount_rate",
+    "funding_cost",
+    "payments_margin",
+    "ccf",
+    "value_tiers",
+)
 
 
 def formatted(frame: pd.DataFrame, formats: Mapping[str, str]) -> pd.DataFrame:
@@ -48,16 +59,37 @@ def headline_section(metrics: Mapping[str, Any], high_value_tiers: Sequence[str]
         ("customers scored by both models", f"{metrics['customers']:,}"),
         ("total exposure at default", _money(metrics["total_exposure"])),
         ("total modeled CLV", _money(metrics["total_clv"])),
-        (f"share of CLV in the {' and '.join(high_value_tiers)} tiers", _share(metrics["high_value_share"])),
-        ("same, of the customers with positive CLV", _share(metrics["high_value_share_of_positive"])),
-        ("customers with negative CLV (their total)",
-         f"{metrics['negative_clv']['customers']:,} ({_money(metrics['negative_clv']['total'])})"),
-        ("watch list now (customers)", f"{metrics['watch_list']['size']:,} ({_share(metrics['watch_list']['share'])})"),
+        (
+            f"share of CLV in the {' and '.join(high_value_tiers)} tiers",
+            _share(metrics["high_value_share"]),
+        ),
+        (
+            "same, of the customers with positive CLV",
+            _share(metrics["high_value_share_of_positive"]),
+        ),
+        (
+            "customers with negative CLV (their total)",
+            f"{metrics['negative_clv']['customers']:,} ({_money(metrics['negative_clv']['total'])})",
+        ),
+        (
+            "watch list now (customers)",
+            f"{metrics['watch_list']['size']:,} ({_share(metrics['watch_list']['share'])})",
+        ),
         ("12-month default rate, watch-listed (out-of-time)", _share(bt.get("watch_default_rate"))),
         ("12-month default rate, the rest (out-of-time)", _share(bt.get("rest_default_rate"))),
         ("ratio", "n/a" if ratio is None else f"{ratio:.1f}x"),
-        ("mean satisfaction index", f"{metrics['satisfaction_index_mean']:.1f}" if metrics["satisfaction_index_mean"] is not None else "n/a"),
-        ("mean loyalty index", f"{metrics['loyalty_index_mean']:.1f}" if metrics["loyalty_index_mean"] is not None else "n/a"),
+        (
+            "mean satisfaction index",
+            f"{metrics['satisfaction_index_mean']:.1f}"
+            if metrics["satisfaction_index_mean"] is not None
+            else "n/a",
+        ),
+        (
+            "mean loyalty index",
+            f"{metrics['loyalty_index_mean']:.1f}"
+            if metrics["loyalty_index_mean"] is not None
+            else "n/a",
+        ),
     ]
     body = table(pd.DataFrame(rows, columns=["figure", "value"]))
     return Section("Headline", body)
@@ -67,14 +99,32 @@ def rfm_section(customer_value: pd.DataFrame, quantiles: int) -> Section:
     """Customers, business and value per RFM segment."""
     summary = customer_value.groupby("rfm_segment", sort=False).agg(
         customers=("customer_id", "size"),
-        mean_r=("r_score", "mean"), mean_f=("f_score", "mean"), mean_m=("m_score", "mean"),
-        income_12m=("monetary", "sum"), exposure=("exposure", "sum"), clv=("clv", "sum"),
-        mean_pd=("pd", "mean"), mean_churn=("churn_probability", "mean"), on_watch=("on_watch", "mean"),
+        mean_r=("r_score", "mean"),
+        mean_f=("f_score", "mean"),
+        mean_m=("m_score", "mean"),
+        income_12m=("monetary", "sum"),
+        exposure=("exposure", "sum"),
+        clv=("clv", "sum"),
+        mean_pd=("pd", "mean"),
+        mean_churn=("churn_probability", "mean"),
+        on_watch=("on_watch", "mean"),
     )
     summary = summary.reindex([s for s in RFM_SEGMENTS if s in summary.index]).reset_index()
     summary.insert(1, "meaning", summary["rfm_segment"].map(RFM_SEGMENTS))
-    shown = formatted(summary, {"mean_r": "{:.1f}", "mean_f": "{:.1f}", "mean_m": "{:.1f}", "income_12m": MONEY,
-                                "exposure": MONEY, "clv": MONEY, "mean_pd": "{:.2%}", "mean_churn": "{:.1%}", "on_watch": SHARE})
+    shown = formatted(
+        summary,
+        {
+            "mean_r": "{:.1f}",
+            "mean_f": "{:.1f}",
+            "mean_m": "{:.1f}",
+            "income_12m": MONEY,
+            "exposure": MONEY,
+            "clv": MONEY,
+            "mean_pd": "{:.2%}",
+            "mean_churn": "{:.1%}",
+            "on_watch": SHARE,
+        },
+    )
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.4))
     ax[0].barh(summary["rfm_segment"], summary["customers"], color="#4a6fa5")
     ax[0].set_title("customers")
@@ -98,14 +148,30 @@ def rfm_section(customer_value: pd.DataFrame, quantiles: int) -> Section:
 
 
 def _waterfall(split: pd.Series) -> Any:
-    steps = [("gross margin", split["gross_margin"]), ("churn attrition", -split["churn_attrition"]),
-             ("default attrition", -split["default_attrition"]), ("expected credit loss", -split["expected_credit_loss"])]
+    steps = [
+        ("gross margin", split["gross_margin"]),
+        ("churn attrition", -split["churn_attrition"]),
+        ("default attrition", -split["default_attrition"]),
+        ("expected credit loss", -split["expected_credit_loss"]),
+    ]
     fig, ax = plt.subplots(figsize=(8, 3.6))
     level = 0.0
     for i, (_, change) in enumerate(steps):
-        ax.bar(i, change, bottom=level if change < 0 else 0.0, color="#2f855a" if change >= 0 else "#c53030")
+        ax.bar(
+            i,
+            change,
+            bottom=level if change < 0 else 0.0,
+            color="#2f855a" if change >= 0 else "#c53030",
+        )
         level += change
-        ax.text(i, max(level, level - change), MONEY.format(change), ha="center", va="bottom", fontsize=8)
+        ax.text(
+            i,
+            max(level, level - change),
+            MONEY.format(change),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.bar(len(steps), level, color="#2b6cb0")
     ax.text(len(steps), max(level, 0), MONEY.format(level), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(steps) + 1), [s[0] for s in steps] + ["CLV"], fontsize=8)
@@ -116,16 +182,34 @@ def _waterfall(split: pd.Series) -> Any:
     return fig
 
 
-def clv_section(customer_value: pd.DataFrame, tiers: pd.DataFrame, assumptions: Mapping[str, Any],
-                high_value_tiers: Sequence[str]) -> Section:
+def clv_section(
+    customer_value: pd.DataFrame,
+    tiers: pd.DataFrame,
+    assumptions: Mapping[str, Any],
+    high_value_tiers: Sequence[str],
+) -> Section:
     """CLV definition, its split for the portfolio and per tier, and the concentration of value."""
     parts = [*CLV_PARTS, "clv"]
     split = customer_value[parts].sum()
-    by_tier = customer_value.groupby("value_tier", sort=False)[parts].sum().reindex(tiers["value_tier"]).reset_index()
+    by_tier = (
+        customer_value.groupby("value_tier", sort=False)[parts]
+        .sum()
+        .reindex(tiers["value_tier"])
+        .reset_index()
+    )
     by_segment = customer_value.groupby("segment", sort=True)[parts].sum().reset_index()
     money = dict.fromkeys(parts, MONEY)
-    tiers_shown = formatted(tiers, {"exposure": MONEY, "clv": MONEY, "clv_min": MONEY, "clv_max": MONEY,
-                                    "clv_share": SHARE, "customer_share": SHARE})
+    tiers_shown = formatted(
+        tiers,
+        {
+            "exposure": MONEY,
+            "clv": MONEY,
+            "clv_min": MONEY,
+            "clv_max": MONEY,
+            "clv_share": SHARE,
+            "customer_share": SHARE,
+        },
+    )
     fig, ax = plt.subplots(figsize=(7, 3.2))
     x = np.arange(len(tiers))
     ax.bar(x - 0.2, tiers["customer_share"], width=0.4, label="share of customers", color="#a0aec0")
@@ -147,12 +231,17 @@ def clv_section(customer_value: pd.DataFrame, tiers: pd.DataFrame, assumptions: 
     body = (
         paragraph(definition)
         + figure(_waterfall(split), alt="CLV waterfall")
-        + "<h3>Split per value tier</h3>" + table(formatted(by_tier, money))
+        + "<h3>Split per value tier</h3>"
+        + table(formatted(by_tier, money))
         + "<h3>Value tiers</h3>"
-        + paragraph(f"Tiers cut the CLV distribution at the quantiles {', '.join(map(str, assumptions['value_tiers']))}; "
-                    f"the {' and '.join(high_value_tiers)} tiers hold {_share(assumptions['high_value_share'])} of the modeled value.")
-        + table(tiers_shown) + figure(fig, alt="value concentration by tier")
-        + "<h3>Split per client segment</h3>" + table(formatted(by_segment, money))
+        + paragraph(
+            f"Tiers cut the CLV distribution at the quantiles {', '.join(map(str, assumptions['value_tiers']))}; "
+            f"the {' and '.join(high_value_tiers)} tiers hold {_share(assumptions['high_value_share'])} of the modeled value."
+        )
+        + table(tiers_shown)
+        + figure(fig, alt="value concentration by tier")
+        + "<h3>Split per client segment</h3>"
+        + table(formatted(by_segment, money))
     )
     return Section("Customer lifetime value", body)
 
@@ -164,40 +253,66 @@ def indices_section(customer_value: pd.DataFrame) -> Section:
         a.hist(customer_value[column].dropna(), bins=20, range=(0, 100), color="#4a6fa5")
         a.set_title(column.replace("_", " "))
     fig.tight_layout()
-    by_segment = customer_value.groupby("rfm_segment", sort=False)[["satisfaction_index", "loyalty_index"]].mean()
-    by_segment = by_segment.reindex([s for s in RFM_SEGMENTS if s in by_segment.index]).reset_index()
+    by_segment = customer_value.groupby("rfm_segment", sort=False)[
+        ["satisfaction_index", "loyalty_index"]
+    ].mean()
+    by_segment = by_segment.reindex(
+        [s for s in RFM_SEGMENTS if s in by_segment.index]
+    ).reset_index()
     definitions = ""
     for name, parts in INDEX_DEFINITIONS.items():
         rows = [(component, text) for component, text in parts.items() if component != "summary"]
-        definitions += (f"<h3>{name.replace('_', ' ').capitalize()}</h3>" + note(parts["summary"])
-                        + table(pd.DataFrame(rows, columns=["component (each in [0, 1])", "definition"])))
+        definitions += (
+            f"<h3>{name.replace('_', ' ').capitalize()}</h3>"
+            + note(parts["summary"])
+            + table(pd.DataFrame(rows, columns=["component (each in [0, 1])", "definition"]))
+        )
     body = (
-        paragraph("Both indices run from 0 to 100 and use only interactions, movements and facilities before the "
-                  "snapshot. The satisfaction index is the customer satisfaction measure (not the characteristic "
-                  "stability index of the validation report).")
+        paragraph(
+            "Both indices run from 0 to 100 and use only interactions, movements and facilities before the "
+            "snapshot. The satisfaction index is the customer satisfaction measure (not the characteristic "
+            "stability index of the validation report)."
+        )
         + definitions
         + figure(fig, alt="distribution of the satisfaction and loyalty indices")
-        + paragraph(f"Customers without any interaction in the window have no satisfaction index: "
-                    f"{customer_value['satisfaction_index'].isna().mean():.1%} of the portfolio.")
+        + paragraph(
+            f"Customers without any interaction in the window have no satisfaction index: "
+            f"{customer_value['satisfaction_index'].isna().mean():.1%} of the portfolio."
+        )
         + table(formatted(by_segment, {"satisfaction_index": "{:.1f}", "loyalty_index": "{:.1f}"}))
     )
     return Section("Satisfaction and loyalty", body)
 
 
-def matrix_section(matrix: pd.DataFrame, tier_names: Sequence[str], grades: Sequence[str]) -> Section:
+def matrix_section(
+    matrix: pd.DataFrame, tier_names: Sequence[str], grades: Sequence[str]
+) -> Section:
     """The value-risk matrix: customers, exposure and the treatment of each (tier, grade) cell."""
     rows = list(tier_names)[::-1]
-    counts = matrix.pivot(index="value_tier", columns="grade", values="customers").reindex(index=rows, columns=grades)
-    exposure = matrix.pivot(index="value_tier", columns="grade", values="exposure").reindex(index=rows, columns=grades)
-    treatments = matrix.pivot(index="value_tier", columns="grade", values="treatment").reindex(index=rows, columns=grades)
+    counts = matrix.pivot(index="value_tier", columns="grade", values="customers").reindex(
+        index=rows, columns=grades
+    )
+    exposure = matrix.pivot(index="value_tier", columns="grade", values="exposure").reindex(
+        index=rows, columns=grades
+    )
+    treatments = matrix.pivot(index="value_tier", columns="grade", values="treatment").reindex(
+        index=rows, columns=grades
+    )
     fig, ax = plt.subplots(figsize=(1.2 * len(grades) + 2, 0.7 * len(rows) + 1.5))
     shade = np.log1p(counts.to_numpy(dtype=float))
     ax.imshow(shade, cmap="Blues", aspect="auto")
     for i in range(len(rows)):
         for j in range(len(grades)):
             colour = "white" if shade[i, j] > 0.6 * shade.max() else "black"
-            ax.text(j, i, f"{int(counts.iat[i, j])}\n{treatments.iat[i, j].replace('_', ' ')}",
-                    ha="center", va="center", fontsize=6, color=colour)
+            ax.text(
+                j,
+                i,
+                f"{int(counts.iat[i, j])}\n{treatments.iat[i, j].replace('_', ' ')}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color=colour,
+            )
     ax.set_xticks(range(len(grades)), grades)
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("rating grade (best to worst)")
@@ -206,41 +321,68 @@ def matrix_section(matrix: pd.DataFrame, tier_names: Sequence[str], grades: Sequ
     fig.tight_layout()
     cells = formatted(matrix, {"exposure": MONEY, "clv": MONEY, "expected_loss_1y": MONEY})
     body = (
-        paragraph("Each customer sits in a cell of value tier x rating grade; the cell's risk band and treatment come from "
-                  "params.yaml (value.risk_bands, value.treatments).")
+        paragraph(
+            "Each customer sits in a cell of value tier x rating grade; the cell's risk band and treatment come from "
+            "params.yaml (value.risk_bands, value.treatments)."
+        )
         + figure(fig, alt="value-risk matrix")
-        + "<h3>Customers</h3>" + table(counts.reset_index())
-        + "<h3>Exposure at default</h3>" + table(formatted(exposure.reset_index(), dict.fromkeys(grades, MONEY)))
-        + "<h3>Treatments</h3>" + table(treatments.reset_index())
-        + "<h3>All cells</h3>" + table(cells[cells["customers"] > 0])
+        + "<h3>Customers</h3>"
+        + table(counts.reset_index())
+        + "<h3>Exposure at default</h3>"
+        + table(formatted(exposure.reset_index(), dict.fromkeys(grades, MONEY)))
+        + "<h3>Treatments</h3>"
+        + table(treatments.reset_index())
+        + "<h3>All cells</h3>"
+        + table(cells[cells["customers"] > 0])
     )
     return Section("Value-risk matrix", body)
 
 
-def watch_section(watch_flags: pd.DataFrame, backtest: Mapping[str, Any], by_snapshot: pd.DataFrame,
-                  triggers: pd.DataFrame, definitions: Mapping[str, str], *, top: int) -> Section:
+def watch_section(
+    watch_flags: pd.DataFrame,
+    backtest: Mapping[str, Any],
+    by_snapshot: pd.DataFrame,
+    triggers: pd.DataFrame,
+    definitions: Mapping[str, str],
+    *,
+    top: int,
+) -> Section:
     """Trigger definitions, the list to act on, list size over time and the out-of-time backtest."""
     latest = watch_flags["snapshot_date"].max()
     now = watch_flags.loc[(watch_flags["snapshot_date"] == latest) & watch_flags["on_watch"]]
     now = now.sort_values("score", ascending=False)
-    shown = now[["customer_id", "score", "previous_score", "grade", "previous_grade", "triggers", "reasons"]].head(top)
-    sizes = watch_flags.groupby("snapshot_date", sort=True).agg(customers=("customer_id", "size"), on_watch=("on_watch", "sum"))
+    shown = now[
+        ["customer_id", "score", "previous_score", "grade", "previous_grade", "triggers", "reasons"]
+    ].head(top)
+    sizes = watch_flags.groupby("snapshot_date", sort=True).agg(
+        customers=("customer_id", "size"), on_watch=("on_watch", "sum")
+    )
     trigger_columns = [c for c in watch_flags.columns if c.startswith("trigger_")]
     per_trigger = watch_flags.groupby("snapshot_date", sort=True)[trigger_columns].sum()
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.3))
-    (sizes["on_watch"] / sizes["customers"]).plot(ax=ax[0], marker="o", title="share of customers on the watch list")
+    (sizes["on_watch"] / sizes["customers"]).plot(
+        ax=ax[0], marker="o", title="share of customers on the watch list"
+    )
     ax[0].yaxis.set_major_formatter(PercentFormatter(1.0))
-    per_trigger.rename(columns=lambda c: c.removeprefix("trigger_")).plot(ax=ax[1], title="customers per trigger")
+    per_trigger.rename(columns=lambda c: c.removeprefix("trigger_")).plot(
+        ax=ax[1], title="customers per trigger"
+    )
     ax[1].legend(fontsize=7)
     fig.tight_layout()
-    body = "<h3>Triggers</h3>" + table(pd.DataFrame(list(definitions.items()), columns=["trigger", "fires when"]))
-    body += paragraph(f"The list to act on: {len(now):,} customers at {pd.Timestamp(latest).date()} "
-                      f"(the {min(top, len(now))} with the highest PD shown; the whole list is data/value/watch_list.parquet).")
+    body = "<h3>Triggers</h3>" + table(
+        pd.DataFrame(list(definitions.items()), columns=["trigger", "fires when"])
+    )
+    body += paragraph(
+        f"The list to act on: {len(now):,} customers at {pd.Timestamp(latest).date()} "
+        f"(the {min(top, len(now))} with the highest PD shown; the whole list is data/value/watch_list.parquet)."
+    )
     body += table(formatted(shown, {"score": "{:.2%}", "previous_score": "{:.2%}"}))
     body += figure(fig, alt="watch list over time")
     body += "<h3>Backtest on the out-of-time snapshots</h3>"
     if by_snapshot.empty:
-        body += paragraph("No out-of-time snapshot with a known 12-month outcome: nothing to backtest.")
+        body += paragraph(
+            "No out-of-time snapshot with a known 12-month outcome: nothing to backtest."
+        )
     else:
         ratio = backtest.get("ratio")
         body += paragraph(
@@ -249,13 +391,34 @@ def watch_section(watch_flags: pd.DataFrame, backtest: Mapping[str, Any], by_sna
             + ("" if ratio is None or pd.isna(ratio) else f": {ratio:.1f} times as often")
             + f"; the list caught {_share(backtest.get('defaults_caught'))} of all defaults."
         )
-        rates = {"watch_default_rate": "{:.2%}", "rest_default_rate": "{:.2%}", "ratio": "{:.1f}", "defaults_caught": SHARE}
-        body += table(formatted(by_snapshot.assign(snapshot_date=by_snapshot["snapshot_date"].dt.date), rates))
+        rates = {
+            "watch_default_rate": "{:.2%}",
+            "rest_default_rate": "{:.2%}",
+            "ratio": "{:.1f}",
+            "defaults_caught": SHARE,
+        }
+        body += table(
+            formatted(by_snapshot.assign(snapshot_date=by_snapshot["snapshot_date"].dt.date), rates)
+        )
         body += "<h3>Each trigger on its own</h3>"
-        body += table(formatted(triggers, {"fired_share": SHARE, "default_rate": "{:.2%}", "lift": "{:.1f}"}))
+        body += table(
+            formatted(triggers, {"fired_share": SHARE, "default_rate": "{:.2%}", "lift": "{:.1f}"})
+        )
         fig, ax = plt.subplots(figsize=(7, 3))
-        ax.plot(by_snapshot["snapshot_date"], by_snapshot["watch_default_rate"], marker="o", label="watch list", color="#c53030")
-        ax.plot(by_snapshot["snapshot_date"], by_snapshot["rest_default_rate"], marker="o", label="rest", color="#2b6cb0")
+        ax.plot(
+            by_snapshot["snapshot_date"],
+            by_snapshot["watch_default_rate"],
+            marker="o",
+            label="watch list",
+            color="#c53030",
+        )
+        ax.plot(
+            by_snapshot["snapshot_date"],
+            by_snapshot["rest_default_rate"],
+            marker="o",
+            label="rest",
+            color="#2b6cb0",
+        )
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_title("12-month default rate per out-of-time snapshot")
         ax.legend(fontsize=8)
@@ -266,14 +429,29 @@ def watch_section(watch_flags: pd.DataFrame, backtest: Mapping[str, Any], by_sna
 
 def slices_section(slices: pd.DataFrame) -> Section:
     """Green-finance and inclusive-finance lending beside the rest."""
-    shown = formatted(slices, {"customer_share": SHARE, "exposure": MONEY, "exposure_share": SHARE, "clv": MONEY,
-                               "clv_share": SHARE, "clv_per_customer": MONEY, "mean_pd": "{:.2%}",
-                               "exposure_weighted_pd": "{:.2%}", "expected_loss_1y": MONEY, "loss_rate": "{:.2%}",
-                               "mean_churn_probability": "{:.1%}", "watch_share": SHARE})
+    shown = formatted(
+        slices,
+        {
+            "customer_share": SHARE,
+            "exposure": MONEY,
+            "exposure_share": SHARE,
+            "clv": MONEY,
+            "clv_share": SHARE,
+            "clv_per_customer": MONEY,
+            "mean_pd": "{:.2%}",
+            "exposure_weighted_pd": "{:.2%}",
+            "expected_loss_1y": MONEY,
+            "loss_rate": "{:.2%}",
+            "mean_churn_probability": "{:.1%}",
+            "watch_share": SHARE,
+        },
+    )
     flagged = slices.loc[slices["group"] != "rest"]
     fig, ax = plt.subplots(figsize=(7, 3))
     x = np.arange(len(flagged))
-    for k, (column, label) in enumerate([("customer_share", "customers"), ("exposure_share", "exposure"), ("clv_share", "CLV")]):
+    for k, (column, label) in enumerate(
+        [("customer_share", "customers"), ("exposure_share", "exposure"), ("clv_share", "CLV")]
+    ):
         ax.bar(x + (k - 1) * 0.25, flagged[column], width=0.25, label=label)
     ax.set_xticks(x, flagged["slice"].str.replace("_", " "))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -281,42 +459,47 @@ def slices_section(slices: pd.DataFrame) -> Section:
     ax.set_title("Share of the portfolio")
     fig.tight_layout()
     body = (
-        paragraph("Green-finance clients (customers.green_flag) and inclusive-finance clients (customers.inclusive_flag: "
-                  "the micro and small-firm programme) against the rest of the portfolio.")
-        + table(shown) + figure(fig, alt="green and inclusive shares")
+        paragraph(
+            "Green-finance clients (customers.green_flag) and inclusive-finance clients (customers.inclusive_flag: "
+            "the micro and small-firm programme) against the rest of the portfolio."
+        )
+        + table(shown)
+        + figure(fig, alt="green and inclusive shares")
     )
     return Section("Green and inclusive finance", body)
 
 
-def value_report(
-    customer_value: pd.DataFrame,
-    *,
-    metrics: Mapping[str, Any],
-    tiers: pd.DataFrame,
-    matrix: pd.DataFrame,
-    slices: pd.DataFrame,
-    watch_flags: pd.DataFrame,
-    backtest: Mapping[str, Any],
-    backtest_by_snapshot: pd.DataFrame,
-    trigger_table: pd.DataFrame,
-    trigger_definitions: Mapping[str, str],
-    grades: Sequence[str],
-    tier_names: Sequence[str],
-    high_value_tiers: Sequence[str],
-    rfm_quantiles: int,
-    assumptions: Mapping[str, Any],
-    watch_rows_shown: int = 50,
-) -> str:
-    """The whole page as one self-contained HTML document."""
+def value_report(result: ValueResult, params: ValueParams, *, watch_rows_shown: int = 50) -> str:
+    """The whole page as one self-contained HTML document, from ``evaluate_value``'s result.
+
+    ``params`` are the settings the result was computed with; ``watch_rows_shown``
+    customers of the latest watch list are listed.
+    """
+    metrics = result.metrics
+    assumptions = {k: getattr(params, k) for k in ASSUMPTIONS}
     sections = [
-        headline_section(metrics, high_value_tiers),
-        rfm_section(customer_value, rfm_quantiles),
-        clv_section(customer_value, tiers, {**assumptions, "high_value_share": metrics["high_value_share"]}, high_value_tiers),
-        indices_section(customer_value),
-        matrix_section(matrix, tier_names, grades),
-        watch_section(watch_flags, backtest, backtest_by_snapshot, trigger_table, trigger_definitions, top=watch_rows_shown),
-        slices_section(slices),
+        headline_section(metrics, params.high_value_tiers),
+        rfm_section(result.customers, params.rfm_quantiles),
+        clv_section(
+            result.customers,
+            result.tiers,
+            {**assumptions, "high_value_share": metrics["high_value_share"]},
+            params.high_value_tiers,
+        ),
+        indices_section(result.customers),
+        matrix_section(result.matrix, params.tier_names, result.grades),
+        watch_section(
+            result.flags,
+            result.backtest,
+            result.backtest_by_snapshot,
+            result.trigger_table,
+            result.trigger_definitions,
+            top=watch_rows_shown,
+        ),
+        slices_section(result.slices),
     ]
-    subtitle = (f"Snapshot {metrics['snapshot_date']}: {metrics['customers']:,} customers scored by the credit "
-                "and churn models. Everything is computed from records before the snapshot.")
+    subtitle = (
+        f"Snapshot {metrics['snapshot_date']}: {metrics['customers']:,} customers scored by the credit "
+        "and churn models. Everything is computed from records before the snapshot."
+    )
     return page("Customer value, segments and the watch list", sections, subtitle=subtitle)

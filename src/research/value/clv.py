@@ -68,7 +68,9 @@ def lifetime_value(
     gross = (m * discount).sum(axis=1)
     churn_attrition = (m * discount * (1.0 - stay**t)).sum(axis=1)
     default_attrition = (m * discount * (stay**t - alive)).sum(axis=1)
-    loss = (pd_ * np.asarray(loss_exposure, dtype=float)[:, None] * alive_at_start * discount).sum(axis=1)
+    loss = (pd_ * np.asarray(loss_exposure, dtype=float)[:, None] * alive_at_start * discount).sum(
+        axis=1
+    )
     retained = gross - churn_attrition - default_attrition
     return pd.DataFrame(
         {

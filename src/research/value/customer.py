@@ -11,21 +11,30 @@ import pandas as pd
 
 from research.value.clv import annual_probability, lifetime_value
 from research.value.indices import loyalty_index, satisfaction_index
+from research.value.params import ValueParams
 from research.value.portfolio import high_value_share, risk_band, treatment, value_tiers
 from research.value.relationship import relationship_business, table_or_empty
 from research.value.rfm import rfm_scores
 
 
-def scored_population(credit_scores: pd.DataFrame, churn_scores: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
+def scored_population(
+    credit_scores: pd.DataFrame, churn_scores: pd.DataFrame, snapshot: pd.Timestamp
+) -> pd.DataFrame:
     """Customers scored by both models at the snapshot: ``pd``, ``grade`` and ``churn_12m_probability``.
 
     Raises:
         ValueError: If no customer has both scores at the snapshot.
     """
-    credit = credit_scores.loc[credit_scores["snapshot_date"] == snapshot, ["customer_id", "snapshot_date", "score", "grade"]]
+    credit = credit_scores.loc[
+        credit_scores["snapshot_date"] == snapshot,
+        ["customer_id", "snapshot_date", "score", "grade"],
+    ]
     churn = churn_scores.loc[churn_scores["snapshot_date"] == snapshot, ["customer_id", "score"]]
     both = credit.rename(columns={"score": "pd_12m"}).merge(
-        churn.rename(columns={"score": "churn_12m"}), on="customer_id", how="inner", validate="one_to_one"
+        churn.rename(columns={"score": "churn_12m"}),
+        on="customer_id",
+        how="inner",
+        validate="one_to_one",
     )
     if both.empty:
         raise ValueError(
@@ -42,29 +51,14 @@ def customer_value(
     watch_flags: pd.DataFrame,
     *,
     snapshot: pd.Timestamp | str,
-    window_months: int,
-    rfm_quantiles: int,
-    horizon_years: int,
-    discount_rate: float,
-    funding_cost: float,
-    payments_margin: float,
-    ccf: float,
-    collateral_lgd: Mapping[str, float],
-    product_adjustment: Mapping[str, float],
-    tier_cuts: Sequence[float],
-    tier_names: Sequence[str],
-    risk_bands: Mapping[str, Sequence[str]],
-    treatments: Mapping[str, Mapping[str, str]],
-    response_target_hours: float,
-    satisfaction_weights: Mapping[str, float],
-    tenure_cap_years: float,
-    product_breadth_cap: int,
-    loyalty_weights: Mapping[str, float],
+    params: ValueParams,
     default_horizon_months: int,
     churn_horizon_months: int,
 ) -> pd.DataFrame:
     """The value table at ``snapshot`` for every customer scored by both models.
 
+    ``default_horizon_months`` and ``churn_horizon_months`` are the windows of the two
+    models' labels (``labels`` in params.yaml); everything else comes from ``params``.
     The 12-month (label-horizon) probabilities become yearly ones, the yearly PD and
     churn keep the margin alive in the CLV (``research.value.clv``), and
     ``expected_loss_1y`` is PD x LGD x EAD over the next year.
@@ -72,38 +66,59 @@ def customer_value(
     snapshot = pd.Timestamp(snapshot)
     frame = scored_population(credit_scores, churn_scores, snapshot)
     ids = frame["customer_id"]
-    customers = table_or_empty(tables, "customers")[["customer_id", "segment", "green_flag", "inclusive_flag"]]
+    customers = table_or_empty(tables, "customers")[
+        ["customer_id", "segment", "green_flag", "inclusive_flag"]
+    ]
     frame = frame.merge(customers, on="customer_id", how="left")
+    window_months = params.activity_window_months
     business = relationship_business(
-        tables, ids, snapshot, window_months=window_months, funding_cost=funding_cost,
-        payments_margin=payments_margin, ccf=ccf, collateral_lgd=collateral_lgd, product_adjustment=product_adjustment,
+        tables,
+        ids,
+        snapshot,
+        window_months=window_months,
+        funding_cost=params.funding_cost,
+        payments_margin=params.payments_margin,
+        ccf=params.ccf,
+        lgd=params.lgd,
     )
     frame = frame.merge(business, on="customer_id", how="left")
-    frame = pd.concat([frame, rfm_scores(frame, quantiles=rfm_quantiles)], axis=1)
+    frame = pd.concat([frame, rfm_scores(frame, quantiles=params.rfm_quantiles)], axis=1)
     satisfaction = satisfaction_index(
-        table_or_empty(tables, "interactions"), ids, snapshot, window_months=window_months,
-        response_target_hours=response_target_hours, weights=satisfaction_weights,
+        table_or_empty(tables, "interactions"),
+        ids,
+        snapshot,
+        window_months=window_months,
+        params=params.satisfaction,
     )
     loyalty = loyalty_index(
-        tables, ids, snapshot, window_months=window_months, tenure_cap_years=tenure_cap_years,
-        product_breadth_cap=product_breadth_cap, weights=loyalty_weights,
+        tables, ids, snapshot, window_months=window_months, params=params.loyalty
     )
-    frame = frame.merge(satisfaction, on="customer_id", how="left").merge(loyalty, on="customer_id", how="left")
+    frame = frame.merge(satisfaction, on="customer_id", how="left").merge(
+        loyalty, on="customer_id", how="left"
+    )
     frame["pd"] = annual_probability(frame["pd_12m"], default_horizon_months)
     frame["churn_probability"] = annual_probability(frame["churn_12m"], churn_horizon_months)
     clv = lifetime_value(
-        frame["yearly_margin"], frame["churn_probability"], frame["pd"], frame["loss_exposure"],
-        horizon_years=horizon_years, discount_rate=discount_rate,
+        frame["yearly_margin"],
+        frame["churn_probability"],
+        frame["pd"],
+        frame["loss_exposure"],
+        horizon_years=params.horizon_years,
+        discount_rate=params.discount_rate,
     )
     frame = pd.concat([frame, clv], axis=1)
     frame["expected_loss_1y"] = frame["pd"] * frame["loss_exposure"]
-    frame["value_tier"] = value_tiers(frame["clv"], cuts=tier_cuts, names=tier_names)
-    frame["risk_band"] = risk_band(frame["grade"], risk_bands)
-    frame["treatment"] = treatment(frame["value_tier"], frame["risk_band"], treatments)
+    frame["value_tier"] = value_tiers(
+        frame["clv"], cuts=params.value_tiers, names=params.tier_names
+    )
+    frame["risk_band"] = risk_band(frame["grade"], params.risk_bands)
+    frame["treatment"] = treatment(frame["value_tier"], frame["risk_band"], params.treatments)
     return _with_watch_status(frame, watch_flags, snapshot)
 
 
-def _with_watch_status(frame: pd.DataFrame, watch_flags: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
+def _with_watch_status(
+    frame: pd.DataFrame, watch_flags: pd.DataFrame, snapshot: pd.Timestamp
+) -> pd.DataFrame:
     columns = ["customer_id", "on_watch", "triggers", "reasons"]
     at_snapshot = watch_flags.loc[watch_flags["snapshot_date"] == snapshot].reindex(columns=columns)
     frame = frame.merge(at_snapshot, on="customer_id", how="left")
@@ -139,12 +154,21 @@ def headline_metrics(
     """
     snapshot = customer_value["snapshot_date"].max()
     positive = customer_value.loc[customer_value["clv"] > 0]
-    split = customer_value[["gross_margin", "churn_attrition", "default_attrition", "expected_credit_loss"]].sum()
+    split = customer_value[
+        ["gross_margin", "churn_attrition", "default_attrition", "expected_credit_loss"]
+    ].sum()
     slice_shares = {}
     for name, group in slices.loc[slices["group"] != "rest"].groupby("slice", sort=True):
         flagged = group.iloc[0]
         slice_shares[name] = {
-            k: float(flagged[k]) for k in ("customer_share", "exposure_share", "clv_share", "exposure_weighted_pd", "loss_rate")
+            k: float(flagged[k])
+            for k in (
+                "customer_share",
+                "exposure_share",
+                "clv_share",
+                "exposure_weighted_pd",
+                "loss_rate",
+            )
         }
     return _clean(
         {
@@ -154,8 +178,10 @@ def headline_metrics(
             "total_clv": float(customer_value["clv"].sum()),
             "high_value_share": high_value_share(customer_value, high_value_tiers),
             "high_value_share_of_positive": high_value_share(positive, high_value_tiers),
-            "negative_clv": {"customers": int((customer_value["clv"] < 0).sum()),
-                             "total": float(customer_value.loc[customer_value["clv"] < 0, "clv"].sum())},
+            "negative_clv": {
+                "customers": int((customer_value["clv"] < 0).sum()),
+                "total": float(customer_value.loc[customer_value["clv"] < 0, "clv"].sum()),
+            },
             "clv_split": {k: float(v) for k, v in split.items()},
             "expected_loss_1y": float(customer_value["expected_loss_1y"].sum()),
             "satisfaction_index_mean": float(customer_value["satisfaction_index"].mean()),

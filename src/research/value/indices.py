@@ -32,6 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from research.value.params import LoyaltyParams, SatisfactionParams
 from research.value.relationship import SnapshotLike, open_facilities, table_or_empty, window
 
 SATISFACTION_COMPONENTS = ("survey", "complaint_free", "responsiveness")
@@ -73,17 +74,21 @@ def satisfaction_index(
     snapshot: SnapshotLike,
     *,
     window_months: int,
-    response_target_hours: float,
-    weights: Mapping[str, float],
+    params: SatisfactionParams,
 ) -> pd.DataFrame:
-    """The satisfaction index and its components per customer (see the module docstring)."""
+    """The satisfaction index and its components per customer (see the module docstring).
+
+    ``params`` gives the response target and the component weights.
+    """
     ids = pd.Index(pd.unique(pd.Series(customer_ids, dtype="str")), name="customer_id")
     rows = window(interactions, "timestamp", snapshot, window_months)
     answered = rows["response_hours"].notna()
     grouped = rows.assign(
         survey=(rows["satisfaction_score"] - 1.0) / 4.0,
         complaint=(rows["interaction_type"] == "complaint").astype(float),
-        on_time=(rows["response_hours"] <= response_target_hours).astype(float).where(answered),
+        on_time=(rows["response_hours"] <= params.response_target_hours)
+        .astype(float)
+        .where(answered),
     ).groupby("customer_id", sort=True)
     components = pd.DataFrame(
         {
@@ -92,7 +97,7 @@ def satisfaction_index(
             "responsiveness": grouped["on_time"].mean(),
         }
     ).reindex(ids)
-    components["satisfaction_index"] = weighted_index(components, weights)
+    components["satisfaction_index"] = weighted_index(components, params.weights)
     return components.rename(columns={c: f"sat_{c}" for c in SATISFACTION_COMPONENTS}).reset_index()
 
 
@@ -117,23 +122,36 @@ def loyalty_index(
     snapshot: SnapshotLike,
     *,
     window_months: int,
-    tenure_cap_years: float,
-    product_breadth_cap: int,
-    weights: Mapping[str, float],
+    params: LoyaltyParams,
 ) -> pd.DataFrame:
-    """The loyalty index and its components per customer (see the module docstring)."""
+    """The loyalty index and its components per customer (see the module docstring).
+
+    ``params`` gives the tenure and product-breadth caps and the component weights.
+    """
     snapshot = pd.Timestamp(snapshot)
     ids = pd.Index(pd.unique(pd.Series(customer_ids, dtype="str")), name="customer_id")
     customers = table_or_empty(tables, "customers").set_index("customer_id")
     tenure_years = (snapshot - customers["onboarding_date"]).dt.days / 365.25
-    products = open_facilities(table_or_empty(tables, "facilities"), snapshot).groupby("customer_id")["product"].nunique()
-    components = pd.DataFrame(
-        {
-            "tenure": np.clip(tenure_years / tenure_cap_years, 0.0, 1.0),
-            "contact_regularity": _active_month_share(table_or_empty(tables, "interactions"), snapshot, window_months),
-            "account_regularity": _active_month_share(table_or_empty(tables, "transactions"), snapshot, window_months),
-            "product_breadth": np.minimum(products / product_breadth_cap, 1.0),
-        }
-    ).reindex(ids).fillna(0.0)
-    components["loyalty_index"] = weighted_index(components, weights)
+    products = (
+        open_facilities(table_or_empty(tables, "facilities"), snapshot)
+        .groupby("customer_id")["product"]
+        .nunique()
+    )
+    components = (
+        pd.DataFrame(
+            {
+                "tenure": np.clip(tenure_years / params.tenure_cap_years, 0.0, 1.0),
+                "contact_regularity": _active_month_share(
+                    table_or_empty(tables, "interactions"), snapshot, window_months
+                ),
+                "account_regularity": _active_month_share(
+                    table_or_empty(tables, "transactions"), snapshot, window_months
+                ),
+                "product_breadth": np.minimum(products / params.product_breadth_cap, 1.0),
+            }
+        )
+        .reindex(ids)
+        .fillna(0.0)
+    )
+    components["loyalty_index"] = weighted_index(components, params.weights)
     return components.rename(columns={c: f"loy_{c}" for c in LOYALTY_COMPONENTS}).reset_index()

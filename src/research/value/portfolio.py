@@ -20,9 +20,13 @@ def value_tiers(clv: pd.Series, *, cuts: Sequence[float], names: Sequence[str]) 
     ``q`` is the customer's average rank over ``n``; the lowest tier is ``names[0]``.
     """
     if len(names) != len(cuts) + 1:
-        raise ValueError("value tiers need one more name than cut points (value.tier_names, value.value_tiers)")
+        raise ValueError(
+            "value tiers need one more name than cut points (value.tier_names, value.value_tiers)"
+        )
     quantile = clv.rank(method="average") / max(int(clv.notna().sum()), 1)
-    position = np.searchsorted(np.asarray(cuts, dtype=float), quantile.to_numpy() - 1e-12, side="left")
+    position = np.searchsorted(
+        np.asarray(cuts, dtype=float), quantile.to_numpy() - 1e-12, side="left"
+    )
     return pd.Series(np.asarray(names, dtype=object)[position], index=clv.index, dtype="str")
 
 
@@ -71,7 +75,9 @@ def value_risk_matrix(
     Columns: ``value_tier``, ``grade``, ``risk_band``, ``treatment``, ``customers``,
     ``exposure``, ``clv``, ``expected_loss_1y`` (sums over the cell's customers).
     """
-    cells = pd.MultiIndex.from_product([list(tier_names)[::-1], list(grades)], names=["value_tier", "grade"])
+    cells = pd.MultiIndex.from_product(
+        [list(tier_names)[::-1], list(grades)], names=["value_tier", "grade"]
+    )
     sums = customer_value.groupby(["value_tier", "grade"], sort=False).agg(
         customers=("customer_id", "size"),
         exposure=("exposure", "sum"),
@@ -80,7 +86,9 @@ def value_risk_matrix(
     )
     matrix = sums.reindex(cells).fillna(0.0).astype({"customers": "int64"}).reset_index()
     matrix.insert(2, "risk_band", risk_band(matrix["grade"], risk_bands).to_numpy())
-    matrix.insert(3, "treatment", treatment(matrix["value_tier"], matrix["risk_band"], treatments).to_numpy())
+    matrix.insert(
+        3, "treatment", treatment(matrix["value_tier"], matrix["risk_band"], treatments).to_numpy()
+    )
     return matrix
 
 
@@ -88,11 +96,18 @@ def tier_summary(customer_value: pd.DataFrame, *, tier_names: Sequence[str]) -> 
     """Customers, exposure and CLV per value tier (top tier first) with each tier's share of the total CLV."""
     summary = (
         customer_value.groupby("value_tier", sort=False)
-        .agg(customers=("customer_id", "size"), exposure=("exposure", "sum"), clv=("clv", "sum"),
-             clv_min=("clv", "min"), clv_max=("clv", "max"))
+        .agg(
+            customers=("customer_id", "size"),
+            exposure=("exposure", "sum"),
+            clv=("clv", "sum"),
+            clv_min=("clv", "min"),
+            clv_max=("clv", "max"),
+        )
         .reindex(list(tier_names)[::-1])
     )
-    summary = summary.fillna({"customers": 0, "exposure": 0.0, "clv": 0.0}).astype({"customers": "int64"})
+    summary = summary.fillna({"customers": 0, "exposure": 0.0, "clv": 0.0}).astype(
+        {"customers": "int64"}
+    )
     total = summary["clv"].sum()
     summary["clv_share"] = summary["clv"] / total if total else np.nan
     summary["customer_share"] = summary["customers"] / max(int(summary["customers"].sum()), 1)
@@ -102,7 +117,9 @@ def tier_summary(customer_value: pd.DataFrame, *, tier_names: Sequence[str]) -> 
 def high_value_share(customer_value: pd.DataFrame, high_tiers: Sequence[str]) -> float:
     """Share of the portfolio's total CLV held by customers in ``high_tiers``."""
     total = float(customer_value["clv"].sum())
-    held = float(customer_value.loc[customer_value["value_tier"].isin(list(high_tiers)), "clv"].sum())
+    held = float(
+        customer_value.loc[customer_value["value_tier"].isin(list(high_tiers)), "clv"].sum()
+    )
     return held / total if total else float("nan")
 
 
@@ -114,10 +131,14 @@ def _slice_figures(group: pd.DataFrame) -> dict[str, float]:
         "clv": float(group["clv"].sum()),
         "clv_per_customer": float(group["clv"].mean()) if len(group) else np.nan,
         "mean_pd": float(group["pd"].mean()) if len(group) else np.nan,
-        "exposure_weighted_pd": float((group["pd"] * group["exposure"]).sum() / exposure) if exposure else np.nan,
+        "exposure_weighted_pd": float((group["pd"] * group["exposure"]).sum() / exposure)
+        if exposure
+        else np.nan,
         "expected_loss_1y": float(group["expected_loss_1y"].sum()),
         "loss_rate": float(group["expected_loss_1y"].sum() / exposure) if exposure else np.nan,
-        "mean_churn_probability": float(group["churn_probability"].mean()) if len(group) else np.nan,
+        "mean_churn_probability": float(group["churn_probability"].mean())
+        if len(group)
+        else np.nan,
         "watch_share": float(group["on_watch"].mean()) if len(group) else np.nan,
     }
 
@@ -137,9 +158,20 @@ def portfolio_slices(customer_value: pd.DataFrame) -> pd.DataFrame:
         for label, group in ((flagged, customer_value[member]), (rest, customer_value[~member])):
             figures = _slice_figures(group)
             figures["customer_share"] = figures["customers"] / max(len(customer_value), 1)
-            figures["exposure_share"] = figures["exposure"] / totals["exposure"] if totals["exposure"] else np.nan
+            figures["exposure_share"] = (
+                figures["exposure"] / totals["exposure"] if totals["exposure"] else np.nan
+            )
             figures["clv_share"] = figures["clv"] / totals["clv"] if totals["clv"] else np.nan
             rows.append({"slice": name, "group": label, **figures})
-    order = ["slice", "group", "customers", "customer_share", "exposure", "exposure_share", "clv", "clv_share"]
+    order = [
+        "slice",
+        "group",
+        "customers",
+        "customer_share",
+        "exposure",
+        "exposure_share",
+        "clv",
+        "clv_share",
+    ]
     frame = pd.DataFrame(rows)
     return frame[order + [c for c in frame.columns if c not in order]]

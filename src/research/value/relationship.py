@@ -11,25 +11,35 @@ the reported date.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeAlias
 
 import pandas as pd
 
 from research.data.contract import TABLES
+from research.value.params import LGDParams
 
-SnapshotLike = pd.Timestamp | str
+SnapshotLike: TypeAlias = pd.Timestamp | str
 
 
 def table_or_empty(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
     """The table ``name``, or an empty frame with the contract's columns when it is not given."""
     if name in tables and tables[name] is not None:
         return tables[name]
-    kinds = {"date": "datetime64[ns]", "timestamp": "datetime64[ns]", "float": "float64", "int": "int64", "bool": "bool"}
+    kinds = {
+        "date": "datetime64[ns]",
+        "timestamp": "datetime64[ns]",
+        "float": "float64",
+        "int": "int64",
+        "bool": "bool",
+    }
     return pd.DataFrame(
         {c.name: pd.Series(dtype=kinds.get(c.kind, "str")) for c in TABLES[name].columns}
     )
 
 
-def window(frame: pd.DataFrame, column: str, snapshot: SnapshotLike, months: int | None = None) -> pd.DataFrame:
+def window(
+    frame: pd.DataFrame, column: str, snapshot: SnapshotLike, months: int | None = None
+) -> pd.DataFrame:
     """Rows whose ``column`` lies in ``[snapshot - months, snapshot)`` (all earlier rows when ``months`` is None)."""
     snapshot = pd.Timestamp(snapshot)
     mask = frame[column] < snapshot
@@ -45,25 +55,20 @@ def open_facilities(facilities: pd.DataFrame, snapshot: SnapshotLike) -> pd.Data
     return facilities.loc[(facilities["origination_date"] < snapshot) & ~closed]
 
 
-def facility_lgd(
-    facilities: pd.DataFrame,
-    *,
-    collateral_lgd: Mapping[str, float],
-    product_adjustment: Mapping[str, float],
-) -> pd.Series:
+def facility_lgd(facilities: pd.DataFrame, lgd: LGDParams) -> pd.Series:
     """Loss given default of each facility: its collateral's LGD plus its product's adjustment, in [0, 1].
 
     Raises:
         ValueError: If a facility's collateral type has no LGD.
     """
-    base = facilities["collateral_type"].map(dict(collateral_lgd)).astype(float)
+    base = facilities["collateral_type"].map(dict(lgd.collateral)).astype(float)
     unknown = facilities.loc[base.isna(), "collateral_type"].unique()
     if len(unknown):
         raise ValueError(
             f"value.lgd.collateral has no LGD for collateral type(s) {sorted(map(str, unknown))} "
             "found in facilities.collateral_type; Fix: add them to params.yaml value.lgd.collateral"
         )
-    shift = facilities["product"].map(dict(product_adjustment)).astype(float).fillna(0.0)
+    shift = facilities["product"].map(dict(lgd.product_adjustment)).astype(float).fillna(0.0)
     return (base + shift).clip(0.0, 1.0)
 
 
@@ -82,8 +87,12 @@ def facility_exposure(
     """
     current = open_facilities(facilities, snapshot)
     known = window(balances, "month_end", snapshot).sort_values("month_end", kind="stable")
-    last = known.drop_duplicates("facility_id", keep="last")[["facility_id", "drawn_amount", "limit_amount"]]
-    out = current.merge(last.rename(columns={"limit_amount": "balance_limit"}), on="facility_id", how="left")
+    last = known.drop_duplicates("facility_id", keep="last")[
+        ["facility_id", "drawn_amount", "limit_amount"]
+    ]
+    out = current.merge(
+        last.rename(columns={"limit_amount": "balance_limit"}), on="facility_id", how="left"
+    )
     limit = out["balance_limit"].fillna(out["limit_amount"])
     drawn = out["drawn_amount"].fillna(0.0)
     return out.assign(
@@ -116,7 +125,9 @@ def trailing_income(
     return income.groupby("customer_id", sort=True).sum()
 
 
-def cash_flow_activity(transactions: pd.DataFrame, snapshot: SnapshotLike, *, months: int) -> pd.DataFrame:
+def cash_flow_activity(
+    transactions: pd.DataFrame, snapshot: SnapshotLike, *, months: int
+) -> pd.DataFrame:
     """Account activity per customer: days since the last movement, movements and turnover in the window.
 
     ``recency_days`` counts fractional days from the last movement before the snapshot
@@ -143,8 +154,7 @@ def relationship_business(
     funding_cost: float,
     payments_margin: float,
     ccf: float,
-    collateral_lgd: Mapping[str, float],
-    product_adjustment: Mapping[str, float],
+    lgd: LGDParams,
 ) -> pd.DataFrame:
     """What each customer brings the bank at the snapshot: activity, income, exposure and margin.
 
@@ -154,13 +164,14 @@ def relationship_business(
     ``loss_exposure`` (sum of LGD x EAD over facilities), ``facilities``, ``products``
     (distinct products open) and ``yearly_margin``: drawn x (rate - funding cost) +
     limit x fee rate over open facilities, plus yearly turnover x ``payments_margin``.
+    LGD by collateral and product comes from ``lgd`` (``facility_lgd``).
     """
     facilities = table_or_empty(tables, "facilities")
     balances = table_or_empty(tables, "facility_balances")
     ids = pd.Index(pd.unique(pd.Series(customer_ids, dtype="str")), name="customer_id")
     exposure = facility_exposure(facilities, balances, snapshot, ccf=ccf)
     exposure = exposure.assign(
-        lgd=facility_lgd(exposure, collateral_lgd=collateral_lgd, product_adjustment=product_adjustment).to_numpy(),
+        lgd=facility_lgd(exposure, lgd).to_numpy(),
         facility_margin=exposure["drawn"] * (exposure["interest_rate"] - funding_cost)
         + exposure["limit"] * exposure["fee_rate"],
     )
@@ -174,7 +185,9 @@ def relationship_business(
         facilities=("facility_id", "size"),
         products=("product", "nunique"),
     )
-    activity = cash_flow_activity(table_or_empty(tables, "transactions"), snapshot, months=window_months)
+    activity = cash_flow_activity(
+        table_or_empty(tables, "transactions"), snapshot, months=window_months
+    )
     income = trailing_income(facilities, balances, snapshot, months=window_months)
     out = pd.concat([activity, income, per_customer], axis=1).reindex(ids)
     zero_when_absent = [c for c in out.columns if c != "recency_days"]

@@ -27,7 +27,9 @@ RFM_SEGMENTS: dict[str, str] = {
 }
 
 
-def quantile_score(values: pd.Series, quantiles: int, *, higher_is_better: bool = True) -> pd.Series:
+def quantile_score(
+    values: pd.Series, quantiles: int, *, higher_is_better: bool = True
+) -> pd.Series:
     """Score each value 1..``quantiles`` by its quantile; ties share a score, missing values score 1.
 
     The score is the quantile bucket of the value's mid-rank percentile:
@@ -53,18 +55,26 @@ def rfm_scores(business: pd.DataFrame, *, quantiles: int) -> pd.DataFrame:
     scores = pd.DataFrame(
         {
             # A customer that never moved money ranks as the least recent (and counts in n).
-            "r_score": quantile_score(business["recency_days"].fillna(np.inf), quantiles, higher_is_better=False),
+            "r_score": quantile_score(
+                business["recency_days"].fillna(np.inf), quantiles, higher_is_better=False
+            ),
             "f_score": quantile_score(business["frequency"].astype(float), quantiles),
             "m_score": quantile_score(business["monetary"], quantiles),
         },
         index=business.index,
     )
     scores["rfm"] = (
-        scores["r_score"].astype(str) + scores["f_score"].astype(str) + scores["m_score"].astype(str)
+        scores["r_score"].astype(str)
+        + scores["f_score"].astype(str)
+        + scores["m_score"].astype(str)
     )
     inactive = (business["frequency"] == 0) & (business["monetary"] <= 0)
     scores["rfm_segment"] = rfm_segment(
-        scores["r_score"], scores["f_score"], scores["m_score"], quantiles=quantiles, inactive=inactive
+        scores["r_score"],
+        scores["f_score"],
+        scores["m_score"],
+        quantiles=quantiles,
+        inactive=inactive,
     )
     return scores
 

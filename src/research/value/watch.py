@@ -26,11 +26,13 @@ rounding (0.05 - 0.03 is not exactly 0.02) never moves a customer across an edge
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from research.value.params import WatchParams
 from research.value.relationship import table_or_empty, window
 
 TRIGGERS: dict[str, str] = {
@@ -43,12 +45,20 @@ TRIGGERS: dict[str, str] = {
     "complaint_spike": "{complaints} or more complaints in the last {window_months} months",
 }
 EDGE_TOLERANCE = 1e-9
-INPUT_COLUMNS = ("days_past_due", "inflow_recent", "inflow_previous", "dscr", "days_since_statement", "complaints")
+INPUT_COLUMNS = (
+    "days_past_due",
+    "inflow_recent",
+    "inflow_previous",
+    "dscr",
+    "days_since_statement",
+    "complaints",
+)
 
 
-def describe_triggers(**thresholds: float) -> dict[str, str]:
-    """Each trigger's definition with the thresholds filled in (for reports)."""
-    return {name: text.format(**thresholds) for name, text in TRIGGERS.items()}
+def describe_triggers(params: WatchParams) -> dict[str, str]:
+    """Each trigger's definition with the thresholds of ``params`` filled in (for reports)."""
+    values = dataclasses.asdict(params)
+    return {name: text.format(**values) for name, text in TRIGGERS.items()}
 
 
 def _days_past_due(repayments: pd.DataFrame, snapshot: pd.Timestamp) -> pd.Series:
@@ -59,11 +69,17 @@ def _days_past_due(repayments: pd.DataFrame, snapshot: pd.Timestamp) -> pd.Serie
     return (snapshot - oldest).dt.days.astype(float)
 
 
-def _dscr(financials: pd.DataFrame, repayments: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
+def _dscr(
+    financials: pd.DataFrame, repayments: pd.DataFrame, snapshot: pd.Timestamp
+) -> pd.DataFrame:
     """DSCR and days since the latest statement reported before the snapshot, per customer."""
-    known = window(financials, "reported_date", snapshot).sort_values("reported_date", kind="stable")
+    known = window(financials, "reported_date", snapshot).sort_values(
+        "reported_date", kind="stable"
+    )
     latest = known.drop_duplicates("customer_id", keep="last").set_index("customer_id")
-    bank_service = window(repayments, "due_date", snapshot, 12).groupby("customer_id")["amount_due"].sum()
+    bank_service = (
+        window(repayments, "due_date", snapshot, 12).groupby("customer_id")["amount_due"].sum()
+    )
     bank_service = bank_service.reindex(latest.index)
     reported = latest["cfads"].notna() & (latest["debt_service"] > 0)
     dscr = np.where(
@@ -72,15 +88,23 @@ def _dscr(financials: pd.DataFrame, repayments: pd.DataFrame, snapshot: pd.Times
         latest["ebitda"] / bank_service.where(bank_service > 0),
     )
     return pd.DataFrame(
-        {"dscr": dscr, "days_since_statement": (snapshot - latest["reported_date"]).dt.days.astype(float)},
+        {
+            "dscr": dscr,
+            "days_since_statement": (snapshot - latest["reported_date"]).dt.days.astype(float),
+        },
         index=latest.index,
     )
 
 
-def _sum_between(frame: pd.DataFrame, column: str, start: pd.Timestamp, end: pd.Timestamp, value: str) -> pd.Series:
+def _sum_between(
+    frame: pd.DataFrame, column: str, start: pd.Timestamp, end: pd.Timestamp, value: str
+) -> pd.Series:
     """Per-customer sum of ``value`` over rows with ``start <= column < end`` (``frame`` sorted by ``column``)."""
     times = frame[column].to_numpy(dtype="datetime64[ns]")
-    lo, hi = np.searchsorted(times, np.datetime64(start, "ns")), np.searchsorted(times, np.datetime64(end, "ns"))
+    lo, hi = (
+        np.searchsorted(times, np.datetime64(start, "ns")),
+        np.searchsorted(times, np.datetime64(end, "ns")),
+    )
     rows = frame.iloc[lo:hi]
     return rows.groupby("customer_id")[value].sum()
 
@@ -96,7 +120,9 @@ def early_warning_inputs(
     transactions = table_or_empty(tables, "transactions")
     inflows = transactions.loc[transactions["amount"] > 0].sort_values("timestamp", kind="stable")
     interactions = table_or_empty(tables, "interactions")
-    complaints = interactions.loc[interactions["interaction_type"] == "complaint"].sort_values("timestamp", kind="stable")
+    complaints = interactions.loc[interactions["interaction_type"] == "complaint"].sort_values(
+        "timestamp", kind="stable"
+    )
     complaints = complaints.assign(count=1.0)
     repayments = table_or_empty(tables, "repayments")
     financials = table_or_empty(tables, "financials")
@@ -114,7 +140,11 @@ def early_warning_inputs(
         frame = pd.concat(parts, axis=1)
         frame.index.name = "customer_id"
         frames.append(frame.reset_index().assign(snapshot_date=snapshot))
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["customer_id", "snapshot_date"])
+    out = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["customer_id", "snapshot_date"])
+    )
     out = out.reindex(columns=["customer_id", "snapshot_date", *INPUT_COLUMNS])
     return out.astype({c: "float64" for c in INPUT_COLUMNS}).astype({"customer_id": "str"})
 
@@ -127,7 +157,9 @@ def score_changes(credit_scores: pd.DataFrame, grades: Sequence[str]) -> pd.Data
     a customer's first snapshot.
     """
     ranks = {g: i for i, g in enumerate(grades)}
-    frame = credit_scores.sort_values(["customer_id", "snapshot_date"], kind="stable").reset_index(drop=True)
+    frame = credit_scores.sort_values(["customer_id", "snapshot_date"], kind="stable").reset_index(
+        drop=True
+    )
     frame["grade_rank"] = frame["grade"].astype(str).map(ranks).astype(float)
     previous = frame.groupby("customer_id", sort=False)[["score", "grade", "grade_rank"]].shift(1)
     frame["previous_score"] = previous["score"]
@@ -137,49 +169,55 @@ def score_changes(credit_scores: pd.DataFrame, grades: Sequence[str]) -> pd.Data
     return frame
 
 
-def watch_triggers(
-    frame: pd.DataFrame,
-    *,
-    pd_rise: float,
-    grade_notches: int,
-    dpd_days: int,
-    inflow_drop: float,
-    dscr_covenant: float,
-    statement_overdue_days: int,
-    complaints: int,
-) -> pd.DataFrame:
+def watch_triggers(frame: pd.DataFrame, params: WatchParams) -> pd.DataFrame:
     """Which triggers fire for each row (``pd_change``, ``grade_change`` and ``INPUT_COLUMNS`` needed).
 
-    Adds one boolean column per trigger (``TRIGGERS``), ``triggers`` (the names that
-    fired, comma-separated) and ``on_watch``. A missing input never fires.
+    The thresholds are those of ``params`` (its ``window_months`` and ``reason_codes``
+    play no part here). Adds one boolean column per trigger (``TRIGGERS``),
+    ``triggers`` (the names that fired, comma-separated) and ``on_watch``. A missing
+    input never fires.
     """
     eps = EDGE_TOLERANCE
     previous_inflow = frame["inflow_previous"]
     drop = 1.0 - frame["inflow_recent"].fillna(0.0) / previous_inflow.where(previous_inflow > 0)
-    fired = pd.DataFrame(
-        {
-            "pd_rise": frame["pd_change"] > pd_rise + eps,
-            "grade_downgrade": frame["grade_change"] >= grade_notches - eps,
-            "days_past_due": frame["days_past_due"] >= dpd_days - eps,
-            "inflow_drop": drop > inflow_drop + eps,
-            "dscr_breach": frame["dscr"] < dscr_covenant - eps,
-            "statement_overdue": frame["days_since_statement"] > statement_overdue_days + eps,
-            "complaint_spike": frame["complaints"] >= complaints - eps,
-        },
-        index=frame.index,
-    ).fillna(False).astype(bool)
+    fired = (
+        pd.DataFrame(
+            {
+                "pd_rise": frame["pd_change"] > params.pd_rise + eps,
+                "grade_downgrade": frame["grade_change"] >= params.grade_notches - eps,
+                "days_past_due": frame["days_past_due"] >= params.dpd_days - eps,
+                "inflow_drop": drop > params.inflow_drop + eps,
+                "dscr_breach": frame["dscr"] < params.dscr_covenant - eps,
+                "statement_overdue": frame["days_since_statement"]
+                > params.statement_overdue_days + eps,
+                "complaint_spike": frame["complaints"] >= params.complaints - eps,
+            },
+            index=frame.index,
+        )
+        .fillna(False)
+        .astype(bool)
+    )
     names = np.array(list(TRIGGERS))
     listed = [", ".join(names[row]) for row in fired.to_numpy()]
-    return frame.assign(**{f"trigger_{k}": fired[k] for k in TRIGGERS}, triggers=listed, on_watch=fired.any(axis=1))
+    return frame.assign(
+        **{f"trigger_{k}": fired[k] for k in TRIGGERS}, triggers=listed, on_watch=fired.any(axis=1)
+    )
 
 
 def reason_summary(reason_codes: pd.DataFrame, *, top: int) -> pd.DataFrame:
     """The top ``top`` reason codes per (customer, snapshot): ``reasons`` (sentences) and ``reason_features``."""
     keys = ["customer_id", "snapshot_date"]
     if top <= 0 or reason_codes.empty:
-        dtypes = {"customer_id": "str", "snapshot_date": "datetime64[ns]", "reasons": "str", "reason_features": "str"}
+        dtypes = {
+            "customer_id": "str",
+            "snapshot_date": "datetime64[ns]",
+            "reasons": "str",
+            "reason_features": "str",
+        }
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-    chosen = reason_codes.loc[reason_codes["rank"] <= top].sort_values([*keys, "rank"], kind="stable")
+    chosen = reason_codes.loc[reason_codes["rank"] <= top].sort_values(
+        [*keys, "rank"], kind="stable"
+    )
     grouped = chosen.groupby(keys, sort=True)
     return pd.DataFrame(
         {
@@ -195,24 +233,30 @@ def build_watch_flags(
     reason_codes: pd.DataFrame,
     *,
     grades: Sequence[str],
-    reason_codes_top: int,
-    **thresholds: float,
+    params: WatchParams,
 ) -> pd.DataFrame:
     """Every customer-snapshot of the credit scores with its trigger inputs, triggers and reasons.
 
     Inputs a customer has no record for are neutral: no days past due, no inflows, no
-    complaints; DSCR and statement age stay missing. ``thresholds`` are the keyword
-    arguments of ``watch_triggers``.
+    complaints; DSCR and statement age stay missing. The triggers fire at the
+    thresholds of ``params`` (``watch_triggers``); each row carries its top
+    ``params.reason_codes`` reason codes.
     """
     frame = score_changes(credit_scores, grades)
-    frame = frame.merge(inputs, on=["customer_id", "snapshot_date"], how="left", validate="one_to_one")
-    frame = frame.fillna({"days_past_due": 0.0, "inflow_recent": 0.0, "inflow_previous": 0.0, "complaints": 0.0})
-    frame = watch_triggers(frame, **thresholds)
-    reasons = reason_summary(reason_codes, top=reason_codes_top)
+    frame = frame.merge(
+        inputs, on=["customer_id", "snapshot_date"], how="left", validate="one_to_one"
+    )
+    frame = frame.fillna(
+        {"days_past_due": 0.0, "inflow_recent": 0.0, "inflow_previous": 0.0, "complaints": 0.0}
+    )
+    frame = watch_triggers(frame, params)
+    reasons = reason_summary(reason_codes, top=params.reason_codes)
     return frame.merge(reasons, on=["customer_id", "snapshot_date"], how="left")
 
 
-def watch_backtest(flags: pd.DataFrame, *, split: str = "oot") -> tuple[dict[str, float], pd.DataFrame]:
+def watch_backtest(
+    flags: pd.DataFrame, *, split: str = "oot"
+) -> tuple[dict[str, float], pd.DataFrame]:
     """Default rate in the following window of watch-listed customers against the rest.
 
     Uses rows of ``split`` with a known ``label`` (1 default, 0 none). Returns the
@@ -253,8 +297,12 @@ def trigger_summary(flags: pd.DataFrame, *, split: str = "oot") -> pd.DataFrame:
         fired = known.loc[known[column], "label"]
         rate = float(fired.mean()) if len(fired) else float("nan")
         rows.append(
-            {"trigger": "any (watch list)" if name == "on_watch" else name, "fired": int(len(fired)),
-             "fired_share": len(fired) / len(known) if len(known) else float("nan"),
-             "default_rate": rate, "lift": rate / base if base else float("nan")}
+            {
+                "trigger": "any (watch list)" if name == "on_watch" else name,
+                "fired": int(len(fired)),
+                "fired_share": len(fired) / len(known) if len(known) else float("nan"),
+                "default_rate": rate,
+                "lift": rate / base if base else float("nan"),
+            }
         )
     return pd.DataFrame(rows)

@@ -1,0 +1,150 @@
+"""A model is data: its specification (``params.yaml`` → ``models.<name>``) and the split settings.
+
+No code names a model: stages, files, registry names and report wording derive from
+the entries of ``models:``. Each class checks itself on construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from research._params import check as _check
+from research._params import check_date as _check_date
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitParams:
+    oot_first_snapshot: str
+    valid_fraction: float
+    test_fraction: float
+
+    def __post_init__(self) -> None:
+        _check_date(self.oot_first_snapshot, "split.oot_first_snapshot")
+        _check(0 < self.valid_fraction < 1, "split.valid_fraction", "must lie in (0, 1)")
+        _check(0 < self.test_fraction < 1, "split.test_fraction", "must lie in (0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class XGBParams:
+    n_estimators: int
+    learning_rate: float
+    max_depth: int
+    min_child_weight: float
+    subsample: float
+    colsample_bytree: float
+    reg_lambda: float
+    early_stopping_rounds: int
+
+    def __post_init__(self) -> None:
+        _check(self.n_estimators >= 1, "xgb.n_estimators", "must be at least 1")
+        _check(0 < self.learning_rate <= 1, "xgb.learning_rate", "must lie in (0, 1]")
+        _check(self.max_depth >= 1, "xgb.max_depth", "must be at least 1")
+        _check(self.min_child_weight >= 0, "xgb.min_child_weight", "must be >= 0")
+        _check(0 < self.subsample <= 1, "xgb.subsample", "must lie in (0, 1]")
+        _check(0 < self.colsample_bytree <= 1, "xgb.colsample_bytree", "must lie in (0, 1]")
+        _check(self.reg_lambda >= 0, "xgb.reg_lambda", "must be >= 0")
+        _check(self.early_stopping_rounds >= 1, "xgb.early_stopping_rounds", "must be at least 1")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationParams:
+    method: Literal["isotonic", "platt"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GradeParams:
+    names: list[str]
+    upper_pd: list[float]
+
+    def __post_init__(self) -> None:
+        if self.names:
+            _check(
+                len(self.names) == len(self.upper_pd) + 1,
+                "grades",
+                "needs one more name than upper_pd bounds (the last grade takes the rest)",
+            )
+            _check(
+                all(a < b for a, b in zip(self.upper_pd, self.upper_pd[1:], strict=False)),
+                "grades.upper_pd",
+                "must increase strictly",
+            )
+            _check(
+                all(0 < p < 1 for p in self.upper_pd), "grades.upper_pd", "must be probabilities in (0, 1)"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSelection:
+    """Which columns of the modeling table the model uses: all but ``exclude``, or only ``include``."""
+
+    include: list[str]
+    exclude: list[str]
+
+    def __post_init__(self) -> None:
+        both = sorted(set(self.include) & set(self.exclude))
+        _check(not both, "features", f"names {both} in both include and exclude")
+
+    def select(self, candidates: list[str]) -> list[str]:
+        """The chosen features in table order; an unknown name is an error naming it."""
+        unknown = [f for f in (*self.include, *self.exclude) if f not in candidates]
+        if unknown:
+            raise KeyError(
+                f"models.<name>.features names columns the modeling table lacks: {unknown}; "
+                f"it has {len(candidates)} feature columns, e.g. {candidates[:8]}"
+            )
+        chosen = [c for c in candidates if c in set(self.include)] if self.include else list(candidates)
+        return [c for c in chosen if c not in set(self.exclude)]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One model: what it predicts, how it is graded, registered and fitted.
+
+    ``task`` says what the score is: ``pd`` a probability of default (shown as PD; the
+    value step takes expected loss and grades from it), ``attrition`` the probability that
+    the client leaves (the value step's retention term), ``propensity`` any other event.
+    ``label`` is the outcome column: on the panel ``<event>_<horizon>m`` as the features
+    stage builds it (``research.labels``), in a flat table any 1/0 column.
+    """
+
+    enabled: bool
+    task: Literal["pd", "attrition", "propensity"]
+    description: str
+    label: str
+    horizon_months: int
+    registry_name: str
+    grading: Literal["master_scale", "deciles"]
+    source: str
+    id_column: str
+    date_column: str
+    features: FeatureSelection
+    monotone: bool
+    xgb: XGBParams
+    calibration: CalibrationParams
+    grades: GradeParams
+
+    def __post_init__(self) -> None:
+        _check(self.horizon_months >= 1, "horizon_months", "must be at least 1")
+        _check(bool(self.registry_name.strip()), "registry_name", "must not be empty")
+        if self.grading == "master_scale":
+            _check(bool(self.grades.names), "grades.names", "must name the grades when grading is master_scale")
+        else:
+            _check(not self.grades.names, "grades", "must be empty (names: [], upper_pd: []) when grading is deciles")
+
+    @property
+    def graded(self) -> bool:
+        """Whether scores get master-scale grades (otherwise deciles)."""
+        return self.grading == "master_scale"
+
+    @property
+    def score_name(self) -> str:
+        """How reports name the calibrated score."""
+        return "PD" if self.task == "pd" else "probability"
+
+    @property
+    def uses_panel(self) -> bool:
+        return self.source == "panel"

@@ -1,0 +1,126 @@
+"""The explain stage: SHAP values, checks, reason codes and the validator's SHAP report of one model."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pandas as pd
+
+from research import tracking
+from research.explain import (
+    ExplainResult,
+    explain_metrics,
+    explain_model,
+    explain_population,
+    previous_scores,
+)
+from research.explain.pipeline import ScoreWording
+from research.features.catalog import catalog_for
+from research.models.io import load_scoring_model
+from research.models.train import model_matrix
+from research.paths import (
+    metrics_path,
+    model_dir,
+    reason_codes_path,
+    run_file,
+    scores_path,
+    shap_report_path,
+)
+from research.reporting.shap_report import shap_report
+from research.stages import _io
+from research.stages._context import StageContext
+from research.stages._engine import engine_for
+from research.stages._inputs import panel_rows
+
+# How the reports speak of each task's score.
+WORDING = {
+    "pd": ScoreWording(outcome="risk", score_label="PD"),
+    "attrition": ScoreWording(outcome="churn risk", score_label="churn probability"),
+    "propensity": ScoreWording(outcome="likelihood", score_label="probability"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainStageResult:
+    """The explanation, the population it covers and the stage's summary figures."""
+
+    model: str
+    result: ExplainResult
+    population: pd.DataFrame
+    summary: dict
+
+
+def population_for(
+    ctx: StageContext, model: str, features: tuple[str, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scores of every split and the explained population (out-of-time rows plus the latest snapshot)."""
+    scores = pd.read_parquet(scores_path(ctx.root, model))
+    return scores, explain_population(scores, panel_rows(ctx.root, features))
+
+
+def run(ctx: StageContext, model: str) -> ExplainStageResult:
+    """Explain ``model`` on its population; write the report, reason codes and metrics; log them to its run."""
+    stage_start = time.perf_counter()
+    settings, spec = ctx.settings, ctx.spec(model)
+    scoring = load_scoring_model(model_dir(ctx.root, model))
+    scores, population = population_for(ctx, model, scoring.layout.features)
+    # Features outside the catalog (family "other") get a generic sentence naming the feature.
+    catalog = {
+        s.name: s
+        for s in catalog_for(
+            scoring.layout.features, trend_recent_months=settings.features.trend_recent_months
+        )
+        if s.family != "other"
+    }
+    engine = engine_for(settings.compute)
+    precomputed = engine.shap(scoring.booster, model_matrix(population, scoring.layout))
+    result = explain_model(
+        scoring.booster,
+        scoring.layout,
+        population,
+        model=model,
+        params=settings.explain,
+        catalog=catalog,
+        wording=WORDING[spec.task],
+        previous=previous_scores(scores),
+        challenger=dict(zip(scoring.challenger.columns, scoring.challenger.coef, strict=True)),
+        nthread=settings.compute.nthread,
+        precomputed=precomputed,
+    )
+    summary = explain_metrics(result)
+    summary["timing"]["stage_seconds"] = round(time.perf_counter() - stage_start, 3)
+    if ctx.write:
+        _write_and_log(ctx, model, result, summary)
+    return ExplainStageResult(model=model, result=result, population=population, summary=summary)
+
+
+def _write_and_log(ctx: StageContext, model: str, result: ExplainResult, summary: dict) -> None:
+    import mlflow
+
+    root = ctx.root
+    run_info = tracking.read_run_file(run_file(root, model))
+    tracking.configure(root)
+    run_tags = mlflow.get_run(run_info["run_id"]).data.tags
+    identity = {
+        "model": f"{model} ({run_info.get('model_name', '')})",
+        "model_version": str(run_info.get("model_version", "")),
+        "run_id": run_info["run_id"],
+        "experiment_id": str(run_info.get("experiment_id", "")),
+        "tracking_uri": str(run_info.get("tracking_uri", "")),
+        "data_fingerprint": run_tags.get("data_fingerprint", tracking.data_fingerprint(root)),
+        "git_commit": tracking.git_commit(root),
+        "training_git_commit": run_tags.get("git_commit", "unknown"),
+    }
+    report_path, codes_path, summary_path = (
+        shap_report_path(root, model),
+        reason_codes_path(root, model),
+        metrics_path(root, f"{model}_explain"),
+    )
+    _io.write_text(report_path, shap_report(result, identity))
+    _io.write_parquet(codes_path, result.reason_codes)
+    _io.write_json(summary_path, summary)
+    with tracking.model_run(root, model, run_id=run_info["run_id"]):
+        tracking.log_metrics({"explain": summary})
+        for path in (report_path, codes_path, summary_path):
+            mlflow.log_artifact(str(path), artifact_path="explain")

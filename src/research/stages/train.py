@@ -1,0 +1,276 @@
+"""The train stage: one model of ``params.yaml`` → ``models``, fitted, scored, measured and logged.
+
+It reads the modeling table (the feature panel, or the model's own flat table), splits it
+the way a validator accepts, fits the booster with early stopping, the calibrator, the
+grading and the challenger, scores every row, and logs one MLflow run that registers the
+model (a run outside the pipeline is tagged interactive and registers nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from research import tracking
+from research.evaluation import oracle_column, oracle_comparison
+from research.features.catalog import catalog_for
+from research.labels import label_names
+from research.models import calibration, flat, scoring, splits, train
+from research.models import metrics as measures
+from research.models.io import content_hash, save_scoring_model
+from research.models.params import ModelSpec
+from research.models.scoring import FitReport, ScoringModel
+from research.paths import (
+    metrics_path,
+    model_dir,
+    panel_path,
+    plots_dir,
+    run_file,
+    scores_path,
+    truth_dir,
+)
+from research.stages import _io
+from research.stages._context import StageContext
+from research.stages._engine import engine_for
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """The fitted model and every table and figure the train notebook shows."""
+
+    model: str
+    spec: ModelSpec
+    source_name: str
+    table: pd.DataFrame
+    columns: pd.DataFrame
+    holdout: str
+    split_summary: pd.DataFrame
+    scoring_model: ScoringModel
+    fit_report: FitReport
+    scores: pd.DataFrame
+    results: dict[str, Any]
+    calibration_table: pd.DataFrame
+    importance: pd.DataFrame
+    curves: dict[str, pd.DataFrame]
+    run: dict[str, str]
+
+
+def modeling_table(ctx: StageContext, spec: ModelSpec) -> tuple[pd.DataFrame, Path]:
+    """The panel or the model's flat table, as read (before preparation), and where it came from."""
+    if spec.uses_panel:
+        path = panel_path(ctx.root)
+        return pd.read_parquet(path), path
+    path = Path(spec.source)
+    path = path if path.is_absolute() else ctx.root / path
+    return flat.read_modeling_table(path), path
+
+
+def _other_labels(ctx: StageContext) -> list[str]:
+    """Columns that are some model's outcome: never a feature of any model."""
+    settings = ctx.settings
+    return list(
+        dict.fromkeys(
+            [
+                *label_names(settings.labels.horizons_months),
+                *(s.label for s in settings.models.values()),
+            ]
+        )
+    )
+
+
+def run(ctx: StageContext, model: str) -> TrainResult:
+    """Fit, score, measure and (in the pipeline) write and register the model called ``model``."""
+    settings = ctx.settings
+    spec = settings.model(model)
+    seed, nthread = settings.seed, settings.compute.nthread
+    raw_table, source_path = modeling_table(ctx, spec)
+    table, date_column = flat.prepare_modeling_table(
+        raw_table, id_column=spec.id_column, date_column=spec.date_column, label=spec.label
+    )
+    candidates = flat.modeling_features(
+        table, id_column=spec.id_column, date_column=date_column, labels=_other_labels(ctx)
+    )
+    feature_names = spec.features.select(candidates)
+    directions = train.risk_directions(catalog_for(feature_names)) if spec.monotone else {}
+    layout = train.feature_layout(table, feature_names, directions)
+
+    split_of_row = splits.assign_splits(
+        table,
+        id_column=spec.id_column,
+        date_column=date_column,
+        label=spec.label,
+        oot_first_snapshot=settings.split.oot_first_snapshot,
+        horizon_months=spec.horizon_months,
+        valid_fraction=settings.split.valid_fraction,
+        test_fraction=settings.split.test_fraction,
+        seed=seed,
+    )
+    splits.check_splits(table, split_of_row, id_column=spec.id_column, date_column=date_column)
+    holdout = splits.holdout_name(split_of_row)
+
+    engine = engine_for(settings.compute)
+    scoring_model, fit_report = engine.fit(
+        table,
+        split_of_row,
+        settings=scoring.FitSettings.from_spec(spec),
+        layout=layout,
+        nthread=nthread,
+        seed=seed,
+    )
+    scores = engine.score(
+        scoring_model,
+        table,
+        split_of_row,
+        id_column=spec.id_column,
+        date_column=date_column,
+        label=spec.label,
+    )
+    results = scoring.model_metrics(scores)
+    results.update(
+        model=model,
+        label=spec.label,
+        best_iteration=fit_report.best_iteration,
+        n_features=len(layout.features),
+    )
+    oracle_file = truth_dir(ctx.root) / "oracle.parquet"
+    if spec.uses_panel and oracle_file.exists():
+        oracle = pd.read_parquet(oracle_file)
+        if oracle_column(spec.label) in oracle.columns:
+            results["oracle"] = oracle_comparison(
+                scores,
+                oracle,
+                label="label",
+                oracle_column=oracle_column(spec.label),
+                split=holdout,
+            )
+    held = scores[scores["split"] == holdout]
+    results["calibration"], calibration_table = calibration.calibration_verdict(
+        held,
+        method=spec.calibration.method,
+        grade_names=spec.grades.names if spec.graded else [],
+        alpha=settings.validation.calibration_alpha,
+    )
+    curves = {
+        "roc": measures.roc_points(held["label"], held["score"]),
+        "roc_challenger": measures.roc_points(held["label"], held["challenger_score"]),
+        "precision_recall": measures.precision_recall_points(held["label"], held["score"]),
+        "calibration": measures.calibration_points(held["label"], held["score"]),
+    }
+    run = _write_and_log(
+        ctx,
+        model,
+        spec,
+        scoring_model,
+        scores,
+        results,
+        curves,
+        table,
+        layout,
+        source_path,
+        holdout,
+    )
+    return TrainResult(
+        model=model,
+        spec=spec,
+        source_name=source_path.name,
+        table=table,
+        columns=flat.describe_columns(table, layout.features, list(layout.categories)),
+        holdout=holdout,
+        split_summary=splits.split_summary(
+            table, split_of_row, id_column=spec.id_column, date_column=date_column, label=spec.label
+        ),
+        scoring_model=scoring_model,
+        fit_report=fit_report,
+        scores=scores,
+        results=results,
+        calibration_table=calibration_table,
+        importance=scoring.feature_importance(scoring_model),
+        curves=curves,
+        run=run,
+    )
+
+
+def _write_and_log(
+    ctx, model, spec, scoring_model, scores, results, curves, table, layout, source_path, holdout
+):
+    """Write the model folder, scores, metrics and plot data; log and register the MLflow run."""
+    if not ctx.write and not ctx.interactive:
+        return {}
+    root, settings = ctx.root, ctx.settings
+    folder = model_dir(root, model)
+    plot_folder = plots_dir(root, model)
+    plot_files = {
+        "roc": (curves["roc"], plot_folder / "roc.csv"),
+        "precision_recall": (curves["precision_recall"], plot_folder / "precision_recall.csv"),
+        "calibration": (
+            curves["calibration"][["predicted", "observed"]],
+            plot_folder / "calibration.csv",
+        ),
+    }
+    metrics_file = metrics_path(root, model)
+    if ctx.write:
+        save_scoring_model(scoring_model, folder)
+        _io.write_parquet(scores_path(root, model), scores)
+        for frame, path in plot_files.values():
+            _io.write_csv(path, frame)
+        _io.write_json(metrics_file, results, indent=1)
+    fingerprint = (
+        tracking.data_fingerprint(root, "features")
+        if spec.uses_panel
+        else tracking.file_fingerprint(source_path)
+    )
+    run_tags = {
+        "seed": str(settings.seed),
+        "data_fingerprint": fingerprint,
+        "source": spec.source,
+        "holdout": holdout,
+    }
+    if ctx.interactive:
+        run_tags["interactive"] = "true"
+    raw_spec = ctx.params["models"][model]
+    with tracking.model_run(root, model, tags=run_tags) as run:
+        registry = tracking.log_training_run(
+            model=model,
+            registry_name=spec.registry_name,
+            params={
+                "model": model,
+                "seed": settings.seed,
+                "split": ctx.params["split"],
+                "models": {model: raw_spec},
+                "labels": {"horizon_months": spec.horizon_months},
+                "compute": {"nthread": settings.compute.nthread},
+            },
+            metrics=results,
+            model_folder=folder if ctx.write else _scratch_model(scoring_model),
+            booster=scoring_model.booster,
+            input_example=train.model_matrix(table.head(5), layout),
+            content_hash=content_hash(folder) if ctx.write else "",
+            extra_artifacts=[
+                ("metrics", metrics_file),
+                *(("plots", p) for _, p in plot_files.values()),
+            ]
+            if ctx.write
+            else [],
+            register=ctx.write,
+        )
+        if not ctx.write:
+            return {"run_id": run.info.run_id, **registry}
+        return tracking.write_run_file(
+            run_file(root, model),
+            run=run,
+            model_name=registry["model_name"],
+            model_version=registry["model_version"],
+            model_uri=registry["model_uri"],
+        ) | {"is_new": registry["is_new"]}
+
+
+def _scratch_model(scoring_model: ScoringModel) -> Path:
+    """The model folder written to a temporary place (an interactive run logs it, writes no DVC output)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="research-model-"))
+    save_scoring_model(scoring_model, folder)
+    return folder

@@ -1,0 +1,109 @@
+"""The validate stage: the evidence pack of one model, its report, metrics and plot data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+
+from research import tracking
+from research.paths import (
+    metrics_path,
+    model_dir,
+    plots_dir,
+    run_file,
+    scores_path,
+    validation_report_path,
+)
+from research.reporting import validation_report as report
+from research.stages import _io
+from research.stages._context import StageContext
+from research.stages._inputs import panel_rows
+from research.validation import Thresholds, flat_metrics, summary_metrics, validate_model
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateStageResult:
+    """The validation result, its thresholds and the headline summary."""
+
+    model: str
+    result: object  # research.validation's ValidationResult
+    thresholds: Thresholds
+    summary: dict
+    scores: pd.DataFrame
+
+
+def run(ctx: StageContext, model: str) -> ValidateStageResult:
+    """Validate ``model``'s scores; write the report, metrics and plot data; log them to its run."""
+    settings, spec = ctx.settings, ctx.spec(model)
+    thresholds = settings.validation.thresholds()
+    scores = pd.read_parquet(scores_path(ctx.root, model))
+    feature_spec = json.loads(
+        (model_dir(ctx.root, model) / "features.json").read_text(encoding="utf-8")
+    )
+    features = list(feature_spec["features"])
+    categorical = list(feature_spec.get("categories") or {})
+    panel = panel_rows(ctx.root, features)
+    result = validate_model(
+        scores,
+        panel,
+        features=features,
+        categorical=categorical,
+        grade_names=spec.grades.names if spec.graded else [],
+        thresholds=thresholds,
+        bootstrap=settings.validation.bootstrap,
+        seed=settings.seed,
+    )
+    summary = summary_metrics(result)
+    if ctx.write:
+        _write_and_log(ctx, model, result, thresholds, summary)
+    return ValidateStageResult(
+        model=model, result=result, thresholds=thresholds, summary=summary, scores=scores
+    )
+
+
+def _write_and_log(
+    ctx: StageContext, model: str, result, thresholds: Thresholds, summary: dict
+) -> None:
+    import mlflow
+
+    root = ctx.root
+    run_info = tracking.read_run_file(run_file(root, model))
+    report_path = validation_report_path(root, model)
+    summary_path = metrics_path(root, f"{model}_validation")
+    backtest_path = plots_dir(root, model) / "backtest.csv"
+    csi_path = plots_dir(root, model) / "csi.csv"
+    html = report.validation_report(
+        result,
+        model=model,
+        thresholds=thresholds,
+        run_id=run_info.get("run_id", ""),
+        model_version=str(run_info.get("model_version", "")),
+        oot_first_snapshot=ctx.settings.split.oot_first_snapshot,
+        related={
+            "SHAP report": "shap.html",
+            "executed notebook": f"../notebooks/validate-{model}.html",
+            "front page": "../index.html",
+        },
+    )
+    _io.write_text(report_path, html)
+    _io.write_json(summary_path, summary)
+    backtest = result.backtest.assign(
+        snapshot_date=pd.to_datetime(result.backtest["snapshot_date"]).dt.strftime("%Y-%m-%d")
+    )
+    _io.write_csv(
+        backtest_path,
+        backtest[
+            ["snapshot_date", "observed_rate", "predicted_rate", "auc", "n", "events", "period"]
+        ],
+    )
+    _io.write_csv(csi_path, result.csi[["feature", "csi"]])
+    with tracking.model_run(root, model, run_id=run_info["run_id"]):
+        mlflow.log_metrics(flat_metrics(summary))
+        for path in (report_path, summary_path, backtest_path, csi_path):
+            mlflow.log_artifact(str(path), artifact_path="validation")
+        mlflow.log_text(result.checks.to_csv(index=False), "validation/checks.csv")
+        mlflow.set_tags(
+            {f"validation.{colour}": str(count) for colour, count in result.lights.items()}
+        )

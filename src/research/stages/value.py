@@ -1,0 +1,84 @@
+"""The value stage: segments, lifetime value, the value-risk matrix and the early-warning watch list.
+
+It takes its PD from the enabled panel model whose task is ``pd`` and its attrition
+probability from the one whose task is ``attrition`` (``params.yaml`` → ``models``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from research import value as rv
+from research._params import ParamsError
+from research.data.io import read_tables
+from research.data.schema import validate_tables
+from research.paths import (
+    metrics_path,
+    raw_dir,
+    reason_codes_path,
+    scores_path,
+    value_dir,
+    value_report_path,
+)
+from research.reporting.value_report import value_report
+from research.stages import _io
+from research.stages._context import StageContext
+
+# What the value step needs from the models, by task.
+TASKS = ("pd", "attrition")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueStageResult:
+    """The value result and the models it was built from."""
+
+    pd_model: str
+    attrition_model: str
+    result: rv.ValueResult
+
+
+def source_models(ctx: StageContext) -> dict[str, str]:
+    """The model feeding each task the value step needs (an error names what is missing)."""
+    found = {task: ctx.settings.model_for_task(task) for task in TASKS}
+    missing = [task for task, name in found.items() if name is None]
+    if missing:
+        raise ParamsError(
+            f"params.yaml: the value stage needs an enabled panel model with task {' and '.join(missing)} "
+            f"(models.<name>.task); models: {', '.join(f'{n} ({s.task})' for n, s in ctx.settings.models.items())}"
+        )
+    return {task: name for task, name in found.items() if name is not None}
+
+
+def run(ctx: StageContext) -> ValueStageResult:
+    """Compute customer value and the watch list; write the tables, the page and the metrics."""
+    models = source_models(ctx)
+    pd_model, attrition_model = models["pd"], models["attrition"]
+    settings = ctx.settings
+    tables = validate_tables(read_tables(raw_dir(ctx.root)))
+    result = rv.evaluate_value(
+        tables,
+        pd.read_parquet(scores_path(ctx.root, pd_model)),
+        pd.read_parquet(scores_path(ctx.root, attrition_model)),
+        pd.read_parquet(reason_codes_path(ctx.root, pd_model)),
+        params=settings.value,
+        default_horizon_months=ctx.spec(pd_model).horizon_months,
+        churn_horizon_months=ctx.spec(attrition_model).horizon_months,
+    )
+    if ctx.write:
+        _write(ctx, result)
+    return ValueStageResult(pd_model=pd_model, attrition_model=attrition_model, result=result)
+
+
+def _write(ctx: StageContext, result: rv.ValueResult) -> None:
+    out = value_dir(ctx.root)
+    flags = result.flags
+    _io.write_parquet(out / "customer_value.parquet", result.customers)
+    _io.write_parquet(out / "watch_list.parquet", flags.loc[flags["on_watch"]])
+    _io.write_parquet(out / "early_warning.parquet", flags)
+    _io.write_parquet(out / "value_risk_matrix.parquet", result.matrix)
+    _io.write_parquet(out / "slices.parquet", result.slices)
+    _io.write_parquet(out / "watch_backtest.parquet", result.backtest_by_snapshot)
+    _io.write_json(metrics_path(ctx.root, "value"), result.metrics)
+    _io.write_text(value_report_path(ctx.root), value_report(result, ctx.settings.value))

@@ -1,0 +1,108 @@
+"""Test tiers: which tests are ``slow``, decided here in one place rather than in each file.
+
+``make test`` runs everything; ``make test-fast`` (``pytest -m "not slow"``) runs the unit
+tier, which must stay under a minute on two cores. A test is slow when it runs the pipeline
+end to end, a notebook or the Dask engine, or when it (or the module fixture it is the first
+to use) takes more than a few seconds. Figures in the comments are measured setup + call
+seconds on the two-core development machine (``pytest -n 2 --durations=60``).
+
+Marks given in test files (``pytest.mark.slow``) still count; this hook only adds marks.
+When the fast tier is run, any unmarked test that takes longer than ``SLOW_SECONDS`` is
+listed at the end of the run, so the lists below can be kept up to date.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SLOW_SECONDS = 3.0
+
+# Whole modules.
+SLOW_MODULES = {
+    "test_pipeline": "dvc repro of the whole pipeline (50-60 s per fixture)",
+    "test_models_notebook": "runs the train notebook (42 s)",
+    "test_dask_engine": "LocalCluster workers; Dask features and training (5-20 s each)",
+    "test_benchmarks": "runs every benchmark script at its tiny size",
+}
+
+# Tests of a module that use one of its expensive module-scoped fixtures.
+SLOW_FIXTURES = {
+    "test_tracking": {
+        "project": "an MLflow store with its schema migrations",
+        "credit_run": "fits a model and logs it to MLflow (30-40 s)",
+    },
+    "test_synthetic": {"book": "six years of 3,000 generated customers (8 s)"},
+    "test_explain_report": {
+        "explained": "the explain pipeline end to end with its report (10-14 s)"
+    },
+}
+
+# Single tests (the name without parameters).
+SLOW_TESTS = {
+    "test_point_in_time": {
+        "test_records_on_or_after_the_snapshot_change_no_feature": "50 hypothesis examples (42 s)",
+    },
+    "test_validation_notebooks": {
+        "test_validate_and_report_notebooks_run_end_to_end": "runs two notebooks",
+    },
+    "test_value_report": {"test_value_notebook_runs_on_a_small_project": "runs the value notebook"},
+    "test_explain_report": {
+        "test_native_switch_runs_the_same_pipeline": "the explain pipeline end to end (4 s)"
+    },
+    "test_explain": {
+        "test_every_path_is_additive_on_generated_models": "three models, every SHAP path (3-6 s each)",
+    },
+    "test_models_train": {
+        "test_two_fits_with_the_same_seed_give_identical_predictions": "fits the model a second time (4-5 s)",
+    },
+}
+
+
+def slow_reason(module: str, name: str, fixtures: list[str]) -> str | None:
+    """Why a test of ``module`` named ``name`` using ``fixtures`` is slow (None if it is not)."""
+    if module in SLOW_MODULES:
+        return SLOW_MODULES[module]
+    if name in SLOW_TESTS.get(module, {}):
+        return SLOW_TESTS[module][name]
+    for fixture, reason in SLOW_FIXTURES.get(module, {}).items():
+        if fixture in fixtures:
+            return reason
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        name = getattr(item, "originalname", None) or item.name
+        reason = slow_reason(module, name, list(getattr(item, "fixturenames", ())))
+        if reason is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow(reason=reason))
+
+
+# --------------------------------------------------------------------------- keeping the lists honest
+
+_seconds: dict[str, float] = {}
+_unmarked: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Runs in the controller for every report, with or without xdist.
+    if report.when in ("setup", "call"):
+        _seconds[report.nodeid] = _seconds.get(report.nodeid, 0.0) + report.duration
+        if report.when == "setup" and "slow" not in report.keywords:
+            _unmarked.add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    too_slow = sorted(
+        (
+            (seconds, nodeid)
+            for nodeid, seconds in _seconds.items()
+            if nodeid in _unmarked and seconds > SLOW_SECONDS
+        ),
+        reverse=True,
+    )
+    if too_slow:
+        terminalreporter.section(f"tests not marked slow that took more than {SLOW_SECONDS:.0f} s")
+        for seconds, nodeid in too_slow:
+            terminalreporter.write_line(f"{seconds:6.1f}s {nodeid}  (add it to tests/conftest.py)")

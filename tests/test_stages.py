@@ -1,0 +1,185 @@
+"""The stage layer in-process: every stage's run() on a small portfolio with three models.
+
+No papermill: each stage module is called the way its notebook calls it. The project is a
+temporary copy whose params add a third model (default within 6 months), so the test also
+shows that a model is a params entry: it trains, is explained and validated, and reaches
+the front page with no code naming it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from research.stages import run_stage, stage_context
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("credit", "churn", "default_6m")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stages")]
+
+
+def small_params(params: dict) -> dict:
+    """The project's params at test size, with a third model: default within 6 months."""
+    params = copy.deepcopy(params)
+    params["data"]["synthetic"]["n_customers"] = 1200
+    params["labels"]["horizons_months"] = [6, 12]
+    third = copy.deepcopy(params["models"]["credit"])
+    third.update(
+        label="default_6m",
+        horizon_months=6,
+        registry_name="credit_pd_6m",
+        description="Probability of default within 6 months",
+    )
+    params["models"]["default_6m"] = third
+    for spec in params["models"].values():
+        spec["xgb"]["n_estimators"] = 120
+    params["explain"].update(report_sample=300, interaction_sample=40, agreement_sample=200)
+    return params
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stages") / "project"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file() and not name.startswith(("tests/", "benchmarks/")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, root / name)
+    params = small_params(yaml.safe_load((root / "params.yaml").read_text()))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(project) -> dict:
+    """Every stage run once, in pipeline order, writing its outputs."""
+    saved = os.environ.get("RESEARCH_PIPELINE")
+    os.environ["RESEARCH_PIPELINE"] = "1"
+    try:
+        results = {
+            "data": run_stage("data", root=project),
+            "features": run_stage("features", root=project),
+        }
+        for stage in ("train", "explain", "validate"):
+            for model in MODELS:
+                results[f"{stage}@{model}"] = run_stage(stage, model, root=project)
+        results["value"] = run_stage("value", root=project)
+        results["report"] = run_stage("report", root=project)
+    finally:
+        if saved is None:
+            os.environ.pop("RESEARCH_PIPELINE", None)
+        else:
+            os.environ["RESEARCH_PIPELINE"] = saved
+    return results
+
+
+def test_every_stage_writes_its_contract_outputs(project, built):
+    expected = [
+        "data/raw/customers.parquet",
+        "data/truth/oracle.parquet",
+        "data/features/panel.parquet",
+        "data/features/catalog.csv",
+        "reports/value.html",
+        "metrics/value.json",
+        "reports/index.html",
+    ]
+    for model in MODELS:
+        expected += [
+            f"models/{model}/model.ubj",
+            f"models/{model}/run.json",
+            f"data/scores/{model}.parquet",
+            f"metrics/{model}.json",
+            f"plots/{model}/roc.csv",
+            f"reports/{model}/shap.html",
+            f"data/scores/{model}_reason_codes.parquet",
+            f"metrics/{model}_explain.json",
+            f"reports/{model}/validation.html",
+            f"metrics/{model}_validation.json",
+            f"plots/{model}/backtest.csv",
+        ]
+    assert [p for p in expected if not (project / p).exists()] == []
+    leftovers = [p for p in project.rglob(".*.tmp-*")]
+    assert leftovers == [], "atomic writes leave no temporary files"
+
+
+def test_panel_carries_every_label_of_every_horizon(built):
+    panel = built["features"].panel
+    assert {"default_6m", "default_12m", "churn_6m", "churn_12m"} <= set(panel.columns)
+    known = panel[["default_6m", "default_12m"]].dropna()
+    assert (known["default_6m"] <= known["default_12m"]).all(), (
+        "a default within 6 months is one within 12"
+    )
+
+
+def test_third_model_is_trained_graded_and_compared_with_its_own_oracle(project, built):
+    metrics = json.loads((project / "metrics" / "default_6m.json").read_text())
+    assert metrics["label"] == "default_6m" and metrics["model"] == "default_6m"
+    assert 0.6 < metrics["oot"]["auc"] <= 1
+    assert 0 < metrics["oracle"]["oracle_auc"] <= 1  # the generator wrote oracle_default_6m
+    assert metrics["calibration"]["grades_tested"] >= 1
+    run = json.loads((project / "models" / "default_6m" / "run.json").read_text())
+    assert run["model_name"] == "credit_pd_6m" and run["model_version"] == "1"
+    scores = pd.read_parquet(project / "data" / "scores" / "default_6m.parquet")
+    assert "grade" in scores.columns
+
+
+def test_front_page_lists_every_model_from_params(project, built):
+    page = (project / "reports" / "index.html").read_text()
+    for model in MODELS:
+        assert f'href="{model}/validation.html"' in page and f'href="{model}/shap.html"' in page
+        assert (
+            f"notebooks/train-{model}.html" not in page
+            or (project / f"reports/notebooks/train-{model}.html").exists()
+        )
+    assert [e.model for e in built["report"].models] == list(MODELS)
+
+
+def test_value_takes_its_models_by_task(built):
+    value = built["value"]
+    assert (value.pd_model, value.attrition_model) == ("credit", "churn")
+    assert value.result.metrics["customers"] > 0
+
+
+def test_interactive_run_writes_nothing_and_registers_nothing(project, built):
+    from mlflow import MlflowClient
+
+    from research import tracking
+
+    before = {p: p.stat().st_mtime_ns for p in (project / "models" / "churn").iterdir()}
+    metrics_before = (project / "metrics" / "churn.json").read_bytes()
+    result = run_stage(
+        "train", "churn", root=project
+    )  # RESEARCH_PIPELINE unset: a JupyterLab session
+    assert {p: p.stat().st_mtime_ns for p in (project / "models" / "churn").iterdir()} == before
+    assert (project / "metrics" / "churn.json").read_bytes() == metrics_before
+    tracking.configure(project)
+    client = MlflowClient()
+    assert client.get_run(result.run["run_id"]).data.tags["interactive"] == "true"
+    assert [str(v.version) for v in client.search_model_versions("name = 'churn'")] == ["1"]
+    # the same params give the same model: the interactive run reproduces the pipeline's scores
+    written = pd.read_parquet(project / "data" / "scores" / "churn.parquet")
+    pd.testing.assert_frame_equal(result.scores.reset_index(drop=True), written)
+
+
+def test_bad_stage_or_model_is_refused_before_any_work(project):
+    ctx = stage_context(project, write=False)
+    with pytest.raises(ValueError, match="unknown stage 'trian'"):
+        run_stage("trian", "credit", ctx=ctx)
+    with pytest.raises(ValueError, match=r"unknown model 'credt' \(did you mean 'credit'\?\)"):
+        run_stage("train", "credt", ctx=ctx)
+    with pytest.raises(ValueError, match="stage 'value' takes no --model"):
+        run_stage("value", "credit", ctx=ctx)
