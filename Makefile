@@ -49,11 +49,24 @@ lint: env
 format: env
 	$(BIN)/ruff format .
 
+# JupyterLab asks for a token: jupyter generates one and prints the URL that carries it (never
+# on a command line, where other local users could read it). `LAB_TOKEN=<yours> make lab` sets
+# your own (handed to jupyter in the environment); `make lab LAB_TOKEN=` turns the login off,
+# for a trusted single-user machine only. --allow-root only when running as root.
+LAB_PORT ?= 8888
+MLFLOW_PORT ?= 5000
+
 lab: env
-	$(BIN)/jupyter lab --allow-root --IdentityProvider.token='' --notebook-dir=.
+	@args=(--port=$(LAB_PORT) --notebook-dir=.); \
+	if [ "$$(id -u)" = 0 ]; then args+=(--allow-root); fi; \
+	if [ -n "$${LAB_TOKEN+set}" ] && [ -z "$$LAB_TOKEN" ]; then \
+	  echo "make lab: LAB_TOKEN is empty: no login, any local process can use this server"; \
+	  args+=(--IdentityProvider.token=''); \
+	elif [ -n "$${LAB_TOKEN-}" ]; then export JUPYTER_TOKEN="$$LAB_TOKEN"; fi; \
+	exec $(BIN)/jupyter lab "$${args[@]}"
 
 mlflow-ui: env
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --workers 1 --backend-store-uri "sqlite:///$(CURDIR)/mlruns/mlflow.db" --port 5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --workers 1 --backend-store-uri "sqlite:///$(CURDIR)/mlruns/mlflow.db" --port $(MLFLOW_PORT)
 
 bench: env
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done

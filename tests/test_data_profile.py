@@ -40,7 +40,9 @@ def _portfolio() -> dict[str, pd.DataFrame]:
 
 
 def test_event_rates_by_year_by_hand():
-    rates = event_rates_by_year(_portfolio(), default_dpd=90).set_index(["year", "segment"])
+    rates = event_rates_by_year(
+        _portfolio(), default_dpd=90, as_of=pd.Timestamp("2021-12-31")
+    ).set_index(["year", "segment"])
     # 2019: all three active, no events.
     assert rates.loc[(2019, "all"), "customers"] == 3
     assert rates.loc[(2019, "all"), "default_rate"] == 0.0

@@ -12,9 +12,9 @@ import pytest
 
 from research.explain import explain_metrics, explain_model, explain_population, previous_scores
 from research.explain.params import ExplainParams
-from research.explain.pipeline import ScoreWording
+from research.explain.pipeline import ScoreWording, explain_timings
 from research.reporting.html import external_references
-from research.reporting.shap_report import IDENTITY_FIELDS, _checks_section, shap_report
+from research.reporting.shap_report import IDENTITY_FIELDS, _checks_section, seeded, shap_report
 from test_explain import CATALOG, make_panel, make_scores, make_spec, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,10 @@ def test_metrics_are_json_and_state_the_scale(explained):
     assert metrics["additivity_max_residual"] < 1e-5
     assert metrics["agreement"]["woodelf_vs_native"]["p99"] < 1e-5
     assert metrics["monotone"]["checked"] == 4 and metrics["monotone"]["failed"] == 0
-    assert metrics["timing"]["shap_seconds"] > 0
+    # the metrics file is a DVC output: no wall times (they go to the MLflow run)
+    assert "timing" not in metrics and metrics == explain_metrics(result)
+    timings = explain_timings(result)
+    assert timings["shap_seconds"] > 0 and timings["explain_seconds"] >= timings["shap_seconds"]
 
 
 def test_report_loads_nothing_from_outside_the_file(explained):
@@ -143,6 +146,27 @@ def test_report_shows_identity_scale_and_every_section(explained):
         assert text in html, text
 
 
+def test_report_is_the_same_bytes_whatever_the_random_state(explained):
+    """shap's beeswarm and scatter draw with NumPy's global generator: each plot is seeded."""
+    result, html = explained
+    np.random.seed(12345)  # noqa: NPY002 (the global generator shap uses)
+    again = shap_report(result, IDENTITY)
+    assert again == html
+    assert "SHAP time" not in html and " s</td>" not in html
+
+
+def test_seeded_leaves_the_callers_random_state_alone():
+    draw = np.random.rand  # the global generator shap uses
+    np.random.seed(3)  # noqa: NPY002
+    expected = draw(4)
+    np.random.seed(3)  # noqa: NPY002
+    with seeded():
+        inside = draw(4)
+    assert np.array_equal(draw(4), expected)
+    with seeded():
+        assert np.array_equal(draw(4), inside)
+
+
 def test_report_marks_a_failed_monotone_check_red(explained):
     result, _ = explained
     broken = result.monotone.copy()
@@ -176,3 +200,22 @@ def test_native_switch_runs_the_same_pipeline():
     assert result.outcome == "churn risk"
     assert result.reason_codes["sentence"].str.endswith("(raises churn risk)").all()
     assert result.challenger is None and np.isnan(result.challenger_rank_correlation)
+
+
+def test_embedded_figures_carry_no_metadata(explained):
+    """No matplotlib version or date in the PNGs: the report's bytes follow its content only."""
+    import base64
+
+    _, html = explained
+    for src in re.findall(r'<img [^>]*src="data:image/png;base64,([^"]+)"', html):
+        png = base64.b64decode(src)
+        assert not {b"tEXt", b"iTXt", b"zTXt", b"tIME"} & set(_png_chunks(png))
+
+
+def _png_chunks(png: bytes) -> list[bytes]:
+    chunks, at = [], 8
+    while at < len(png):
+        length = int.from_bytes(png[at : at + 4], "big")
+        chunks.append(png[at + 4 : at + 8])
+        at += 12 + length
+    return chunks

@@ -7,7 +7,12 @@ import re
 from pathlib import Path
 
 from research.reporting.html import external_references
-from research.reporting.index_page import collect_index, index_page_html, write_index_page
+from research.reporting.index_page import (
+    StageFailure,
+    collect_index,
+    index_page_html,
+    write_index_page,
+)
 from research.stages import notebook_names
 
 MODELS = ("credit", "churn")
@@ -101,3 +106,29 @@ def test_notebooks_are_listed_in_pipeline_order():
         "value",
         "report",
     ]
+
+
+def test_a_failed_stage_puts_a_banner_on_top_naming_it_and_the_stale_stages(tmp_path):
+    root = _project(tmp_path)
+    failure = StageFailure.from_record(
+        {
+            "stage": "train@credit",
+            "time": "2026-01-02 03:04:05 UTC",
+            "error": "ValueError: <no rows>",
+            "stale": ["explain@credit", "validate@credit", "value", "report"],
+            "removed": ["reports/credit/shap.html"],
+        }
+    )
+    page = index_page_html(collect_index(root, MODELS, notebook_names(MODELS), [failure]))
+    banner = page[page.index('class="stale-banner"') :]
+    assert page.index('class="stale-banner"') < page.index('<h2 id="overview"')
+    assert "<code>train@credit</code> failed" in banner and "2026-01-02 03:04:05 UTC" in banner
+    assert "ValueError: &lt;no rows&gt;" in banner
+    for stage in ("explain@credit", "validate@credit", "value", "report"):
+        assert f"<code>{stage}</code>" in banner
+    assert external_references(page, allow_relative=True) == []
+
+
+def test_no_banner_without_a_failure(tmp_path):
+    page = index_page_html(_content(_project(tmp_path)))
+    assert "stale-banner" not in page and "Stale" not in page

@@ -73,6 +73,26 @@ def test_observation_end_is_the_day_after_the_latest_event_time():
     assert observation_end(tables) == T("2024-07-01")
 
 
+def test_observation_end_is_the_day_after_the_as_of_date_when_given():
+    # Monthly instalments through June 2024, and one transaction keyed in as 2031.
+    dues = pd.date_range("2023-01-01", "2024-06-01", freq="MS").strftime("%Y-%m-%d")
+    rows = [{"customer_id": "A", "due_date": d, "paid_date": d} for d in dues]
+    stray = {"customer_id": "A", "timestamp": "2031-07-01 10:00", "amount": 1.0}
+    tables = {
+        "customers": customers("A", onboarding="2020-01-01"),
+        "repayments": table("repayments", rows),
+        "transactions": table("transactions", [stray]),
+    }
+    assert observation_end(tables) == T("2031-07-02")  # the latest date found: what went wrong
+    assert observation_end(tables, T("2024-06-30").date()) == T("2024-07-01")
+    keys = pd.DataFrame(
+        {"customer_id": pd.Series(["A"], dtype="str"), "snapshot_date": [T("2024-01-01")]}
+    )
+    end = observation_end(tables, T("2024-06-30").date())
+    out = panel_labels(keys, tables, default_dpd=90, horizons_months=[12], observation_end=end)
+    assert np.isnan(out["churn_12m"].iloc[0])  # the window runs past the as-of date: censored
+
+
 def _labels(snapshots, dates, horizon=12, end="2025-01-01"):
     keys = pd.DataFrame(
         {

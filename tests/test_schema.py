@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +19,7 @@ import pytest
 from _tables import small_valid_tables
 from research.data import io as table_io
 from research.data.contract import TABLES
-from research.data.schema import RULES, SchemaError, validate_tables
+from research.data.schema import RULES, SchemaError, TableFileError, validate_tables
 
 Tables = dict[str, pd.DataFrame]
 
@@ -87,7 +93,8 @@ def test_first_problem_wins_in_contract_table_order():
 
     _fails(
         _broken(change),
-        "facilities.limit_amount: rule 'range' failed for 1 of 3 rows (values not >= 0); e.g.:",
+        "facilities.limit_amount: rule 'range' failed for 1 of 3 rows "
+        "(values not between 0 and 1e+13); e.g.:",
         table="facilities",
         column="limit_amount",
         rule="range",
@@ -245,9 +252,13 @@ def test_allowed_categories_lists_the_allowed_values():
 @pytest.mark.parametrize(
     ("table", "column", "value", "allowed"),
     [
-        ("repayments", "amount_due", -5.0, ">= 0"),
-        ("facilities", "limit_amount", -1.0, ">= 0"),
+        ("repayments", "amount_due", -5.0, "between 0 and 1e+13"),
+        ("facilities", "limit_amount", -1.0, "between 0 and 1e+13"),
         ("interactions", "satisfaction_score", 6.0, "between 1 and 5"),
+        ("interactions", "response_hours", -1.0, "between 0 and 87600"),
+        ("facility_balances", "drawn_amount", 2e13, "between 0 and 1e+13"),
+        ("transactions", "amount", -1e308, "between -1e+13 and 1e+13"),
+        ("financials", "ebitda", 1e14, "between -1e+13 and 1e+13"),
     ],
 )
 def test_range(table: str, column: str, value: float, allowed: str):
@@ -263,9 +274,9 @@ def test_range(table: str, column: str, value: float, allowed: str):
         column=column,
         rule="range",
     )
-    assert str(error).endswith(
-        f"Fix: {column} must be {allowed}; correct these values or drop the rows"
-    )
+    assert f"\nFix: {column} must be {allowed}; correct these values or drop the rows" in str(error)
+    beyond = abs(value) > 1e13
+    assert str(error).endswith("a sentinel such as 9.99e99)") == beyond
 
 
 def test_dates_must_be_at_midnight():
@@ -531,9 +542,14 @@ def test_csv_with_a_bad_date_is_left_for_validation(tmp_path: Path):
     )
     with pytest.raises(
         SchemaError,
-        match=re.escape("customers.onboarding_date: rule 'type' failed for 1 of 3 rows"),
-    ):
+        match="^"
+        + re.escape(
+            f"customers.onboarding_date (file {tmp_path / 'customers.csv'}): rule 'type' failed "
+            "for 1 of 3 rows"
+        ),
+    ) as info:
         table_io.load_validated(tmp_path)
+    assert info.value.column == "onboarding_date"
 
 
 def test_read_refuses_two_files_for_one_table(tmp_path: Path):
@@ -556,3 +572,175 @@ def test_unknown_file_name_is_reported_by_validation(tmp_path: Path):
 def test_read_missing_folder(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         table_io.read_tables(tmp_path / "nowhere")
+
+
+# --- time zones, empty tables, files ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "problem", "count"),
+    [
+        (
+            pd.Series(pd.to_datetime(["2023-01-03 09:15", "2023-01-04 17:40"] * 2)).dt.tz_localize(
+                "UTC"
+            ),
+            "time-zone-aware values; column dtype datetime64[us, UTC]",
+            4,
+        ),
+        (
+            ["2023-01-03T09:15:00Z", "2023-01-04 17:40", "2023-01-05T11:00:00+02:00", None],
+            "values with a time-zone offset; column dtype str",
+            2,
+        ),
+        (
+            ["2023-01-03T09:15:00+01:00"] * 4,
+            "values with a time-zone offset; column dtype str",
+            4,
+        ),
+    ],
+    ids=["aware dtype", "mixed text", "one offset"],
+)
+def test_time_zones_are_refused_not_shifted(values: object, problem: str, count: int):
+    def change(t: Tables) -> None:
+        t["transactions"]["timestamp"] = values
+
+    error = _fails(
+        _broken(change),
+        f"transactions.timestamp: rule 'time zone' failed for {count} of 4 rows ({problem}); e.g.:",
+        table="transactions",
+        column="timestamp",
+        rule="time zone",
+    )
+    assert "convert the values to local time and drop the zone" in str(error)
+    assert "would move events near midnight to another day" in str(error)
+
+
+@pytest.mark.parametrize("table", ["transactions", "customers"])
+def test_a_table_with_no_rows_is_refused(table: str):
+    fix = (
+        "customers is mandatory and needs at least one row"
+        if table == "customers"
+        else "remove the table (its file) if you have no such records: its feature family is "
+        "then skipped"
+    )
+
+    def change(t: Tables) -> None:
+        t[table] = t[table].iloc[:0]
+        t[table].attrs["source"] = f"in/{table}.parquet"
+
+    error = _fails(
+        _broken(change),
+        f"{table} (file in/{table}.parquet): rule 'not empty' failed: the table has no rows",
+        table=table,
+        column=None,
+        rule="not empty",
+    )
+    assert fix in str(error)
+
+
+def test_empty_frames_built_in_memory_pass():
+    """The Dask engine validates empty schemas and partitions without some table's rows."""
+    validated = validate_tables(
+        {name: frame.iloc[:0] for name, frame in small_valid_tables().items()}
+    )
+    assert all(len(frame) == 0 for frame in validated.values())
+
+
+def test_errors_name_the_source_file_and_validated_frames_drop_it():
+    tables = small_valid_tables()
+    for name, frame in tables.items():
+        frame.attrs["source"] = f"in/{name}.csv"
+    validated = validate_tables(tables)
+    assert all(frame.attrs == {} for frame in validated.values())
+    tables["facilities"].loc[0, "limit_amount"] = 1e308
+    _fails(
+        tables,
+        "facilities.limit_amount (file in/facilities.csv): rule 'range' failed for 1 of 3 rows "
+        "(values not between 0 and 1e+13); e.g.:",
+        table="facilities",
+        column="limit_amount",
+        rule="range",
+    )
+
+
+def test_file_errors_pickle_with_their_attributes():
+    error = TableFileError("x.csv: bad. Fix: redo", "x", None, "readable file", "in/x.csv")
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, TableFileError)
+    assert (str(copy), copy.table, copy.rule, copy.path) == (
+        str(error),
+        "x",
+        "readable file",
+        "in/x.csv",
+    )
+
+
+def test_read_tables_records_the_source(tmp_path: Path):
+    small_valid_tables()["customers"].to_csv(tmp_path / "customers.csv.gz", index=False)
+    raw = table_io.read_tables(tmp_path)
+    assert raw["customers"].attrs["source"] == str(tmp_path / "customers.csv.gz")
+
+
+# --- staging folders left by a killed writer ------------------------------------------------
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_stale_staging_siblings_are_removed_live_ones_kept(tmp_path: Path):
+    host, dead, alive = table_io._host(), _dead_pid(), os.getpid()
+    names = {
+        f".raw.tmp-{host}-{dead}-0123abcd": False,  # a killed writer here
+        f".raw.old-{dead}-4567abcd": False,  # an older name without host
+        f".raw.tmp-{host}-{alive}-89abcdef": True,  # a live writer
+        f".raw.tmp-otherhost-{dead}-0123abcd": True,  # another host's, recent: cannot check
+        f".raw.tmp-otherhost-{dead}-fedcba98": False,  # another host's, a day old
+        f".rawx.tmp-{host}-{dead}-0123abcd": True,  # another folder's
+    }
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "customers.parquet").write_bytes(b"partial")
+    day_old = time.time() - table_io.STALE_AFTER_S - 60
+    os.utime(tmp_path / f".raw.tmp-otherhost-{dead}-fedcba98", (day_old, day_old))
+    table_io.write_tables(small_valid_tables(), tmp_path / "raw")
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {"raw", *(name for name, kept in names.items() if kept)}
+
+
+def test_a_killed_write_is_cleaned_up_by_the_next(tmp_path: Path):
+    writer = (
+        "import sys, time\n"
+        "from research.data import io\n"
+        "real = io._write_parquet\n"
+        "def slow(frame, path):\n"
+        "    real(frame, path)\n"
+        "    print('staged', flush=True)\n"
+        "    time.sleep(60)\n"
+        "io._write_parquet = slow\n"
+        "import pandas as pd\n"
+        "io.write_tables({'customers': pd.DataFrame({'a': [1]})}, sys.argv[1])\n"
+    )
+    target = tmp_path / "raw"
+    process = subprocess.Popen(
+        [sys.executable, "-c", writer, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "staged"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and re.fullmatch(r"\.raw\.tmp-\w+-\d+-[0-9a-f]{8}", left[0]), left
+    table_io.write_tables(small_valid_tables(), target)
+    assert [p.name for p in tmp_path.iterdir()] == ["raw"]
+
+
+def test_dvc_ignores_staging_siblings():
+    patterns = (Path(__file__).resolve().parents[1] / ".dvcignore").read_text().splitlines()
+    assert {".*.tmp-*", ".*.old-*"} <= set(patterns)

@@ -164,3 +164,139 @@ def test_run_file_is_json_with_what_later_stages_need(credit_run):
         "experiment_id",
         "tracking_uri",
     }
+
+
+# --- faults: a run ends with what happened, and nothing reopens or abandons one --------
+
+
+def _gone_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_ends_failed_on_an_exception_and_killed_on_a_signal(project):
+    import os
+    import signal
+    import threading
+
+    import mlflow
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are handled in the main thread only")
+    with pytest.raises(ValueError), tracking.model_run(project, "faults") as run:
+        raise ValueError("broken")
+    assert mlflow.get_run(run.info.run_id).info.status == "FAILED"
+
+    class Delivered(Exception):
+        pass
+
+    def delivered(signum, frame):
+        raise Delivered(signum)
+
+    previous = signal.signal(signal.SIGTERM, delivered)
+    try:
+        with pytest.raises(Delivered), tracking.model_run(project, "faults") as run:
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    # the run was closed as KILLED, then the signal went on to its own handler
+    assert mlflow.get_run(run.info.run_id).info.status == "KILLED"
+    assert mlflow.active_run() is None
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert tags[tracking.PID_TAG] == str(os.getpid())
+    assert len(tags[tracking.HOST_TAG]) == 12
+
+
+def test_sigterm_ends_the_run_as_killed_and_the_process_as_terminated(project):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import mlflow
+
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from research import tracking\n"
+        "with tracking.model_run(Path(sys.argv[1]), 'faults') as run:\n"
+        "    print(run.info.run_id, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    run_id = proc.stdout.readline().strip()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == -signal.SIGTERM
+    assert mlflow.get_run(run_id).info.status == "KILLED"
+
+
+def test_later_stages_log_to_a_finished_run_without_reopening_it(project, tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    with tracking.model_run(project, "faults") as run:
+        pass
+    before = mlflow.get_run(run.info.run_id).info
+    report = tmp_path / "report.html"
+    report.write_text("<html></html>")
+    tracking.log_to_finished_run(
+        project,
+        run.info.run_id,
+        metrics={"explain": {"rows": 10, "label": "text", "timing": {"seconds": 1.5}}},
+        artifacts=[("explain", report)],
+        tags={"validation.red": "0"},
+        texts={"validation/checks.csv": "check,light\nauc,green\n"},
+    )
+    after = mlflow.get_run(run.info.run_id)
+    assert (after.info.status, after.info.end_time) == ("FINISHED", before.end_time)
+    assert after.data.metrics == {"explain.rows": 10.0, "explain.timing.seconds": 1.5}
+    assert after.data.tags["validation.red"] == "0"
+    files = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "explain")}
+    files |= {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "validation")}
+    assert files == {"explain/report.html", "validation/checks.csv"}
+
+
+def test_configure_closes_runs_left_running_by_a_dead_or_reopening_process(project):
+    import os
+
+    from mlflow import MlflowClient
+
+    from research import _process
+
+    exp_id = tracking.configure(project)
+    client = MlflowClient()
+    here = _process.host_id()
+
+    def running(pid, host=here):
+        tags = {tracking.PID_TAG: str(pid), tracking.HOST_TAG: host, tracking.START_TAG: ""}
+        return client.create_run(exp_id, tags=tags, run_name="faults").info.run_id
+
+    dead, alive, elsewhere = running(_gone_pid()), running(os.getpid()), running(1, "other")
+    untagged = client.create_run(exp_id, run_name="faults").info.run_id
+    reopened = running(os.getpid())
+    client.set_terminated(reopened, "FINISHED")
+    end_time = client.get_run(reopened).info.end_time
+    client.update_run(reopened, status="RUNNING")  # what mlflow.start_run(run_id=...) did
+    try:
+        tracking.configure(project)  # what every stage does first
+        assert client.get_run(dead).info.status == "KILLED"
+        assert client.get_run(dead).data.tags[tracking.CLOSED_TAG]
+        restored = client.get_run(reopened).info
+        assert (restored.status, restored.end_time) == ("FINISHED", end_time)
+        for run_id in (alive, elsewhere, untagged):
+            assert client.get_run(run_id).info.status == "RUNNING"
+        assert tracking.close_abandoned_runs(exp_id) == {}, "nothing left to close"
+    finally:
+        for run_id in (alive, elsewhere, untagged):
+            client.set_terminated(run_id, "KILLED")

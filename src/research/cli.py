@@ -22,7 +22,11 @@ def _stage(args: argparse.Namespace) -> int:
     from research.stages import PIPELINE_ENV, run_stage
 
     os.environ[PIPELINE_ENV] = "1"
-    run_stage(args.stage, args.model, write=True)
+    result = run_stage(args.stage, args.model, write=True)
+    for note in getattr(result, "notes", None) or []:
+        print(f"note: {note}")
+    if getattr(result, "as_of", None) is not None:
+        print(f"as-of date: {result.as_of}")
     print(f"ran {args.stage}{'@' + args.model if args.model else ''}")
     return 0
 
@@ -53,12 +57,35 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from research.data.io import load_validated
+    from research.data.asof import after_as_of_errors, clear_placeholders, resolve_as_of
+    from research.data.io import read_tables
+    from research.data.schema import validate_tables
 
-    tables = load_validated(args.folder)
+    raw, notes = clear_placeholders(read_tables(args.folder))
+    tables = validate_tables(raw)
+    for note in notes:
+        print(f"note: {note}")
+    as_of = resolve_as_of(args.as_of or "", tables, None, configured_as="--as-of")
+    print(f"as-of date: {as_of}")
+    errors = after_as_of_errors(tables, as_of)
+    refused = {e.table for e in errors}
     for name, frame in tables.items():
-        print(f"{name}: {len(frame):,} rows ok")
-    return 0
+        if name not in refused:
+            print(f"{name}: {len(frame):,} rows ok")
+    for error in errors:
+        print(f"research: {error}\n", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def _iso_date(text: str) -> str:
+    """An ``--as-of`` argument: an ISO date."""
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
+    return text
 
 
 def _contract_doc(args: argparse.Namespace) -> int:
@@ -103,6 +130,14 @@ def main(argv: list[str] | None = None) -> int:
 
     val = sub.add_parser("validate", help="check a folder of your own tables against the contract")
     val.add_argument("folder")
+    val.add_argument(
+        "--as-of",
+        type=_iso_date,
+        default=None,
+        metavar="DATE",
+        help="the extract date of the tables: records dated after it are refused "
+        "(default: derived from the tables' dates, and printed)",
+    )
     val.set_defaults(func=_validate)
 
     doc = sub.add_parser("contract-doc", help="write the input contract as Markdown")

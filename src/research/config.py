@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import math
 import re
 import types
 import typing
@@ -19,8 +20,12 @@ from typing import Any, Literal
 
 import yaml
 
-from research._params import ParamsError
+from research._params import ParamsError, ParamsWarning
+from research._params import add_months as _add_months
 from research._params import check as _check
+from research._params import check_date as _check_date
+from research._params import check_known as _check_known
+from research._params import warn as _warn
 from research.data.params import SyntheticParams
 from research.explain.params import ExplainParams
 from research.features.params import FeatureParams, SnapshotParams
@@ -56,6 +61,7 @@ __all__ = [
     "LoyaltyParams",
     "ModelSpec",
     "ParamsError",
+    "ParamsWarning",
     "SatisfactionParams",
     "Settings",
     "SnapshotParams",
@@ -74,8 +80,15 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class DataParams:
+    """Where the raw tables come from and the date they were extracted (the as-of date)."""
+
     source: str
+    as_of: str
     synthetic: SyntheticParams
+
+    def __post_init__(self) -> None:
+        if self.as_of:
+            _check_date(self.as_of, "data.as_of")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +149,7 @@ class Settings:
     compute: ComputeParams
 
     def __post_init__(self) -> None:
+        _check(0 <= self.seed < 2**31, "seed", "must lie in [0, 2**31)")
         _check(bool(self.models), "models", "must hold at least one model")
         built = label_names(self.labels.horizons_months)
         registry: dict[str, str] = {}
@@ -167,6 +181,17 @@ class Settings:
                 f"models.{name}.horizon_months",
                 f"must equal the window of its label {spec.label!r}",
             )
+        for name, spec in self.models.items():
+            if spec.xgb.early_stopping_rounds >= spec.xgb.n_estimators:
+                _warn(
+                    f"models.{name}.xgb.early_stopping_rounds",
+                    f"({spec.xgb.early_stopping_rounds}) is not below n_estimators "
+                    f"({spec.xgb.n_estimators}): early stopping can never stop the boosting",
+                )
+        _check_snapshots(self)
+        _check_history(self)
+        _check_features_against_labels(self)
+        _check_value_against_models(self)
 
     def model(self, name: str) -> ModelSpec:
         """The specification of the model called ``name``."""
@@ -190,6 +215,163 @@ class Settings:
             (n for n, s in self.models.items() if s.enabled and s.task == task and s.uses_panel),
             None,
         )
+
+
+def _check_snapshots(settings: Settings) -> None:
+    """The out-of-time split against the snapshots: development rows before it, test rows in it."""
+    snapshots = settings.features.snapshots
+    first, last = dt.date.fromisoformat(snapshots.first), dt.date.fromisoformat(snapshots.last)
+    oot = dt.date.fromisoformat(settings.split.oot_first_snapshot)
+    _check(
+        first <= oot <= last,
+        "split.oot_first_snapshot",
+        f"must lie within the snapshots, features.snapshots.first ({first}) to "
+        f"features.snapshots.last ({last}), got {oot}",
+    )
+    for name, spec in _panel_models(settings):
+        development_end = _add_months(first, spec.horizon_months)
+        _check(
+            development_end <= oot,
+            "split.oot_first_snapshot",
+            f"must be at least models.{name}.horizon_months ({spec.horizon_months}) after "
+            f"features.snapshots.first ({first}), i.e. on or after {development_end}: every "
+            "development row's label window would reach into the out-of-time period (all purged)",
+        )
+    grid, k = [], 0
+    while (date := _add_months(first, k * snapshots.every_months)) <= last:
+        grid.append(date)
+        k += 1
+    following = next((d for d in grid if d >= oot), None)
+    _check(
+        following is not None,
+        "split.oot_first_snapshot",
+        f"({oot}) is after the last snapshot date ({grid[-1]}, features.snapshots every "
+        f"{snapshots.every_months} months from {first}): the out-of-time test would be empty",
+    )
+    if following != oot:
+        _warn(
+            "split.oot_first_snapshot",
+            f"({oot}) is not a snapshot date (features.snapshots every "
+            f"{snapshots.every_months} months from {first}): the out-of-time test starts at {following}",
+        )
+
+
+def _data_end(data: DataParams) -> tuple[dt.date, str] | None:
+    """The first day after the source's records and how the params say so (None: only the data tells)."""
+    ends = []
+    if data.as_of:  # records up to and including the as-of date
+        as_of = dt.date.fromisoformat(data.as_of)
+        ends.append((as_of + dt.timedelta(days=1), f"the day after data.as_of ({as_of})"))
+    if data.source == "synthetic":
+        start = dt.date.fromisoformat(data.synthetic.start).replace(day=1)
+        end = _add_months(start, data.synthetic.months)
+        ends.append((end, f"{end}, data.synthetic.start + data.synthetic.months"))
+    return min(ends) if ends else None
+
+
+def _check_history(settings: Settings) -> None:
+    """The snapshots and label windows against the history the source holds (when the params tell it).
+
+    Errors, not warnings: a snapshot after the end of the records gets features summed over
+    months without records (all zero, as if every customer had gone quiet) and a label
+    window past the end is censored (NaN) unless the event came; a first snapshot with
+    less history than its windows sums windows that start before the records, so its
+    counts and amounts come out too low, a bias no later stage can see.
+    """
+    snapshots = settings.features.snapshots
+    first, last = dt.date.fromisoformat(snapshots.first), dt.date.fromisoformat(snapshots.last)
+    end = _data_end(settings.data)
+    if end is not None:
+        day, said = end
+        _check(
+            last <= day,
+            "features.snapshots.last",
+            f"({last}) must not be after the end of the data ({said}): "
+            "its features would sum months without records",
+        )
+        oot = dt.date.fromisoformat(settings.split.oot_first_snapshot)
+        for name, spec in _panel_models(settings):
+            _check(
+                _add_months(oot, spec.horizon_months) <= day,
+                "split.oot_first_snapshot",
+                f"({oot}) plus models.{name}.horizon_months ({spec.horizon_months}) must not pass the "
+                f"end of the data ({said}): the out-of-time labels would be censored "
+                f"(latest possible: {_add_months(day, -spec.horizon_months)})",
+            )
+    if settings.data.source == "synthetic":
+        synthetic = settings.data.synthetic
+        start = dt.date.fromisoformat(synthetic.start).replace(day=1)
+        months = settings.features.history_months
+        earliest = _add_months(start, months)
+        _check(
+            earliest <= first,
+            "features.snapshots.first",
+            f"({first}) must leave {months} months of history after data.synthetic.start "
+            f"({start}) for the longest feature window (features.windows_months, "
+            f"long_window_months, twice trend_recent_months): earliest possible {earliest}",
+        )
+
+
+def _check_features_against_labels(settings: Settings) -> None:
+    """Day counts that only mean something below the default definition."""
+    default_dpd = settings.labels.default_dpd
+    above = [t for t in settings.features.dpd_thresholds if t > default_dpd]
+    _check(
+        not above,
+        "features.dpd_thresholds",
+        f"{above} must not exceed labels.default_dpd ({default_dpd}): a customer past it is in "
+        "default and leaves the panel, so the count would be zero throughout",
+    )
+    # A threshold equal to default_dpd (the shipped params: 90) also counts nothing, since reaching
+    # it is a default; it is allowed so the validated default model keeps its inputs, and the
+    # features stage's quality table flags the constant column.
+    _check(
+        settings.value.watch.dpd_days < default_dpd,
+        "value.watch.dpd_days",
+        f"must be below labels.default_dpd ({default_dpd}): customers in default leave the "
+        "panel, so the trigger would never fire",
+    )
+
+
+def _check_value_against_models(settings: Settings) -> None:
+    """The value step's use of the explain step's reason codes and the PD model's grades."""
+    _check(
+        settings.value.watch.reason_codes <= settings.explain.reason_codes,
+        "value.watch.reason_codes",
+        f"must not exceed explain.reason_codes ({settings.explain.reason_codes}), "
+        "the reason codes the explain stage writes per row",
+    )
+    name = settings.model_for_task("pd")
+    if name is None:
+        return  # the value stage itself says which model it lacks
+    spec = settings.models[name]
+    _check(
+        spec.graded,
+        f"models.{name}.grading",
+        "must be master_scale: the value stage reads the grades of the PD model (value.risk_bands)",
+    )
+    grades = spec.grades.names
+    banded = [g for members in settings.value.risk_bands.values() for g in members]
+    _check_known(
+        banded, grades, "value.risk_bands", f"names grades not in models.{name}.grades.names:"
+    )
+    unbanded = [g for g in grades if g not in banded]
+    _check(
+        not unbanded,
+        "value.risk_bands",
+        f"puts grades {unbanded} of models.{name}.grades.names in no band",
+    )
+    _check(
+        settings.value.watch.grade_notches < len(grades),
+        "value.watch.grade_notches",
+        f"must be below the number of grades of models.{name} ({len(grades)}), "
+        "or the trigger can never fire",
+    )
+
+
+def _panel_models(settings: Settings) -> list[tuple[str, ModelSpec]]:
+    """The enabled models on the panel: the ones the snapshots and the out-of-time split concern."""
+    return [(n, s) for n, s in settings.models.items() if s.enabled and s.uses_panel]
 
 
 def _build(cls: Any, raw: Any, key: str) -> Any:
@@ -237,6 +419,8 @@ def _build(cls: Any, raw: Any, key: str) -> Any:
         raise TypeError("unions are not used in settings")
     if cls is float and isinstance(raw, int) and not isinstance(raw, bool):
         return float(raw)
+    if cls is float and isinstance(raw, float) and not math.isfinite(raw):
+        raise ParamsError(f"params.yaml: {key} must be a finite number, got {raw!r}")
     if cls is str and isinstance(raw, dt.date):
         return raw.isoformat()
     if not isinstance(raw, cls) or (cls is int and isinstance(raw, bool)):

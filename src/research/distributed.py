@@ -398,6 +398,7 @@ def build_panel_from_folder(
     n_partitions: int = 0,
     client: Client | None = None,
     staging: str | Path | None = None,
+    observation_end: pd.Timestamp | None = None,
     **panel_kwargs: Any,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The features stage on Dask: read a folder of Parquet tables, partition by customer, build, collect.
@@ -410,6 +411,8 @@ def build_panel_from_folder(
         client: The Dask client (the current default client when None).
         staging: Folder for the tables by customer partition, reachable by every worker;
             by default a hidden folder beside ``folder``. Removed at the end.
+        observation_end: Where labels censor: the day after the as-of date the stage
+            resolved (``research.data.asof``); None computes ``observation_end_dask``.
         **panel_kwargs: The keyword arguments of ``build_panel``.
 
     Returns:
@@ -435,7 +438,7 @@ def build_panel_from_folder(
     )
     try:
         with client.as_current():
-            end = observation_end_dask(raw)
+            end = observation_end_dask(raw) if observation_end is None else observation_end
             partitions = partition_tables(raw, n_partitions, staging)
             panel, notes = build_panel_dask(
                 partitions, snapshots, observation_end=end, **panel_kwargs

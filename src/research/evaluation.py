@@ -9,6 +9,7 @@ the ceiling any model can reach from the data; the gap says how much the feature
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,15 +77,18 @@ def oracle_column(label: str) -> str:
     return f"oracle_{label}"
 
 
-def event_rates_by_year(tables: Mapping[str, pd.DataFrame], *, default_dpd: int) -> pd.DataFrame:
+def event_rates_by_year(
+    tables: Mapping[str, pd.DataFrame], *, default_dpd: int, as_of: dt.date
+) -> pd.DataFrame:
     """Annual rate of every label event per segment among customers active on 1 January.
 
     A customer counts for year Y when onboarded before Y, and no event (default, the
     relationship's end) happened before Y; the ``<event>_rate`` is the share whose first
-    event date falls in Y. Years without a complete calendar of data are left out.
+    event date falls in Y. Events after the as-of date of the data (``research.data.asof``)
+    are not observed, and years not complete by then are left out.
     """
     customers = tables["customers"].set_index("customer_id")
-    data_end = observation_end(tables)  # first day after the data; later events are not observed
+    data_end = observation_end(tables, as_of)  # the day after the as-of date
     firsts = {}
     for event, dates_of in LABEL_EVENTS.items():
         dates = dates_of(tables, default_dpd)
@@ -151,19 +155,20 @@ def informativeness(
     *,
     default_dpd: int,
     horizons_months: Sequence[int],
+    as_of: dt.date,
     n_snapshots: int = 4,
     top: int = 5,
 ) -> pd.DataFrame:
     """Oracle AUC against the best single observables, per label, on the latest full windows.
 
-    The snapshots are the last ``n_snapshots`` quarter starts whose label windows lie
-    inside the data (the out-of-time period of the default settings). Every feature the
-    panel builds counts as an observable; the table lists the oracle and the ``top``
-    best single features by oriented AUC, with their gap to the oracle.
+    The snapshots are the last ``n_snapshots`` quarter starts whose label windows end by
+    the as-of date of the data (the out-of-time period of the default settings). Every
+    feature the panel builds counts as an observable; the table lists the oracle and the
+    ``top`` best single features by oriented AUC, with their gap to the oracle.
     """
     from research.features.snapshot import STANDARD_FEATURE_SETTINGS, build_panel
 
-    end = observation_end(tables)
+    end = observation_end(tables, as_of)
     last = (end - pd.DateOffset(months=max(horizons_months))).to_period("Q").start_time
     snapshots = [last - pd.DateOffset(months=3 * k) for k in reversed(range(n_snapshots))]
     panel, _ = build_panel(

@@ -6,13 +6,17 @@ the first such day over all facilities. Churn: the relationship end date.
 
 A label is 1 when the customer's event date lies in ``[s, s + H months)``, 0 when the
 whole window lies inside the data without the event, and NaN (censored) when the
-window runs past ``observation_end`` (the first day after the data) and no event was
-observed inside it. An event on or after ``observation_end`` is not observed.
+window runs past ``observation_end`` (the first day after the as-of date of the data,
+``research.data.asof``) and no event was observed inside it. An event on or after
+``observation_end`` is not observed. The pipeline censors at the as-of date, never at the
+latest date found in the tables: one open-ended 2099-12-31 or a few stray future-dated
+records would otherwise switch censoring off for the last snapshots.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 
@@ -69,8 +73,22 @@ def parse_label_name(name: str) -> tuple[str, int] | None:
     return match.group(1), int(match.group(2))
 
 
-def observation_end(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
-    """The first day after the data: the latest event-time date over all tables plus one day."""
+def observation_end(
+    tables: Mapping[str, pd.DataFrame], as_of: dt.date | None = None
+) -> pd.Timestamp:
+    """The first day after the data: where labels censor.
+
+    Args:
+        tables: Validated tables; read only when ``as_of`` is not given.
+        as_of: The as-of date of the data (``research.data.asof.resolve_as_of``): the
+            result is the day after it. The pipeline always passes it. Without it, the
+            latest event-time date found in any table plus one day: right for tables
+            known to end at their extract date (tests, generated data), but one open-ended
+            placeholder or stray future date moves it (issue 13), so a bank's data goes
+            through the as-of date.
+    """
+    if as_of is not None:
+        return (pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).as_unit("ns")
     latest = None
     for table, columns in EVENT_TIME.items():
         frame = tables.get(table)
@@ -84,7 +102,7 @@ def observation_end(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
     if latest is None:
         raise ValueError(
             "observation_end: no event dates in any table (customers.onboarding_date is empty); "
-            "pass observation_end explicitly"
+            "pass observation_end (or the as-of date) explicitly"
         )
     return (pd.Timestamp(latest).normalize() + pd.Timedelta(days=1)).as_unit("ns")
 

@@ -3,6 +3,13 @@
 The store is SQLite inside ``mlruns/`` with artifacts beside it, addressed by an
 absolute path resolved from the project root, so ``dvc exp run --temp`` (which runs
 in a temporary copy) still logs to the project. Telemetry is off.
+
+A run ends with a status that says what happened: FINISHED, FAILED on an exception,
+KILLED on SIGTERM, SIGINT or SIGHUP. A process killed outright (SIGKILL) cannot say so;
+every run is tagged with its process (pid, a host id, a start token), and ``configure``
+marks KILLED the RUNNING runs whose process is gone. Stages after training add to the
+training run without reopening it (``log_to_finished_run``), so its status and end time
+stay as training left them.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import hashlib
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +26,16 @@ from typing import Any
 
 import yaml
 
+from research import _process
 from research.paths import mlruns_dir
 
 EXPERIMENT = "corporate-lending"
+# The process that owns a run (see research._process): set on every run this module starts.
+PID_TAG = "research.pid"
+HOST_TAG = "research.host"
+START_TAG = "research.process_start"
+# Why ``configure`` closed a run that was left RUNNING.
+CLOSED_TAG = "research.closed"
 
 
 def tracking_uri(root: Path) -> str:
@@ -46,7 +61,36 @@ def configure(root: Path, experiment: str = EXPERIMENT) -> str:
     else:
         exp_id = found.experiment_id
     mlflow.set_experiment(experiment_id=exp_id)
+    close_abandoned_runs(exp_id)
     return exp_id
+
+
+def close_abandoned_runs(experiment_id: str) -> dict[str, str]:
+    """End the RUNNING runs of the experiment that nobody will end; return ``{run_id: new status}``.
+
+    - A run whose process (its pid, host and start tags) is known to be gone: KILLED.
+    - A run that had finished and was reopened (it has an end time; older explain and validate
+      stages resumed the training run) and never closed again: FINISHED, with its end time.
+
+    Runs of live processes, of other hosts and untagged runs without an end time are left alone.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    closed: dict[str, str] = {}
+    for run in client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    ):
+        info, tags = run.info, run.data.tags
+        if info.end_time:
+            client.set_tag(info.run_id, CLOSED_TAG, "reopened after it finished; closed again")
+            client.set_terminated(info.run_id, "FINISHED", end_time=info.end_time)
+            closed[info.run_id] = "FINISHED"
+        elif _process.is_gone(tags.get(PID_TAG), tags.get(HOST_TAG), tags.get(START_TAG)):
+            client.set_tag(info.run_id, CLOSED_TAG, "its process ended without closing it")
+            client.set_terminated(info.run_id, "KILLED")
+            closed[info.run_id] = "KILLED"
+    return closed
 
 
 def git_commit(root: Path) -> str:
@@ -67,14 +111,26 @@ def git_commit(root: Path) -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
+# What a data fingerprint covers: the pipeline's data outputs. A stage's other outputs (its
+# executed notebook and its HTML, cache: false) change on every run, identical data or not.
+DATA_OUTPUTS = ("data/raw", "data/truth", "data/features")
+
+
 def data_fingerprint(root: Path, stage: str = "data") -> str:
-    """Hash of the outputs of ``stage`` as recorded in ``dvc.lock`` (``unknown`` before the first repro)."""
+    """Hash of the data outputs (``DATA_OUTPUTS``) of ``stage`` as recorded in ``dvc.lock``.
+
+    ``unknown`` before the first repro, or when the stage has no data output.
+    """
     lock = root / "dvc.lock"
     if not lock.exists():
         return "unknown"
     with open(lock, encoding="utf-8") as fh:
         stages = (yaml.safe_load(fh) or {}).get("stages", {})
-    outs = stages.get(stage, {}).get("outs", [])
+    outs = [
+        out
+        for out in stages.get(stage, {}).get("outs", [])
+        if any(out["path"] == d or out["path"].startswith(f"{d}/") for d in DATA_OUTPUTS)
+    ]
     if not outs:
         return "unknown"
     digest = hashlib.sha256()
@@ -95,11 +151,21 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def process_tags() -> dict[str, str]:
+    """The tags naming the calling process (pid, host id, start token)."""
+    me = _process.this_process()
+    return {PID_TAG: me["pid"], HOST_TAG: me["host"], START_TAG: me["start"]}
+
+
 @contextmanager
-def model_run(
-    root: Path, model: str, *, run_id: str | None = None, tags: Mapping[str, str] | None = None
-) -> Iterator[Any]:
-    """Start (or resume, with ``run_id``) the MLflow run of ``model`` with provenance tags."""
+def model_run(root: Path, model: str, *, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """A new MLflow run of ``model`` with provenance and process tags, ended with what happened.
+
+    FINISHED when the block completes, FAILED on an exception, KILLED on SIGTERM, SIGINT or
+    SIGHUP (handled for the duration of the block in the main thread; once the run is
+    closed the signal is raised again and does what it would have done). A finished run is
+    never reopened: later stages use ``log_to_finished_run``.
+    """
     import mlflow
 
     configure(root)
@@ -107,14 +173,64 @@ def model_run(
         "model": model,
         "git_commit": git_commit(root),
         "data_fingerprint": data_fingerprint(root),
+        **process_tags(),
     }
     base_tags.update(tags or {})
-    if run_id is None:
-        with mlflow.start_run(run_name=model, tags=base_tags) as run:
+    run = mlflow.start_run(run_name=model, tags=base_tags)
+    status = "FAILED"
+    try:
+        with _process.signals_raise():
             yield run
-    else:
-        with mlflow.start_run(run_id=run_id) as run:
-            yield run
+        status = "FINISHED"
+    except _process.Interrupted as stop:
+        mlflow.end_run("KILLED")
+        _process.redeliver(stop.signum)
+        raise
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == run.info.run_id:
+            mlflow.end_run(status)
+
+
+def log_to_finished_run(
+    root: Path,
+    run_id: str,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    artifacts: Sequence[tuple[str, Path]] = (),
+    tags: Mapping[str, str] | None = None,
+    texts: Mapping[str, str] | None = None,
+) -> None:
+    """Add to a run without reopening it: its status and end time stay as they were.
+
+    Args:
+        root: The project folder (the store is configured from it).
+        run_id: The run (a training run, ended).
+        metrics: Nested or flat metrics; the numeric leaves are logged as ``a.b.c``.
+        artifacts: ``(artifact folder, file)`` pairs.
+        tags: Tags to set.
+        texts: ``{artifact file: text}`` logged as text artifacts.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, RunTag
+
+    configure(root)
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    metric_list = [Metric(k, v, now, 0) for k, v in numeric_metrics(metrics or {}).items()]
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    # log_batch takes at most 1000 metrics and 100 tags a call
+    for start in range(0, len(metric_list), 1000):
+        client.log_batch(run_id, metrics=metric_list[start : start + 1000])
+    for start in range(0, len(tag_list), 100):
+        client.log_batch(run_id, tags=tag_list[start : start + 100])
+    for folder, path in artifacts:
+        client.log_artifact(run_id, str(path), artifact_path=folder)
+    for artifact_file, text in (texts or {}).items():
+        client.log_text(run_id, text, artifact_file)
 
 
 # --- training runs: params, metrics, the model, the registry and run.json -------------
@@ -214,7 +330,7 @@ def register_if_changed(model_uri: str, name: str, content_hash: str) -> tuple[s
 def write_run_file(
     path: Path, *, run: Any, model_name: str, model_version: str, model_uri: str
 ) -> dict[str, str]:
-    """Write ``run.json`` (what later stages need to resume the run and find the model)."""
+    """Write ``run.json`` (what later stages need to add to the run and find the model)."""
     import json
 
     import mlflow

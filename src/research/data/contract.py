@@ -5,8 +5,10 @@ mandatory. ``research.data.schema`` enforces this contract; the synthetic genera
 writes tables that satisfy it.
 
 Dates are calendar dates (``datetime64``, midnight); ``timestamp`` columns carry a
-time of day. The event time of each record (point-in-time rules) is listed in
-``EVENT_TIME``.
+time of day in the bank's local time, without a time zone. The event time of each
+record (point-in-time rules) is listed in ``EVENT_TIME``. Money columns (``amount``)
+are finite and within ``MAX_AMOUNT`` of zero. A table that is given has at least one
+row. ``FILE_FORMATS`` lists how a table may be stored in a folder.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ INDUSTRIES = (
 REGIONS = ("north", "south", "east", "west", "capital", "international")
 PRODUCTS = ("term_loan", "revolver", "project_finance", "trade_finance", "working_capital")
 REPAYMENT_TYPES = ("amortising", "bullet", "revolving", "sculpted")
-COLLATERAL_TYPES = ("unsecured", "real_estate", "receivables", "equipment", "project_assets", "guarantee")
+COLLATERAL_TYPES = (
+    "unsecured",
+    "real_estate",
+    "receivables",
+    "equipment",
+    "project_assets",
+    "guarantee",
+)
 TRANSACTION_CHANNELS = ("branch", "online_banking", "mobile_app", "host_to_host", "swift")
 DIGITAL_TRANSACTION_CHANNELS = ("online_banking", "mobile_app", "host_to_host")
 TRANSACTION_CATEGORIES = (
@@ -53,6 +62,23 @@ INTERACTION_TYPES = (
 )
 DECISIONS = ("approved", "declined", "withdrawn")
 
+# Money columns are in the currency's units. Ten trillion is beyond any one firm's figure,
+# so a larger magnitude is a unit or scale error, an overflow or a sentinel (9.99e99):
+# refused before it turns into inf in a feature.
+MAX_AMOUNT = 1e13
+MAX_RESPONSE_HOURS = 24 * 365 * 10  # ten years: longer is a data error, not a slow reply
+
+# How a table may be stored in a folder (``research.data.io`` reads these; anything else
+# in the folder is refused by name). Names starting with "." or "_" are ignored.
+CSV_COMPRESSIONS = ("gz", "bz2", "xz", "zip")
+FILE_FORMATS = (
+    "`<table>.parquet`",
+    "`<table>.csv` (UTF-8, comma-separated, one header row; also `.csv.gz`, `.csv.bz2`, "
+    "`.csv.xz`, `.csv.zip`)",
+    "a folder `<table>.parquet/`, `<table>.csv/` or `<table>/` of part files of one format "
+    "(as Spark writes them; hive `key=value` subfolders become columns)",
+)
+
 
 @dataclass(frozen=True)
 class Column:
@@ -65,6 +91,7 @@ class Column:
     min_value: float | None = None
     max_value: float | None = None
     description: str = ""
+    amount: bool = False  # money in the currency's units, within MAX_AMOUNT of zero
 
 
 @dataclass(frozen=True)
@@ -76,7 +103,9 @@ class Table:
     key: tuple[str, ...]
     required: bool = False
     description: str = ""
-    date_order: tuple[tuple[str, str], ...] = field(default=())  # (earlier, later) pairs within a row
+    date_order: tuple[tuple[str, str], ...] = field(
+        default=()
+    )  # (earlier, later) pairs within a row
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -90,6 +119,12 @@ def _c(name: str, kind: str, **kw) -> Column:
     return Column(name, kind, **kw)
 
 
+def _money(name: str, *, signed: bool = False, **kw) -> Column:
+    """A money column: finite, ``|x| <= MAX_AMOUNT``, and ``>= 0`` unless ``signed``."""
+    low = -MAX_AMOUNT if signed else 0.0
+    return Column(name, "float", min_value=low, max_value=MAX_AMOUNT, amount=True, **kw)
+
+
 CUSTOMERS = Table(
     "customers",
     (
@@ -98,9 +133,16 @@ CUSTOMERS = Table(
         _c("industry", "category", categories=INDUSTRIES),
         _c("region", "category", categories=REGIONS),
         _c("onboarding_date", "date"),
-        _c("relationship_end_date", "date", nullable=True, description="empty while active (churn event)"),
+        _c(
+            "relationship_end_date",
+            "date",
+            nullable=True,
+            description="empty while active (churn event)",
+        ),
         _c("green_flag", "bool", description="green-finance client"),
-        _c("inclusive_flag", "bool", description="inclusive-finance (micro/small) programme client"),
+        _c(
+            "inclusive_flag", "bool", description="inclusive-finance (micro/small) programme client"
+        ),
         _c("rm_id", "id", description="relationship manager (pseudonymous)"),
     ),
     key=("customer_id",),
@@ -117,7 +159,7 @@ FACILITIES = Table(
         _c("origination_date", "date"),
         _c("maturity_date", "date"),
         _c("close_date", "date", nullable=True),
-        _c("limit_amount", "float", min_value=0.0),
+        _money("limit_amount"),
         _c("interest_rate", "float", min_value=0.0, max_value=1.0),
         _c("fee_rate", "float", min_value=0.0, max_value=1.0),
         _c("repayment_type", "category", categories=REPAYMENT_TYPES),
@@ -134,8 +176,8 @@ FACILITY_BALANCES = Table(
         _c("facility_id", "id"),
         _c("customer_id", "id"),
         _c("month_end", "date"),
-        _c("drawn_amount", "float", min_value=0.0),
-        _c("limit_amount", "float", min_value=0.0),
+        _money("drawn_amount"),
+        _money("limit_amount"),
     ),
     key=("facility_id", "month_end"),
 )
@@ -146,9 +188,9 @@ REPAYMENTS = Table(
         _c("facility_id", "id"),
         _c("customer_id", "id"),
         _c("due_date", "date"),
-        _c("amount_due", "float", min_value=0.0),
+        _money("amount_due"),
         _c("paid_date", "date", nullable=True, description="empty while unpaid"),
-        _c("amount_paid", "float", nullable=True, min_value=0.0),
+        _money("amount_paid", nullable=True),
     ),
     key=("facility_id", "due_date"),
 )
@@ -158,7 +200,7 @@ TRANSACTIONS = Table(
     (
         _c("customer_id", "id"),
         _c("timestamp", "timestamp"),
-        _c("amount", "float", description="signed: inflows positive, outflows negative"),
+        _money("amount", signed=True, description="signed: inflows positive, outflows negative"),
         _c("channel", "category", categories=TRANSACTION_CHANNELS),
         _c("category", "category", categories=TRANSACTION_CATEGORIES),
     ),
@@ -172,7 +214,13 @@ INTERACTIONS = Table(
         _c("timestamp", "timestamp"),
         _c("channel", "category", categories=INTERACTION_CHANNELS),
         _c("interaction_type", "category", categories=INTERACTION_TYPES),
-        _c("response_hours", "float", nullable=True, min_value=0.0),
+        _c(
+            "response_hours",
+            "float",
+            nullable=True,
+            min_value=0.0,
+            max_value=MAX_RESPONSE_HOURS,
+        ),
         _c("satisfaction_score", "float", nullable=True, min_value=1.0, max_value=5.0),
     ),
     key=(),
@@ -184,15 +232,20 @@ FINANCIALS = Table(
         _c("customer_id", "id"),
         _c("period_end", "date"),
         _c("reported_date", "date"),
-        _c("revenue", "float", min_value=0.0),
-        _c("ebitda", "float"),
-        _c("total_debt", "float", min_value=0.0),
-        _c("interest_expense", "float", min_value=0.0),
-        _c("current_assets", "float", min_value=0.0),
-        _c("current_liabilities", "float", min_value=0.0),
-        _c("cash", "float", min_value=0.0),
-        _c("cfads", "float", nullable=True, description="cash flow available for debt service (project finance)"),
-        _c("debt_service", "float", nullable=True, min_value=0.0),
+        _money("revenue"),
+        _money("ebitda", signed=True),
+        _money("total_debt"),
+        _money("interest_expense"),
+        _money("current_assets"),
+        _money("current_liabilities"),
+        _money("cash"),
+        _money(
+            "cfads",
+            signed=True,
+            nullable=True,
+            description="cash flow available for debt service (project finance)",
+        ),
+        _money("debt_service", nullable=True),
     ),
     key=("customer_id", "period_end"),
     date_order=(("period_end", "reported_date"),),
@@ -205,8 +258,14 @@ APPLICATIONS = Table(
         _c("customer_id", "id"),
         _c("submitted_date", "date"),
         _c("product", "category", categories=PRODUCTS),
-        _c("amount", "float", min_value=0.0),
-        _c("decision", "category", nullable=True, categories=DECISIONS, description="empty while pending"),
+        _money("amount"),
+        _c(
+            "decision",
+            "category",
+            nullable=True,
+            categories=DECISIONS,
+            description="empty while pending",
+        ),
         _c("decided_date", "date", nullable=True),
     ),
     key=("application_id",),
@@ -241,6 +300,21 @@ EVENT_TIME: dict[str, dict[str, str]] = {
 }
 
 
+def _allowed(col: Column) -> str:
+    """The allowed values of a column as the contract document shows them."""
+    if col.categories:
+        return ", ".join(col.categories)
+    if col.amount and col.min_value is not None and col.min_value < 0:
+        return f"finite, between -{MAX_AMOUNT:g} and {MAX_AMOUNT:g}"
+    bounds = [
+        f">= {col.min_value:g}" if col.min_value is not None else "",
+        f"<= {col.max_value:g}" if col.max_value is not None else "",
+    ]
+    finite = "finite, " if col.kind == "float" else ""
+    shown = " and ".join(b for b in bounds if b)
+    return f"{finite}{shown}" if shown else finite.rstrip(", ")
+
+
 def contract_markdown() -> str:
     """The contract as a Markdown document (``docs/input_contract.md`` is generated from it)."""
     lines = [
@@ -250,6 +324,25 @@ def contract_markdown() -> str:
         "Every table is keyed by pseudonymous ids: no personal data. Only `customers` is mandatory.",
         "A record is visible to a feature at a snapshot only when its event time is strictly before",
         "the snapshot date (midnight).",
+        "",
+        "## Files and general rules",
+        "",
+        "A folder holds one entry per table, in one of these forms:",
+        "",
+        *[f"- {form}" for form in FILE_FORMATS],
+        "",
+        "Names starting with `.` or `_` are ignored; any other file, and any table name outside",
+        "the contract, is refused by name. A table given with no rows is refused: leave its file",
+        "out if you have no such records (its feature family is then skipped); `customers` needs",
+        "at least one row. Column names appear once per table (in a CSV header too).",
+        "",
+        "- Dates are calendar dates (`YYYY-MM-DD`); timestamps are the bank's local time",
+        "  (`YYYY-MM-DD HH:MM:SS`). Neither carries a time zone or UTC offset: convert zoned",
+        "  values to local time and drop the zone (a silent shift to UTC would move events near",
+        "  midnight to another day).",
+        "- Numbers are finite (no `inf`, no `NaN` other than an empty value). Money columns",
+        f"  (`amount` in the notes) are in the currency's units with magnitude at most {MAX_AMOUNT:g};",
+        "  larger values are unit errors, overflows or sentinels.",
         "",
     ]
     for table in TABLES.values():
@@ -263,12 +356,11 @@ def contract_markdown() -> str:
             "|---|---|---|---|---|",
         ]
         for col in table.columns:
-            allowed = ", ".join(col.categories) if col.categories else ""
-            bounds = [f">= {col.min_value:g}" if col.min_value is not None else "",
-                      f"<= {col.max_value:g}" if col.max_value is not None else ""]
-            allowed = allowed or " and ".join(b for b in bounds if b)
-            lines.append(f"| `{col.name}` | {col.kind} | {'yes' if col.nullable else 'no'} | {allowed} | {col.description} |")
+            notes = "; ".join(n for n in ("amount" if col.amount else "", col.description) if n)
+            nullable = "yes" if col.nullable else "no"
+            lines.append(f"| `{col.name}` | {col.kind} | {nullable} | {_allowed(col)} | {notes} |")
         if table.date_order:
-            lines += ["", "Date order: " + "; ".join(f"`{a}` <= `{b}`" for a, b in table.date_order) + "."]
+            order = "; ".join(f"`{a}` <= `{b}`" for a, b in table.date_order)
+            lines += ["", f"Date order: {order}."]
         lines.append("")
     return "\n".join(lines)

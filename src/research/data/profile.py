@@ -36,7 +36,9 @@ def segment_profile(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         churned_share=("relationship_end_date", lambda s: s.notna().mean()),
     )
     if "facilities" in tables:
-        facilities = tables["facilities"].merge(customers[["customer_id", "segment"]], on="customer_id")
+        facilities = tables["facilities"].merge(
+            customers[["customer_id", "segment"]], on="customer_id"
+        )
         out["facilities"] = facilities.groupby("segment").size()
         out["median_limit"] = facilities.groupby("segment")["limit_amount"].median()
     return out.reindex([s for s in SEGMENTS if s in out.index])

@@ -7,10 +7,13 @@ take seconds.
 
 Rules, in the order they are checked (the ``rule`` of a ``SchemaError``):
 
+* on the files of a folder (``research.data.io`` raises a :class:`TableFileError`):
+  ``known file``, ``one file per table``, ``readable file``, ``unique column names``
+  (in a CSV header or a Parquet schema);
 * on the set of tables: ``known table``, ``required table``;
 * then table by table, in the order of ``contract.TABLES``:
-  ``unique column names``, ``required column``, ``type``, ``not null``,
-  ``allowed categories``, ``range``, ``date at midnight``, ``unique key``,
+  ``not empty`` (for a table read from a file: ``attrs["source"]``), ``unique column names``, ``required column``, ``time zone``, ``type``,
+  ``not null``, ``allowed categories``, ``range``, ``date at midnight``, ``unique key``,
   ``date order``, ``payment with amount``, ``decision with date``, ``reference``,
   ``same customer``, ``not before onboarding``, ``not before origination``.
 
@@ -37,10 +40,15 @@ from research.data.contract import EVENT_TIME, TABLES, Column, Table
 TEXT = pd.StringDtype(na_value=np.nan)  # pandas' default ``str`` dtype
 
 RULES: tuple[str, ...] = (
+    "known file",
+    "one file per table",
+    "readable file",
     "known table",
     "required table",
+    "not empty",
     "unique column names",
     "required column",
+    "time zone",
     "type",
     "not null",
     "allowed categories",
@@ -57,6 +65,7 @@ RULES: tuple[str, ...] = (
 )
 
 _MAX_EXAMPLES = 5
+SOURCE_ATTR = "source"  # frame.attrs key: the file a raw frame was read from (errors name it)
 _DAY_NS = 86_400 * 10**9
 _BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False}
 
@@ -119,6 +128,16 @@ _TYPE_FIX = {
     "int": "write whole numbers; leave unknown values empty",
     "bool": "write true/false (or 1/0)",
 }
+_ZONED = "time-zone-aware values"
+_ZONED_TEXT = "values with a time-zone offset"
+_ZONE_WHAT = {"date": "a calendar date", "timestamp": "a date and time"}
+_ZONE_FIX = (
+    "{column} is {what} in the bank's local time, without a time zone: convert the values to "
+    "local time and drop the zone (pandas: s.dt.tz_convert('Europe/Vienna').dt.tz_localize(None) "
+    "with your zone; Spark: cast to TIMESTAMP_NTZ; CSV: 'YYYY-MM-DD HH:MM:SS' without an "
+    "offset). They are not converted to UTC here: that would move events near midnight to "
+    "another day"
+)
 
 
 class SchemaError(ValueError):
@@ -150,6 +169,34 @@ class SchemaError(ValueError):
         return (type(self), (str(self), self.table, self.column, self.rule, self.examples))
 
 
+class TableFileError(SchemaError):
+    """A file of a table folder is not a table the reader knows, or cannot be read as one.
+
+    The message is one line, ``<path>: <problem>. Fix: <what to do>``.
+
+    Attributes:
+        path: The offending file or folder.
+        table: The table it would hold (the file name for an unknown file).
+        column: The column for ``unique column names``; ``None`` otherwise.
+        rule: ``known file``, ``one file per table``, ``readable file`` or
+            ``unique column names``.
+    """
+
+    def __init__(self, message: str, table: str, column: str | None, rule: str, path: str) -> None:
+        super().__init__(message, table, column, rule)
+        self.path = path
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.table, self.column, self.rule, self.path))
+
+
+def file_error(
+    path: object, table: str, rule: str, problem: str, fix: str, column: str | None = None
+) -> TableFileError:
+    """A :class:`TableFileError` with its one-line message."""
+    return TableFileError(f"{path}: {problem}. Fix: {fix}", table, column, rule, str(path))
+
+
 def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Check tables against the contract and return them with canonical dtypes.
 
@@ -169,18 +216,36 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                 f"tables[{name!r}] is a {type(frame).__name__}, not a pandas DataFrame; "
                 "pass one DataFrame per table"
             )
-    _check_table_names(tables)
-    validated: dict[str, pd.DataFrame] = {}
-    for name, spec in TABLES.items():
-        if name in tables:
-            validated[name] = _validate_table(spec, tables[name], validated)
+    try:
+        _check_table_names(tables)
+        validated: dict[str, pd.DataFrame] = {}
+        for name, spec in TABLES.items():
+            if name in tables:
+                validated[name] = _validate_table(spec, tables[name], validated)
+    except SchemaError as err:
+        raise _with_source(err, tables) from None
     return validated
+
+
+def _with_source(err: SchemaError, tables: dict[str, pd.DataFrame]) -> SchemaError:
+    """The error, naming the file its table was read from (``attrs["source"]``) if known."""
+    frame = tables.get(err.table)
+    source = frame.attrs.get(SOURCE_ATTR) if frame is not None else None
+    where = _where(err.table, err.column)
+    text = str(err)
+    if type(err) is not SchemaError or not source or not text.startswith(f"{where}: "):
+        return err
+    message = f"{where} (file {source}){text[len(where) :]}"
+    return SchemaError(message, err.table, err.column, err.rule, err.examples).with_traceback(
+        err.__traceback__
+    )
 
 
 def _validate_table(
     spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
 ) -> pd.DataFrame:
     """Apply the single-table rules, then the rules against already validated parents."""
+    _check_not_empty(spec, frame)
     _check_columns(spec, frame)
     coerced = _coerce_columns(spec, frame)
     for check in (
@@ -291,6 +356,24 @@ def _check_table_names(tables: dict[str, pd.DataFrame]) -> None:
             )
 
 
+def _check_not_empty(spec: Table, frame: pd.DataFrame) -> None:
+    """A table read from a file has rows; one built in memory may be empty (the Dask engine
+    validates empty schemas and customer partitions without a table's rows)."""
+    if len(frame) or not frame.attrs.get(SOURCE_ATTR):
+        return
+    if spec.required:
+        fix = (
+            f"{spec.name} is mandatory and needs at least one row: export the records "
+            "again (check the extract's filters)"
+        )
+    else:
+        fix = (
+            f"remove the table (its file) if you have no such records: its feature family "
+            f"is then skipped; otherwise export the {spec.name} records again"
+        )
+    raise _table_error(spec.name, None, "not empty", "the table has no rows", fix)
+
+
 def _check_columns(spec: Table, frame: pd.DataFrame) -> None:
     names = [str(c) for c in frame.columns]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -330,13 +413,16 @@ def _coerce_columns(spec: Table, frame: pd.DataFrame) -> pd.DataFrame:
         raw = frame[column.name]
         values, bad, problem = _coerce(column, raw)
         if bad.any():
+            zoned = problem in (_ZONED, _ZONED_TEXT)
             raise _row_error(
                 spec,
                 column.name,
-                "type",
+                "time zone" if zoned else "type",
                 frame,
                 bad,
-                _TYPE_FIX[column.kind],
+                _ZONE_FIX.format(column=column.name, what=_ZONE_WHAT[column.kind])
+                if zoned
+                else _TYPE_FIX[column.kind],
                 detail=f"{problem}; column dtype {raw.dtype}",
             )
         converted[column.name] = values
@@ -393,11 +479,18 @@ def _to_text(raw: pd.Series) -> _Coerced:
 def _to_datetime(raw: pd.Series) -> _Coerced:
     problem = "not a date/time"
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        return _empty("date", raw.index), _as_mask(raw.notna()), "time-zone-aware values"
+        return _empty("date", raw.index), _as_mask(raw.notna()), _ZONED
     if ptypes.is_datetime64_dtype(raw.dtype):
         parsed = raw
     elif _is_textual(raw.dtype):
-        parsed, problem = _parse_dates(_decategorise(raw))
+        text = _decategorise(raw)
+        parsed, problem = _parse_dates(text)
+        if problem == _ZONED:
+            zoned = _zoned_text(text)
+            if zoned.any():
+                return parsed, zoned, _ZONED_TEXT
+            parsed = pd.to_datetime(text.map(_parse_naive), errors="coerce")  # value by value
+            problem = "not an ISO date/time"
     else:
         return _empty("date", raw.index), _as_mask(raw.notna()), problem
     unparsed = _as_mask(raw.notna() & parsed.isna())
@@ -416,16 +509,22 @@ def _decategorise(raw: pd.Series) -> pd.Series:
 
 
 def _parse_dates(raw: pd.Series) -> tuple[pd.Series, str]:
-    """Parse ISO text (and date/datetime objects); unparsable or zoned values become NaT."""
-    problem = "not an ISO date/time"
+    """Parse ISO text (and date/datetime objects); unparsable values become NaT.
+
+    Returns the problem ``_ZONED`` (and all NaT) when any value carries a time-zone offset.
+    """
     try:
         parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce")
-    except ValueError:  # mixed time-zone offsets: parse value by value to find them
-        parsed = pd.to_datetime(raw.map(_parse_naive), errors="coerce")
-        problem = "not an ISO date/time without time-zone offset"
+    except ValueError:  # mixed time-zone offsets (or zoned and naive values)
+        return _empty("date", raw.index), _ZONED
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return _empty("date", raw.index), "time-zone offsets"
-    return parsed, problem
+        return _empty("date", raw.index), _ZONED
+    return parsed, "not an ISO date/time"
+
+
+def _zoned_text(raw: pd.Series) -> np.ndarray:
+    """The values that carry a time-zone offset (runs only when some do)."""
+    return _as_mask(raw.map(_has_zone, na_action="ignore").fillna(False))
 
 
 def _parse_naive(value: object) -> pd.Timestamp | None:
@@ -434,6 +533,13 @@ def _parse_naive(value: object) -> pd.Timestamp | None:
     except (ValueError, TypeError):
         return None
     return None if stamp is pd.NaT or stamp.tzinfo is not None else stamp
+
+
+def _has_zone(value: object) -> bool:
+    try:
+        return pd.Timestamp(value).tzinfo is not None
+    except (ValueError, TypeError):
+        return False
 
 
 def _to_float(raw: pd.Series) -> _Coerced:
@@ -488,7 +594,9 @@ def _final_dtypes(spec: Table, frame: pd.DataFrame) -> pd.DataFrame:
         for c in spec.columns
         if c.kind in numpy_dtype and not c.nullable
     }
-    return frame.assign(**changes) if changes else frame
+    out = frame.assign(**changes) if changes else frame
+    out.attrs = {}  # the source path of a raw frame stays with it, not the validated one
+    return out
 
 
 # --- single-table rules -----------------------------------------------------------------
@@ -554,13 +662,19 @@ def _check_ranges(spec: Table, frame: pd.DataFrame) -> None:
             else:
                 assert high is not None  # both None was skipped above
                 allowed = f"<= {_number(high)}"
+            why = ""
+            if column.amount and high is not None and _as_mask(values.abs() > high).any():
+                why = (
+                    f" (an amount beyond {_number(high)} in the currency's units is a unit "
+                    "or scale error, an overflow or a sentinel such as 9.99e99)"
+                )
             raise _row_error(
                 spec,
                 column.name,
                 "range",
                 frame,
                 bad,
-                f"{column.name} must be {allowed}; correct these values or drop the rows",
+                f"{column.name} must be {allowed}; correct these values or drop the rows{why}",
                 detail=f"values not {allowed}",
             )
 

@@ -1887,7 +1887,9 @@ def _oracle_table(book: _Book, hazards, cal, coef, *, default_dpd, horizons) -> 
             segment=customers.segment[customer],
             industry=customers.industry[customer],
             churn_base=churn_base[customer],
-            new_client_months_left=onboarding_month[customer] + hazards.new_client_months - snapshot,
+            new_client_months_left=onboarding_month[customer]
+            + hazards.new_client_months
+            - snapshot,
             snapshot=snapshot,
             credit=latent.credit[customer, snapshot - 1],
             engagement=latent.engagement[customer, snapshot - 1],

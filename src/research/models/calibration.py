@@ -100,7 +100,9 @@ def _merge_thin_blocks(blocks: list[list[float]], min_events: int) -> list[list[
     return merged
 
 
-def fit_isotonic(margin: ArrayLike, outcome: ArrayLike, *, min_block_events: int = 10) -> Calibrator:
+def fit_isotonic(
+    margin: ArrayLike, outcome: ArrayLike, *, min_block_events: int = 10
+) -> Calibrator:
     """Centred isotonic calibration with blocks of at least ``min_block_events`` of each outcome."""
     m, y = np.asarray(margin, dtype=np.float64), np.asarray(outcome, dtype=np.float64)
     blocks = _merge_thin_blocks(_pava_blocks(m, y), min_block_events)
@@ -128,7 +130,9 @@ def fit_platt(margin: ArrayLike, outcome: ArrayLike, *, iterations: int = 50) ->
 def fit_calibrator(margin: ArrayLike, outcome: ArrayLike, *, method: str) -> Calibrator:
     """Fit the calibrator ``method`` (``isotonic`` or ``platt``) on held-out margins and outcomes."""
     if method not in METHODS:
-        raise ValueError(f"calibration method {method!r} unknown; expected one of {', '.join(METHODS)}")
+        raise ValueError(
+            f"calibration method {method!r} unknown; expected one of {', '.join(METHODS)}"
+        )
     return fit_isotonic(margin, outcome) if method == "isotonic" else fit_platt(margin, outcome)
 
 
@@ -147,7 +151,9 @@ class MasterScale:
 
     def grade(self, pd_values: ArrayLike) -> pd.Categorical:
         """The grade of each PD (ordered categorical, best grade first)."""
-        index = np.searchsorted(np.asarray(self.upper_pd), np.asarray(pd_values, dtype=float), side="left")
+        index = np.searchsorted(
+            np.asarray(self.upper_pd), np.asarray(pd_values, dtype=float), side="left"
+        )
         return pd.Categorical.from_codes(index, categories=list(self.names), ordered=True)
 
     def table(self) -> pd.DataFrame:
@@ -167,7 +173,10 @@ class DecileScale:
     cuts: tuple[float, ...]
 
     def decile(self, margin: ArrayLike) -> np.ndarray:
-        return np.searchsorted(np.asarray(self.cuts), np.asarray(margin, dtype=float), side="right") + 1
+        return (
+            np.searchsorted(np.asarray(self.cuts), np.asarray(margin, dtype=float), side="right")
+            + 1
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"cuts_margin": list(self.cuts)}
@@ -180,7 +189,12 @@ def fit_deciles(margin: ArrayLike) -> DecileScale:
 
 
 def grade_calibration(
-    grades: ArrayLike, predicted: ArrayLike, outcome: ArrayLike, *, names: Sequence[str], alpha: float = 0.01
+    grades: ArrayLike,
+    predicted: ArrayLike,
+    outcome: ArrayLike,
+    *,
+    names: Sequence[str],
+    alpha: float = 0.01,
 ) -> pd.DataFrame:
     """Per grade: observed against predicted rate with a two-sided binomial interval.
 
@@ -188,8 +202,12 @@ def grade_calibration(
     holds ``1 - alpha / k`` of the Binomial(n, p) mass (Bonferroni over the ``k`` grades
     that hold rows); ``within`` says whether the observed count falls inside.
     """
-    work = pd.DataFrame({"grade": pd.Categorical(grades, categories=list(names)), "pd": predicted, "y": outcome})
-    table = work.groupby("grade", observed=False).agg(n=("y", "size"), events=("y", "sum"), mean_pd=("pd", "mean"))
+    work = pd.DataFrame(
+        {"grade": pd.Categorical(grades, categories=list(names)), "pd": predicted, "y": outcome}
+    )
+    table = work.groupby("grade", observed=False).agg(
+        n=("y", "size"), events=("y", "sum"), mean_pd=("pd", "mean")
+    )
     table["observed_rate"] = table["events"] / table["n"].where(table["n"] > 0)
     tested = int((table["n"] > 0).sum())
     level = alpha / max(tested, 1) / 2
@@ -197,7 +215,9 @@ def grade_calibration(
     upper = stats.binom.isf(level, table["n"], table["mean_pd"].fillna(0))
     table["lower_rate"] = lower / table["n"].where(table["n"] > 0)
     table["upper_rate"] = upper / table["n"].where(table["n"] > 0)
-    table["within"] = ((table["events"] >= lower) & (table["events"] <= upper)).where(table["n"] > 0)
+    table["within"] = ((table["events"] >= lower) & (table["events"] <= upper)).where(
+        table["n"] > 0
+    )
     return table.reset_index()
 
 
@@ -217,7 +237,9 @@ def calibration_verdict(
         alpha: Family-wise level of the grade test.
     """
     if grade_names:
-        table = grade_calibration(held["grade"], held["score"], held["label"], names=grade_names, alpha=alpha)
+        table = grade_calibration(
+            held["grade"], held["score"], held["label"], names=grade_names, alpha=alpha
+        )
         tested = table[table["n"] > 0]
         summary = {
             "method": method,
@@ -227,6 +249,12 @@ def calibration_verdict(
         }
         return summary, table
     table = held.groupby("decile").agg(
-        n=("label", "size"), events=("label", "sum"), mean_score=("score", "mean"), observed_rate=("label", "mean")
+        n=("label", "size"),
+        events=("label", "sum"),
+        mean_score=("score", "mean"),
+        observed_rate=("label", "mean"),
     )
-    return {"method": method, "decile_rates_increasing": bool(table["observed_rate"].is_monotonic_increasing)}, table
+    return {
+        "method": method,
+        "decile_rates_increasing": bool(table["observed_rate"].is_monotonic_increasing),
+    }, table

@@ -40,12 +40,18 @@ class Challenger:
     def design(self, frame: pd.DataFrame) -> np.ndarray:
         """The standardised design matrix (columns as in ``columns``)."""
         n = len(frame)
-        raw = frame[list(self.numeric)].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+        raw = (
+            frame[list(self.numeric)]
+            .apply(pd.to_numeric, errors="raise")
+            .to_numpy(dtype=np.float64)
+        )
         raw = raw.reshape(n, len(self.numeric))
         filled = np.where(np.isnan(raw), np.asarray(self.fill), raw)
         clipped = np.clip(filled, np.asarray(self.lower), np.asarray(self.upper))
         parts = [(clipped - np.asarray(self.mean)) / np.asarray(self.sd)]
-        parts += [np.isnan(raw[:, [self.numeric.index(f)]]).astype(float) for f in self.missing_flags]
+        parts += [
+            np.isnan(raw[:, [self.numeric.index(f)]]).astype(float) for f in self.missing_flags
+        ]
         for name, levels in self.levels.items():
             values = frame[name].astype(str).to_numpy(dtype=object)[:, None]
             parts.append((values == np.asarray(levels, dtype=object)[None, :]).astype(float))
@@ -59,7 +65,9 @@ class Challenger:
     def coefficients(self) -> pd.DataFrame:
         """Coefficients by design column, largest absolute first."""
         table = pd.DataFrame({"column": self.columns, "coefficient": self.coef})
-        return table.reindex(table["coefficient"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+        return table.reindex(
+            table["coefficient"].abs().sort_values(ascending=False).index
+        ).reset_index(drop=True)
 
     def to_dict(self) -> dict[str, Any]:
         raw = dataclasses.asdict(self)
@@ -94,23 +102,46 @@ def fit_challenger(
     raw = frame[list(numeric)].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
     with np.errstate(all="ignore"):
         fill = np.nan_to_num(np.nanmedian(raw, axis=0), nan=0.0) if raw.size else np.zeros(0)
-        lower = np.nan_to_num(np.nanquantile(raw, clip_quantile, axis=0), nan=0.0) if raw.size else np.zeros(0)
-        upper = np.nan_to_num(np.nanquantile(raw, 1 - clip_quantile, axis=0), nan=0.0) if raw.size else np.zeros(0)
+        lower = (
+            np.nan_to_num(np.nanquantile(raw, clip_quantile, axis=0), nan=0.0)
+            if raw.size
+            else np.zeros(0)
+        )
+        upper = (
+            np.nan_to_num(np.nanquantile(raw, 1 - clip_quantile, axis=0), nan=0.0)
+            if raw.size
+            else np.zeros(0)
+        )
     clipped = np.clip(np.where(np.isnan(raw), fill, raw), lower, upper)
     mean, sd = clipped.mean(axis=0), clipped.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     flags = tuple(n for i, n in enumerate(numeric) if np.isnan(raw[:, i]).any())
     levels = {name: _top_levels(frame[name], max_levels) for name in categorical}
-    columns = (*numeric, *(f"{n}__missing" for n in flags), *(f"{n}={lv}" for n, lvs in levels.items() for lv in lvs))
+    columns = (
+        *numeric,
+        *(f"{n}__missing" for n in flags),
+        *(f"{n}={lv}" for n, lvs in levels.items() for lv in lvs),
+    )
     lower_t, upper_t, fill_t, mean_t, sd_t = (
         tuple(map(float, a)) for a in (lower, upper, fill, mean, sd)
     )
     unfitted = Challenger(
-        tuple(numeric), lower_t, upper_t, fill_t, mean_t, sd_t,
-        flags, levels, columns, (), 0.0,
+        tuple(numeric),
+        lower_t,
+        upper_t,
+        fill_t,
+        mean_t,
+        sd_t,
+        flags,
+        levels,
+        columns,
+        (),
+        0.0,
     )
     regression = LogisticRegression(C=c, max_iter=2000)
     regression.fit(unfitted.design(frame), np.asarray(outcome, dtype=float))
     return dataclasses.replace(
-        unfitted, coef=tuple(map(float, regression.coef_[0])), intercept=float(regression.intercept_[0])
+        unfitted,
+        coef=tuple(map(float, regression.coef_[0])),
+        intercept=float(regression.intercept_[0]),
     )

@@ -52,27 +52,37 @@ def prepare_modeling_table(
     columns = list(frame.columns)
     for key, name in (("id_column", id_column), ("label", label)):
         if name not in frame.columns:
-            raise KeyError(f"modeling table has no column {name!r} (models.<name>.{key}); its columns: {columns[:12]}")
+            raise KeyError(
+                f"modeling table has no column {name!r} (models.<name>.{key}); its columns: {columns[:12]}"
+            )
     if date_column and date_column not in frame.columns:
         raise KeyError(
-            f"modeling table has no date column {date_column!r}; set models.<name>.date_column to \"\" "
+            f'modeling table has no date column {date_column!r}; set models.<name>.date_column to "" '
             f"for a table without snapshot dates (a stratified random test split replaces the out-of-time test)"
         )
     table = frame.copy()
     table[label] = _binary_label(frame[label], label)
     if table[id_column].isna().any():
-        raise ValueError(f"id column {id_column!r} has {int(table[id_column].isna().sum())} empty values")
+        raise ValueError(
+            f"id column {id_column!r} has {int(table[id_column].isna().sum())} empty values"
+        )
     if date_column:
         try:
             table[date_column] = pd.to_datetime(frame[date_column]).astype("datetime64[ns]")
         except (ValueError, TypeError) as err:
-            raise ValueError(f"date column {date_column!r} does not parse as dates: {err}") from None
+            raise ValueError(
+                f"date column {date_column!r} does not parse as dates: {err}"
+            ) from None
         if table[date_column].isna().any():
-            raise ValueError(f"date column {date_column!r} has {int(table[date_column].isna().sum())} empty values")
+            raise ValueError(
+                f"date column {date_column!r} has {int(table[date_column].isna().sum())} empty values"
+            )
     return table, date_column or None
 
 
-def modeling_features(frame: pd.DataFrame, *, id_column: str, date_column: str | None, labels: Sequence[str]) -> list[str]:
+def modeling_features(
+    frame: pd.DataFrame, *, id_column: str, date_column: str | None, labels: Sequence[str]
+) -> list[str]:
     """Every column but the id, the date and any label column, in table order."""
     skip = {id_column, *(labels or ())}
     if date_column:
@@ -83,7 +93,9 @@ def modeling_features(frame: pd.DataFrame, *, id_column: str, date_column: str |
     return features
 
 
-def describe_columns(frame: pd.DataFrame, features: Sequence[str], categorical: Sequence[str]) -> pd.DataFrame:
+def describe_columns(
+    frame: pd.DataFrame, features: Sequence[str], categorical: Sequence[str]
+) -> pd.DataFrame:
     """How each feature is treated: categorical or numeric, missing share, distinct values."""
     return pd.DataFrame(
         {

@@ -21,7 +21,12 @@ from research.models.scoring import ScoringModel
 from research.models.train import FeatureLayout
 
 BOOSTER, FEATURES, CALIBRATOR, CHALLENGER, MASTER_SCALE, DECILES = (
-    "model.ubj", "features.json", "calibrator.json", "challenger.json", "master_scale.json", "deciles.json",
+    "model.ubj",
+    "features.json",
+    "calibrator.json",
+    "challenger.json",
+    "master_scale.json",
+    "deciles.json",
 )
 
 
@@ -47,7 +52,13 @@ def save_scoring_model(model: ScoringModel, folder: Path) -> list[Path]:
     else:
         assert model.deciles is not None, "a scoring model has a master scale or deciles"
         _write_json(folder / DECILES, model.deciles.to_dict())
-    names = [BOOSTER, FEATURES, CALIBRATOR, CHALLENGER, MASTER_SCALE if model.master_scale else DECILES]
+    names = [
+        BOOSTER,
+        FEATURES,
+        CALIBRATOR,
+        CHALLENGER,
+        MASTER_SCALE if model.master_scale else DECILES,
+    ]
     return [folder / n for n in names]
 
 
@@ -63,7 +74,9 @@ def load_scoring_model(folder: Path, *, booster: xgb.Booster | None = None) -> S
         booster=booster,
         calibrator=Calibrator.from_dict(_read_json(folder / CALIBRATOR)),
         challenger=Challenger.from_dict(_read_json(folder / CHALLENGER)),
-        master_scale=MasterScale(tuple(scale["names"]), tuple(scale["upper_pd"])) if scale else None,
+        master_scale=MasterScale(tuple(scale["names"]), tuple(scale["upper_pd"]))
+        if scale
+        else None,
         deciles=DecileScale(tuple(deciles["cuts_margin"])) if deciles else None,
     )
 

@@ -25,6 +25,14 @@ class SplitParams:
         _check(0 < self.test_fraction < 1, "split.test_fraction", "must lie in (0, 1)")
 
 
+# Deeper trees memorise the training customers, and their leaves (up to 2^depth) exhaust memory.
+MAX_DEPTH = 20
+# Where a flat modeling table may live (``research.models.flat.read_modeling_table``).
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".txt", ".csv.gz")
+# The key columns of the feature panel.
+PANEL_ID, PANEL_DATE = "customer_id", "snapshot_date"
+
+
 @dataclasses.dataclass(frozen=True)
 class XGBParams:
     n_estimators: int
@@ -39,7 +47,11 @@ class XGBParams:
     def __post_init__(self) -> None:
         _check(self.n_estimators >= 1, "xgb.n_estimators", "must be at least 1")
         _check(0 < self.learning_rate <= 1, "xgb.learning_rate", "must lie in (0, 1]")
-        _check(self.max_depth >= 1, "xgb.max_depth", "must be at least 1")
+        _check(
+            1 <= self.max_depth <= MAX_DEPTH,
+            "xgb.max_depth",
+            f"must lie in [1, {MAX_DEPTH}] (a tree of depth d has up to 2^d leaves)",
+        )
         _check(self.min_child_weight >= 0, "xgb.min_child_weight", "must be >= 0")
         _check(0 < self.subsample <= 1, "xgb.subsample", "must lie in (0, 1]")
         _check(0 < self.colsample_bytree <= 1, "xgb.colsample_bytree", "must lie in (0, 1]")
@@ -61,6 +73,20 @@ class GradeParams:
     upper_pd: list[float]
 
     def __post_init__(self) -> None:
+        _check(
+            all(name.strip() for name in self.names), "grades.names", "must not be empty strings"
+        )
+        _check(
+            len(set(self.names)) == len(self.names),
+            "grades.names",
+            f"must not repeat a grade, got {self.names}",
+        )
+        if not self.names:
+            _check(
+                not self.upper_pd,
+                "grades.upper_pd",
+                "must be empty when grades.names is (risk deciles)",
+            )
         if self.names:
             _check(
                 len(self.names) == len(self.upper_pd) + 1,
@@ -73,7 +99,9 @@ class GradeParams:
                 "must increase strictly",
             )
             _check(
-                all(0 < p < 1 for p in self.upper_pd), "grades.upper_pd", "must be probabilities in (0, 1)"
+                all(0 < p < 1 for p in self.upper_pd),
+                "grades.upper_pd",
+                "must be probabilities in (0, 1)",
             )
 
 
@@ -96,7 +124,9 @@ class FeatureSelection:
                 f"models.<name>.features names columns the modeling table lacks: {unknown}; "
                 f"it has {len(candidates)} feature columns, e.g. {candidates[:8]}"
             )
-        chosen = [c for c in candidates if c in set(self.include)] if self.include else list(candidates)
+        chosen = (
+            [c for c in candidates if c in set(self.include)] if self.include else list(candidates)
+        )
         return [c for c in chosen if c not in set(self.exclude)]
 
 
@@ -130,10 +160,42 @@ class ModelSpec:
     def __post_init__(self) -> None:
         _check(self.horizon_months >= 1, "horizon_months", "must be at least 1")
         _check(bool(self.registry_name.strip()), "registry_name", "must not be empty")
-        if self.grading == "master_scale":
-            _check(bool(self.grades.names), "grades.names", "must name the grades when grading is master_scale")
+        _check(bool(self.label.strip()), "label", "must name the outcome column")
+        _check(bool(self.id_column.strip()), "id_column", "must name the customer id column")
+        _check(
+            bool(self.source.strip()),
+            "source",
+            'must be "panel" or the path of a flat modeling table (.parquet or .csv)',
+        )
+        if self.uses_panel:
+            _check(
+                self.id_column == PANEL_ID,
+                "id_column",
+                f"must be {PANEL_ID} for a model on the panel (its id column), got {self.id_column!r}",
+            )
+            _check(
+                self.date_column == PANEL_DATE,
+                "date_column",
+                f"must be {PANEL_DATE} for a model on the panel (its date column), got {self.date_column!r}",
+            )
         else:
-            _check(not self.grades.names, "grades", "must be empty (names: [], upper_pd: []) when grading is deciles")
+            _check(
+                self.source.lower().endswith(TABLE_SUFFIXES),
+                "source",
+                f'must be "panel" or a Parquet or CSV file ({", ".join(TABLE_SUFFIXES)}), got {self.source!r}',
+            )
+        if self.grading == "master_scale":
+            _check(
+                bool(self.grades.names),
+                "grades.names",
+                "must name the grades when grading is master_scale",
+            )
+        else:
+            _check(
+                not self.grades.names,
+                "grades",
+                "must be empty (names: [], upper_pd: []) when grading is deciles",
+            )
 
     @property
     def graded(self) -> bool:

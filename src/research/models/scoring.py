@@ -26,8 +26,8 @@ from research.models.calibration import (
     fit_deciles,
 )
 from research.models.challenger import Challenger, fit_challenger
-from research.models.params import ModelSpec
 from research.models.metrics import binary_metrics
+from research.models.params import ModelSpec
 from research.models.splits import FITTED, TRAIN, VALID, holdout_name
 from research.models.train import (
     FeatureLayout,
@@ -39,8 +39,14 @@ from research.models.train import (
 )
 
 XGB_KEYS = (
-    "n_estimators", "learning_rate", "max_depth", "min_child_weight",
-    "subsample", "colsample_bytree", "reg_lambda", "early_stopping_rounds",
+    "n_estimators",
+    "learning_rate",
+    "max_depth",
+    "min_child_weight",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+    "early_stopping_rounds",
 )
 
 
@@ -143,20 +149,33 @@ def fit_scoring_model(
     margins = margins or (lambda booster, x: predict_margin(booster, x, nthread=nthread))
     unknown = sorted(set(xgb_settings) ^ set(XGB_KEYS))
     if unknown:
-        raise KeyError(f"xgb settings must hold exactly {', '.join(XGB_KEYS)}; mismatched: {unknown}")
+        raise KeyError(
+            f"xgb settings must hold exactly {', '.join(XGB_KEYS)}; mismatched: {unknown}"
+        )
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     x = model_matrix(table.loc[split.isin(FITTED)], layout)
     y = table.loc[x.index, label].to_numpy(dtype=float)
     is_train = (split.loc[x.index] == TRAIN).to_numpy()
     params = booster_params(
-        **{k: xgb_settings[k] for k in XGB_KEYS if k not in ("n_estimators", "early_stopping_rounds")},
-        constraints=layout.constraints(), nthread=nthread, seed=seed,
+        **{
+            k: xgb_settings[k]
+            for k in XGB_KEYS
+            if k not in ("n_estimators", "early_stopping_rounds")
+        },
+        constraints=layout.constraints(),
+        nthread=nthread,
+        seed=seed,
     )
     seconds["prepare"], clock = time.perf_counter() - clock, time.perf_counter()
     booster, loss = boost(
-        x[is_train], y[is_train], x[~is_train], y[~is_train], params=params,
-        n_estimators=int(xgb_settings["n_estimators"]), early_stopping_rounds=int(xgb_settings["early_stopping_rounds"]),
+        x[is_train],
+        y[is_train],
+        x[~is_train],
+        y[~is_train],
+        params=params,
+        n_estimators=int(xgb_settings["n_estimators"]),
+        early_stopping_rounds=int(xgb_settings["early_stopping_rounds"]),
     )
     seconds["boost"], clock = time.perf_counter() - clock, time.perf_counter()
     margin = margins(booster, x)
@@ -165,7 +184,11 @@ def fit_scoring_model(
     deciles = None if grade_names else fit_deciles(margin)
     seconds["calibrate"], clock = time.perf_counter() - clock, time.perf_counter()
     challenger = fit_challenger(
-        x[is_train], y[is_train], numeric=layout.numeric, categorical=tuple(layout.categories), c=settings.challenger_c
+        x[is_train],
+        y[is_train],
+        numeric=layout.numeric,
+        categorical=tuple(layout.categories),
+        c=settings.challenger_c,
     )
     seconds["challenger"] = time.perf_counter() - clock
     model = ScoringModel(layout, booster, calibrator, challenger, master_scale, deciles)
@@ -187,7 +210,9 @@ def score_table(
 
     A table without a date column gets an empty (NaT) ``snapshot_date``.
     """
-    dates = pd.to_datetime(table[date_column]) if date_column else pd.Series(pd.NaT, index=table.index)
+    dates = (
+        pd.to_datetime(table[date_column]) if date_column else pd.Series(pd.NaT, index=table.index)
+    )
     keys = pd.DataFrame(
         {
             "customer_id": table[id_column],

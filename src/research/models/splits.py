@@ -37,7 +37,9 @@ def purged(dates: pd.Series, *, oot_first_snapshot: str, horizon_months: int) ->
     return window_end > pd.Timestamp(oot_first_snapshot)
 
 
-def censored_snapshots(dates: pd.Series, labels: pd.Series, *, min_labelled_share: float = 0.5) -> pd.Series:
+def censored_snapshots(
+    dates: pd.Series, labels: pd.Series, *, min_labelled_share: float = 0.5
+) -> pd.Series:
     """True for the rows of snapshot dates where fewer than ``min_labelled_share`` of the rows have a label."""
     share = labels.notna().groupby(pd.to_datetime(dates).to_numpy()).transform("mean")
     return pd.Series(share.to_numpy() < min_labelled_share, index=labels.index)
@@ -74,7 +76,9 @@ def out_of_time_splits(
     dates = pd.to_datetime(frame[date_column])
     labelled = frame[label].notna() & ~censored_snapshots(dates, frame[label])
     in_oot = dates >= pd.Timestamp(oot_first_snapshot)
-    is_purged = ~in_oot & purged(dates, oot_first_snapshot=oot_first_snapshot, horizon_months=horizon_months)
+    is_purged = ~in_oot & purged(
+        dates, oot_first_snapshot=oot_first_snapshot, horizon_months=horizon_months
+    )
     development = labelled & ~in_oot & ~is_purged
     split = pd.Series(LATEST, index=frame.index, dtype=object)
     split[labelled & in_oot] = OOT
@@ -114,7 +118,9 @@ def _require_rows(split: pd.Series, names: tuple[str, ...], *, hint: str) -> Non
     empty = [name for name in names if not (split == name).any()]
     if empty:
         counts = split.value_counts().to_dict()
-        raise ValueError(f"split(s) {', '.join(empty)} hold no labelled rows (rows per split: {counts}); check {hint}")
+        raise ValueError(
+            f"split(s) {', '.join(empty)} hold no labelled rows (rows per split: {counts}); check {hint}"
+        )
 
 
 def holdout_name(split: pd.Series) -> str:
@@ -122,29 +128,42 @@ def holdout_name(split: pd.Series) -> str:
     return OOT if (split == OOT).any() else TEST
 
 
-def check_splits(frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_column: str | None) -> None:
+def check_splits(
+    frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_column: str | None
+) -> None:
     """Raise if a customer sits on both sides of train/valid, or the out-of-time test is not later."""
     ids = frame[id_column]
     shared = set(ids[split == TRAIN]) & set(ids[split == VALID])
     if shared:
-        raise AssertionError(f"{len(shared)} customers in both train and valid, e.g. {sorted(map(str, shared))[:3]}")
+        raise AssertionError(
+            f"{len(shared)} customers in both train and valid, e.g. {sorted(map(str, shared))[:3]}"
+        )
     if date_column and (split == OOT).any():
         dates = pd.to_datetime(frame[date_column])
         last_dev, first_oot = dates[split.isin(FITTED)].max(), dates[split == OOT].min()
         if not last_dev < first_oot:
-            raise AssertionError(f"out-of-time test starts {first_oot:%Y-%m-%d}, not after development ({last_dev:%Y-%m-%d})")
+            raise AssertionError(
+                f"out-of-time test starts {first_oot:%Y-%m-%d}, not after development ({last_dev:%Y-%m-%d})"
+            )
 
 
-def split_summary(frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_column: str | None, label: str) -> pd.DataFrame:
+def split_summary(
+    frame: pd.DataFrame, split: pd.Series, *, id_column: str, date_column: str | None, label: str
+) -> pd.DataFrame:
     """Rows, customers, events, event rate and date range per split (no outcome figures for ``latest``)."""
     work = pd.DataFrame({"split": split, "customer": frame[id_column], "label": frame[label]})
     if date_column:
         work["date"] = pd.to_datetime(frame[date_column])
     summary = work.groupby("split", sort=False).agg(
-        rows=("customer", "size"), customers=("customer", "nunique"), events=("label", "sum"), event_rate=("label", "mean")
+        rows=("customer", "size"),
+        customers=("customer", "nunique"),
+        events=("label", "sum"),
+        event_rate=("label", "mean"),
     )
     if date_column:
-        summary[["first_date", "last_date"]] = work.groupby("split", sort=False)["date"].agg(["min", "max"])
+        summary[["first_date", "last_date"]] = work.groupby("split", sort=False)["date"].agg(
+            ["min", "max"]
+        )
     # The scored-only rows carry no usable outcome (censored windows keep only their known events).
     summary.loc[summary.index == LATEST, ["events", "event_rate"]] = np.nan
     order = [s for s in SPLITS if s in summary.index]
@@ -166,10 +185,20 @@ def assign_splits(
     """Out-of-time splits for a dated table, the stratified random fallback for an undated one."""
     if date_column:
         return out_of_time_splits(
-            frame, id_column=id_column, date_column=date_column, label=label,
-            oot_first_snapshot=oot_first_snapshot, horizon_months=horizon_months,
-            valid_fraction=valid_fraction, seed=seed,
+            frame,
+            id_column=id_column,
+            date_column=date_column,
+            label=label,
+            oot_first_snapshot=oot_first_snapshot,
+            horizon_months=horizon_months,
+            valid_fraction=valid_fraction,
+            seed=seed,
         )
     return random_test_splits(
-        frame, id_column=id_column, label=label, test_fraction=test_fraction, valid_fraction=valid_fraction, seed=seed
+        frame,
+        id_column=id_column,
+        label=label,
+        test_fraction=test_fraction,
+        valid_fraction=valid_fraction,
+        seed=seed,
     )

@@ -69,13 +69,19 @@ def feature_layout(
     for name in features:
         column = frame[name]
         if pd.api.types.is_datetime64_any_dtype(column):
-            raise TypeError(f"feature {name!r} is a date; derive a number from it (e.g. an age in days) or drop it")
+            raise TypeError(
+                f"feature {name!r} is a date; derive a number from it (e.g. an age in days) or drop it"
+            )
         if is_categorical(column):
             categories[name] = tuple(sorted(column.dropna().astype(str).unique()))
     bad = {k: v for k, v in (directions or {}).items() if v not in (-1, 0, 1)}
     if bad:
         raise ValueError(f"risk directions must be -1, 0 or +1, got {bad}")
-    monotone = {f: int(d) for f, d in (directions or {}).items() if f in features and f not in categories and d}
+    monotone = {
+        f: int(d)
+        for f, d in (directions or {}).items()
+        if f in features and f not in categories and d
+    }
     return FeatureLayout(tuple(features), categories, monotone)
 
 

@@ -87,12 +87,18 @@ def table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+# PNG metadata of embedded figures: matplotlib writes its version as "Software" unless told
+# not to (a PNG gets no date; an SVG or PDF would, so figures are PNG). The pages are DVC
+# outputs: the same figure must give the same bytes, whatever matplotlib is installed.
+PNG_METADATA: dict[str, str | None] = {"Software": None}
+
+
 def figure(fig, *, alt: str, dpi: int = 96) -> str:
-    """Embed a matplotlib figure as a PNG data URI and close it."""
+    """Embed a matplotlib figure as a PNG data URI (no metadata, same bytes every run) and close it."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata=PNG_METADATA)
     plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'

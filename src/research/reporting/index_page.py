@@ -3,7 +3,9 @@
 ``collect_index`` reads what the stages left behind (run.json, the metrics files, which
 reports exist); ``index_page_html`` is the pure rendering; ``write_index_page`` does both.
 Links are relative to ``reports/`` so the folder can be copied or zipped as a whole; a
-report that has not been built is named without a link.
+report that has not been built is named without a link. While a stage's last run has
+failed, a banner at the top names it and the stages whose reports no longer match their
+inputs (the stage runner records that and passes it in; this module reads no stage state).
 """
 
 from __future__ import annotations
@@ -46,12 +48,35 @@ class ModelEntry:
 
 
 @dataclasses.dataclass(frozen=True)
+class StageFailure:
+    """A stage whose last run failed, and the stages downstream whose reports are stale."""
+
+    stage: str
+    time: str
+    error: str
+    stale: Sequence[str] = ()
+    removed: Sequence[str] = ()
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> StageFailure:
+        """From a record of the stage runner's marker (``stage``, ``time``, ``error``, ``stale``, ``removed``)."""
+        return cls(
+            stage=str(record.get("stage", "")),
+            time=str(record.get("time", "")),
+            error=str(record.get("error", "")),
+            stale=tuple(record.get("stale", ())),
+            removed=tuple(record.get("removed", ())),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class IndexContent:
     """Everything the front page shows."""
 
     models: Sequence[ModelEntry]
     value_report: str | None
     notebooks: Sequence[tuple[str, str]]
+    failures: Sequence[StageFailure] = ()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -65,13 +90,19 @@ def _link_if_built(reports: Path, relative: str) -> str | None:
     return relative if (reports / relative).exists() else None
 
 
-def collect_index(root: Path, models: Sequence[str], notebook_names: Sequence[str]) -> IndexContent:
+def collect_index(
+    root: Path,
+    models: Sequence[str],
+    notebook_names: Sequence[str],
+    failures: Sequence[StageFailure] = (),
+) -> IndexContent:
     """Read run ids, metrics and which reports exist under ``root`` (the project folder).
 
     Args:
         root: The project folder.
         models: Model names in ``params.yaml`` order.
         notebook_names: Executed notebook names in pipeline order (``train-<model>``, ...).
+        failures: Stages whose last run failed (the page shows a banner while there are any).
     """
     reports = report_dir(root)
     entries = []
@@ -96,7 +127,10 @@ def collect_index(root: Path, models: Sequence[str], notebook_names: Sequence[st
         if name == "report" or (reports / "notebooks" / f"{name}.html").exists()
     ]
     return IndexContent(
-        models=entries, value_report=_link_if_built(reports, "value.html"), notebooks=notebooks
+        models=entries,
+        value_report=_link_if_built(reports, "value.html"),
+        notebooks=notebooks,
+        failures=tuple(failures),
     )
 
 
@@ -160,6 +194,36 @@ def _model_section(entry: ModelEntry) -> Section:
     return Section(f"Model: {entry.model}", body, anchor=f"model-{entry.model}")
 
 
+_BANNER_STYLE = (
+    "background:#fff5f5;border:2px solid #c53030;border-left-width:8px;"
+    "padding:10px 14px;margin:12px 0;color:#742a2a"
+)
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"<code>{escape(n)}</code>" for n in names) if names else "none"
+
+
+def stale_banner(failures: Sequence[StageFailure]) -> str:
+    """The banner naming each failed stage, its error and the stages whose reports are stale ('' when none)."""
+    if not failures:
+        return ""
+    items = "".join(
+        f"<li><strong>Stage <code>{escape(f.stage)}</code> failed</strong> at {escape(f.time)}: "
+        f"<code>{escape(f.error)}</code>. Downstream, no longer matching their inputs: "
+        f"{_names(f.stale)}." + (f" Removed: {_names(f.removed)}." if f.removed else "") + "</li>"
+        for f in failures
+    )
+    return (
+        f'<div class="stale-banner" role="alert" style="{_BANNER_STYLE}">'
+        "<p><strong>Stale: the last pipeline run failed.</strong> The reports of the stages "
+        "below were built from earlier inputs; they have been taken down, and the figures "
+        "on this page may describe the previous run. Fix the failure and run "
+        "<code>dvc repro</code>: this banner goes when the failed stage runs through.</p>"
+        f"<ul>{items}</ul></div>"
+    )
+
+
 def index_page_html(content: IndexContent) -> str:
     """The front page as a self-contained HTML document (only relative links to sibling reports)."""
     overview = pd.DataFrame(
@@ -198,7 +262,9 @@ def index_page_html(content: IndexContent) -> str:
         if content.notebooks
         else note("No executed notebooks yet.")
     )
+    banner = stale_banner(content.failures)
     sections = [
+        *([Section("Stale reports", banner, anchor="stale")] if banner else []),
         Section("Overview", intro),
         *(_model_section(e) for e in content.models),
         Section(

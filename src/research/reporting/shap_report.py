@@ -7,11 +7,16 @@ interaction pairs, importance by segment, waterfalls of chosen customers, the
 comparison with the challenger and a summary of the reason codes. Plots are drawn by
 ``shap`` and matplotlib and embedded as PNG data URIs, so the page needs no network.
 Every SHAP value is on the log-odds (margin) scale and the page says so.
+
+The page is a DVC output, so the same result gives the same bytes: shap shuffles the
+dots and jitters them with NumPy's global generator, so each shap plot is drawn under a
+fixed seed (``seeded``), and wall times are not shown (they are in the MLflow run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,10 +37,26 @@ IDENTITY_FIELDS = [
     ("run_id", "MLflow run id"),
     ("experiment_id", "MLflow experiment id"),
     ("tracking_uri", "MLflow tracking URI"),
-    ("data_fingerprint", "Data hash (dvc.lock outputs of the data stage)"),
+    ("data_fingerprint", "Data hash (the training run's data outputs in dvc.lock)"),
     ("git_commit", "Git commit (this report)"),
     ("training_git_commit", "Git commit (training run)"),
 ]
+
+
+@contextmanager
+def seeded(seed: int = 0) -> Iterator[None]:
+    """Run a block under a fixed seed of NumPy's global generator, then restore its state.
+
+    ``shap.plots.beeswarm`` shuffles the dots and breaks ties with ``np.random.randn``, and
+    ``shap.plots.scatter`` shuffles the drawing order and jitters x with ``np.random``; with
+    the seed fixed the same values draw the same image. The caller's random state is untouched.
+    """
+    state = np.random.get_state()  # noqa: NPY002 (shap draws from the legacy global generator)
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def explanation(result: ExplainResult, rows: np.ndarray, *, readable: bool = False):
@@ -113,7 +134,6 @@ def _identity_section(result: ExplainResult, identity: Mapping[str, str]) -> Sec
             "Rows explained",
             f"{int(population['oot']):,} out-of-time + {int(population['latest']):,} latest snapshot",
         ),
-        ("SHAP time", f"{result.timings.get('shap_seconds', float('nan')):.2f} s"),
     ]
     body = table(pd.DataFrame(rows, columns=["item", "value"])) + note(SCALE_NOTE)
     return Section("Model identity", body, anchor="identity")
@@ -177,9 +197,10 @@ def _importance_section(result: ExplainResult) -> Section:
     top = result.importance.head(20)
     exp = explanation(result, result.report_rows)
     plt.figure()
-    shap.plots.beeswarm(
-        exp, max_display=20, show=False, color_bar_label="Feature value (category code)"
-    )
+    with seeded():
+        shap.plots.beeswarm(
+            exp, max_display=20, show=False, color_bar_label="Feature value (category code)"
+        )
     fig = plt.gcf()
     fig.axes[0].set_xlabel("SHAP value (log-odds)")
     body = paragraph(
@@ -205,13 +226,14 @@ def _dependence_section(result: ExplainResult) -> Section:
     for feature, partner in result.dependence:
         fig, ax = plt.subplots(figsize=(6.5, 4))
         color = _feature_explanation(result, rows, partner) if partner else "#1E88E5"
-        shap.plots.scatter(
-            _feature_explanation(result, rows, feature),
-            color=color,
-            ax=ax,
-            show=False,
-            ylabel="SHAP value (log-odds)",
-        )
+        with seeded():
+            shap.plots.scatter(
+                _feature_explanation(result, rows, feature),
+                color=color,
+                ax=ax,
+                show=False,
+                ylabel="SHAP value (log-odds)",
+            )
         column = result.frame[feature]
         if isinstance(column.dtype, pd.CategoricalDtype):
             levels = list(column.cat.categories)
@@ -266,7 +288,8 @@ def _local_section(result: ExplainResult) -> Section:
     for chosen in result.chosen.itertuples():
         exp = explanation(result, np.array([chosen.row]), readable=True)[0]
         plt.figure()
-        shap.plots.waterfall(exp, max_display=10, show=False)
+        with seeded():
+            shap.plots.waterfall(exp, max_display=10, show=False)
         fig = plt.gcf()
         fig.axes[0].set_xlabel("log-odds (margin)")
         label = result.score_label

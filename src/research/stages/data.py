@@ -1,6 +1,9 @@
 """The data stage: the raw tables (synthetic or a folder of the bank's own), checked, then written.
 
-Validation runs before anything is written, so bad input leaves no output behind.
+Checks run before anything is written, so bad input leaves no output behind: open-ended
+placeholder dates (9999-12-31) read as empty, the contract's rules, then the as-of date of
+the data (``params.yaml`` → ``data.as_of``, the end of the synthetic history, or derived
+from the dates) and the refusal of every record dated after it.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import pandas as pd
 
 from research import evaluation
 from research.data import profile
+from research.data.asof import AsOf, check_after_as_of, clear_placeholders
 from research.data.io import read_tables, write_tables
 from research.data.schema import validate_tables
 from research.data.synthetic import generate_portfolio
 from research.paths import raw_dir, truth_dir
+from research.stages import _inputs
 from research.stages._context import StageContext
 
 
@@ -30,6 +35,8 @@ class DataResult:
     segments: pd.DataFrame
     event_rates: pd.DataFrame
     informativeness: pd.DataFrame | None  # the oracle against single observables (synthetic only)
+    as_of: AsOf  # the extract date of the data and how it was found; labels censor there
+    notes: list[str]  # what was read differently (open-ended placeholder dates read as empty)
 
 
 def source_tables(ctx: StageContext) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
@@ -53,10 +60,13 @@ def source_tables(ctx: StageContext) -> tuple[dict[str, pd.DataFrame], dict[str,
 
 
 def run(ctx: StageContext) -> DataResult:
-    """Build or read the tables, validate them (raising before any write), write ``data/raw`` and ``data/truth``."""
+    """Build or read the tables, check them (raising before any write), write ``data/raw`` and ``data/truth``."""
     raw, truth = source_tables(ctx)
+    raw, notes = clear_placeholders(raw)
     # Validation raises (naming table, column, rule and example rows) before anything is written.
     tables = validate_tables(raw)
+    as_of = _inputs.as_of(ctx, tables)
+    check_after_as_of(tables, as_of)  # every column with records after it, before any write
     if ctx.write:
         write_tables(tables, raw_dir(ctx.root))
         write_tables(truth, truth_dir(ctx.root))
@@ -67,15 +77,20 @@ def run(ctx: StageContext) -> DataResult:
         source=ctx.settings.data.source,
         counts=profile.table_counts(tables),
         segments=profile.segment_profile(tables),
-        event_rates=evaluation.event_rates_by_year(tables, default_dpd=labels.default_dpd),
+        event_rates=evaluation.event_rates_by_year(
+            tables, default_dpd=labels.default_dpd, as_of=as_of.date
+        ),
         informativeness=(
             evaluation.informativeness(
                 tables,
                 truth,
                 default_dpd=labels.default_dpd,
                 horizons_months=labels.horizons_months,
+                as_of=as_of.date,
             )
             if truth
             else None
         ),
+        as_of=as_of,
+        notes=notes,
     )

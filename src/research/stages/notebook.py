@@ -6,17 +6,41 @@ everything else from ``params.yaml`` itself. ``RESEARCH_PIPELINE=1`` tells the s
 write its outputs and register. The executed copy lands in
 ``reports/notebooks/<stage>[-<model>].ipynb`` with an HTML rendering beside it, and is
 kept even when a cell fails: it is the failure log.
+
+Faults leave nothing running and nothing looking current that is not:
+
+- The kernel dies with this process: Linux sends it SIGKILL when its parent ends
+  (``PR_SET_PDEATHSIG``, set as it starts; ipykernel's own parent poller, enabled by
+  jupyter_client's ``JPY_PARENT_PID``, is the slower fallback elsewhere). On SIGTERM, SIGINT
+  or SIGHUP the kernel's process group gets SIGTERM at once (a training run in it closes its
+  MLflow run as KILLED), then SIGKILL after ``KERNEL_GRACE_S``; the failure is recorded and
+  the signal then ends this process.
+- Run by DVC (``DVC_STAGE`` set), this process gets SIGTERM when DVC ends, so a killed
+  ``dvc repro`` does not leave a stage writing while the next one starts it again.
+- A failed or interrupted run marks the stages downstream stale and takes their reports
+  down (``research.stages._stale``); the front page, if built, is rewritten with a banner.
+  A successful run of the stage clears that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
+from research import _process
 from research.paths import executed_notebook_path, notebooks_dir
-from research.stages import check_stage, stage_context
+from research.stages import _stale, check_stage, stage_context
 from research.stages._context import PIPELINE_ENV
+
+KERNEL_GRACE_S = 5.0  # what a kernel gets after SIGTERM to close its run before SIGKILL
 
 
 def run_notebook(
@@ -31,23 +55,27 @@ def run_notebook(
     import nbformat
     import papermill
 
+    from research.stages.report import refresh_front_page
+
+    if os.environ.get("DVC_STAGE"):
+        _process.die_with_parent(signal.SIGTERM)
     root = ctx.root
+    models = list(ctx.settings.models)
     out = executed_notebook_path(root, stage, model)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if _stale.begin(root, stage, model, models):
+        refresh_front_page(ctx)
+    kernels = _Kernels()
     saved = {name: os.environ.get(name) for name in ("RESEARCH_ROOT", PIPELINE_ENV)}
     os.environ["RESEARCH_ROOT"] = str(root)
     os.environ[PIPELINE_ENV] = "1"
-    try:
-        papermill.execute_notebook(
-            str(notebooks_dir(root) / f"{stage}.ipynb"),
-            str(out),
-            parameters={"model": model} if model is not None else {},
-            cwd=str(root),
-            kernel_name="research" if _has_research_kernel() else "python3",
-            progress_bar=False,
-            log_output=False,
-        )
-    finally:
+
+    finished: list[bool] = []
+
+    def finish() -> None:  # restore the environment, write the HTML copy (once)
+        if finished:
+            return
+        finished.append(True)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -55,7 +83,121 @@ def run_notebook(
                 os.environ[name] = value
         if html and out.exists():
             _write_html(nbformat.read(out, as_version=4), out.with_suffix(".html"))
+
+    try:
+        with _process.signals_raise(kernels.on_signal):
+            try:
+                papermill.execute_notebook(
+                    str(notebooks_dir(root) / f"{stage}.ipynb"),
+                    str(out),
+                    parameters={"model": model} if model is not None else {},
+                    cwd=str(root),
+                    kernel_name="research" if _has_research_kernel() else "python3",
+                    progress_bar=False,
+                    log_output=False,
+                    kernel_manager_class=kernels.manager_class(),
+                )
+            finally:
+                kernels.stop()
+        if kernels.interrupted:
+            raise _process.Interrupted(kernels.interrupted)
+    except BaseException as err:
+        signum = kernels.interrupted or getattr(err, "signum", None)
+        _record_failure(ctx, stage, model, models, err, signum, refresh_front_page)
+        if signum:
+            finish()
+            _process.redeliver(signum)  # ends the process as the signal would have
+        raise
+    else:
+        _stale.succeed(root, stage, model)
+    finally:
+        finish()
     return out
+
+
+def _record_failure(ctx, stage, model, models, err, signum, refresh: Callable) -> None:
+    """Mark the stages downstream stale and rewrite the front page; never mask the failure itself."""
+    import warnings
+
+    error = f"interrupted by {signal.Signals(signum).name}" if signum else _stale.first_line(err)
+    try:
+        _stale.fail(ctx.root, stage, model, models, error)
+        refresh(ctx)
+    except Exception as marking:  # the stage's own error is what matters
+        warnings.warn(f"could not mark the reports stale: {marking}", stacklevel=2)
+
+
+class _Kernels:
+    """The kernels a run starts: they die with this process, and a termination signal stops them first."""
+
+    def __init__(self) -> None:
+        self.processes: list[Any] = []  # subprocess.Popen of each kernel (its own process group)
+        self.interrupted: int | None = None
+        self._timer: threading.Timer | None = None
+
+    def manager_class(self) -> type:
+        """A kernel manager that starts kernels with SIGKILL as their parent-death signal."""
+        from jupyter_client.manager import AsyncKernelManager
+
+        setter = _process.pdeathsig_setter(signal.SIGKILL)
+        parent = os.getpid()
+        kernels = self
+
+        def set_death_signal() -> None:  # runs in the forked kernel before exec
+            if setter is not None:
+                setter()
+                if os.getppid() != parent:
+                    os._exit(1)
+
+        class ChildKernelManager(AsyncKernelManager):
+            async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+                kw.setdefault("preexec_fn", set_death_signal)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+                process = getattr(self.provisioner, "process", None)
+                if process is not None:
+                    kernels.processes.append(process)
+
+        return ChildKernelManager
+
+    def alive(self) -> list[Any]:
+        return [p for p in self.processes if p.poll() is None]
+
+    def _signal(self, signum: int, processes: list[Any]) -> None:
+        for process in processes:
+            with contextlib.suppress(OSError):  # the kernel leads its own group (new session)
+                os.killpg(process.pid, signum)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM the kernels now, SIGKILL them after the grace; nbclient then sees them die.
+
+        Before a kernel runs there is nothing to wait for: the run stops here.
+        """
+        self.interrupted = self.interrupted or signum
+        alive = self.alive()
+        if not alive:
+            raise _process.Interrupted(signum)
+        self._signal(signal.SIGTERM, alive)
+        if self._timer is None:
+            self._timer = threading.Timer(
+                KERNEL_GRACE_S, lambda: self._signal(signal.SIGKILL, self.alive())
+            )
+            self._timer.daemon = True
+            self._timer.start()
+
+    def stop(self) -> None:
+        """No kernel outlives the run: SIGTERM, then SIGKILL after the grace; on interruption their groups too."""
+        alive = self.alive()
+        self._signal(signal.SIGTERM, alive)
+        for process in alive:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL below
+                process.wait(timeout=KERNEL_GRACE_S)
+        if alive or self.interrupted:
+            self._signal(signal.SIGKILL, self.processes)  # the kernels and what they started
+        for process in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=KERNEL_GRACE_S)
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _has_research_kernel() -> bool:

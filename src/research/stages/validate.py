@@ -66,8 +66,6 @@ def run(ctx: StageContext, model: str) -> ValidateStageResult:
 def _write_and_log(
     ctx: StageContext, model: str, result, thresholds: Thresholds, summary: dict
 ) -> None:
-    import mlflow
-
     root = ctx.root
     run_info = tracking.read_run_file(run_file(root, model))
     report_path = validation_report_path(root, model)
@@ -99,11 +97,14 @@ def _write_and_log(
         ],
     )
     _io.write_csv(csi_path, result.csi[["feature", "csi"]])
-    with tracking.model_run(root, model, run_id=run_info["run_id"]):
-        mlflow.log_metrics(flat_metrics(summary))
-        for path in (report_path, summary_path, backtest_path, csi_path):
-            mlflow.log_artifact(str(path), artifact_path="validation")
-        mlflow.log_text(result.checks.to_csv(index=False), "validation/checks.csv")
-        mlflow.set_tags(
-            {f"validation.{colour}": str(count) for colour, count in result.lights.items()}
-        )
+    # the training run gets the figures and files; it stays as training ended it (never reopened)
+    tracking.log_to_finished_run(
+        root,
+        run_info["run_id"],
+        metrics=flat_metrics(summary),
+        artifacts=[
+            ("validation", path) for path in (report_path, summary_path, backtest_path, csi_path)
+        ],
+        texts={"validation/checks.csv": result.checks.to_csv(index=False)},
+        tags={f"validation.{colour}": str(count) for colour, count in result.lights.items()},
+    )

@@ -32,6 +32,11 @@ class ValidationParams:
                 "must be two increasing non-negative bounds [amber_from, red_from]",
             )
         _check(
+            self.hhi_bands[1] <= 1,
+            "validation.hhi_bands",
+            "must be shares of at most 1 (a Herfindahl index lies in (0, 1])",
+        )
+        _check(
             len(self.auc_bands) == 2 and 0.5 <= self.auc_bands[1] < self.auc_bands[0] <= 1,
             "validation.auc_bands",
             "must be two decreasing AUCs in [0.5, 1]: [green_from, red_below]",

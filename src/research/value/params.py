@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from research._params import check as _check
+from research._params import check_known as _check_known
 from research._params import check_weights as _check_weights
+from research._params import increasing as _increasing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,13 +105,21 @@ class ValueParams:
         _check(self.activity_window_months >= 1, "value.activity_window_months", "must be >= 1")
         _check(self.rfm_quantiles >= 2, "value.rfm_quantiles", "must be >= 2")
         _check(self.horizon_years >= 1, "value.horizon_years", "must be >= 1")
-        _check(self.discount_rate > -1, "value.discount_rate", "must be > -1")
+        for key in ("discount_rate", "funding_cost"):
+            _check(
+                -1 < getattr(self, key) < 1,
+                f"value.{key}",
+                "must lie in (-1, 1): a yearly rate as a fraction (0.10 for 10%)",
+            )
         _check(0 <= self.ccf <= 1, "value.ccf", "must lie in [0, 1]")
-        _check(self.payments_margin >= 0, "value.payments_margin", "must be >= 0")
+        _check(
+            0 <= self.payments_margin < 1,
+            "value.payments_margin",
+            "must lie in [0, 1): income per unit of turnover as a fraction",
+        )
         cuts = self.value_tiers
         _check(
-            all(0 < c < 1 for c in cuts)
-            and all(a < b for a, b in zip(cuts, cuts[1:], strict=False)),
+            all(0 < c < 1 for c in cuts) and _increasing(cuts),
             "value.value_tiers",
             "must be quantiles in (0, 1), increasing strictly",
         )
@@ -118,14 +128,40 @@ class ValueParams:
             "value.tier_names",
             "needs one more name than value_tiers cut points (lowest tier first)",
         )
-        unknown = [t for t in self.high_value_tiers if t not in self.tier_names]
-        _check(not unknown, "value.high_value_tiers", f"names tiers not in tier_names: {unknown}")
+        _check(
+            len(set(self.tier_names)) == len(self.tier_names),
+            "value.tier_names",
+            f"must not repeat a tier, got {self.tier_names}",
+        )
+        _check_known(
+            self.high_value_tiers,
+            self.tier_names,
+            "value.high_value_tiers",
+            "names tiers not in tier_names:",
+        )
+        _check(bool(self.risk_bands), "value.risk_bands", "must hold at least one band")
+        for band, members in self.risk_bands.items():
+            _check(bool(members), f"value.risk_bands.{band}", "must list at least one grade")
         grades = [g for band in self.risk_bands.values() for g in band]
         _check(
             len(grades) == len(set(grades)),
             "value.risk_bands",
             "lists a grade in more than one band",
         )
+        _check_known(
+            self.treatments, self.tier_names, "value.treatments", "names tiers not in tier_names:"
+        )
+        for tier, by_band in self.treatments.items():
+            _check_known(
+                by_band,
+                list(self.risk_bands),
+                f"value.treatments.{tier}",
+                "names bands not in risk_bands:",
+            )
+            for band, action in by_band.items():
+                _check(
+                    bool(action.strip()), f"value.treatments.{tier}.{band}", "must name a treatment"
+                )
         for tier in self.tier_names:
             _check(tier in self.treatments, "value.treatments", f"needs an entry for tier {tier!r}")
             missing = [b for b in self.risk_bands if b not in self.treatments[tier]]
