@@ -229,8 +229,11 @@ def test_interrupted_blocks_see_the_signal_as_an_exception():
 
 SMALL = {
     "data.synthetic.n_customers": 600,
-    "models.credit.xgb.n_estimators": 40,
-    "models.churn.xgb.n_estimators": 40,
+    "models.credit.xgb.n_estimators": 60,
+    "models.churn.xgb.n_estimators": 60,
+    # 600 firms: the shipped min_child_weight (50, sized for 100,000-row panels) grows no split
+    "models.credit.xgb.min_child_weight": 5.0,
+    "models.churn.xgb.min_child_weight": 5.0,
     "explain.report_sample": 200,
     "explain.interaction_sample": 40,
 }

@@ -83,6 +83,8 @@ CASES: list[tuple[str, Edit, str]] = [
     ("oot-labels-censored", put("split.oot_first_snapshot", "2024-07-01"), r"split\.oot_first_snapshot \(2024-07-01\) plus models\.credit\.horizon_months \(12\) must not pass the end of the data .*latest possible: 2024-01-01"),
     ("valid-fraction-zero", put("split.valid_fraction", 0.0), r"split\.valid_fraction must lie in \(0, 1\)"),
     ("test-fraction-one", put("split.test_fraction", 1.0), r"split\.test_fraction must lie in \(0, 1\)"),
+    ("min-events-zero", put("split.min_events", 0), r"split\.min_events must be at least 1"),
+    ("min-events-typo", rename("split.min_events", "min_event"), r"unknown key 'split\.min_event' \(did you mean 'split\.min_events'\?\)"),
     ("oot-bad-date", put("split.oot_first_snapshot", "2023-13-01"), r"split\.oot_first_snapshot must be an ISO date"),
     # ------------------------------------------------------------------ labels
     ("default-dpd-zero", put("labels.default_dpd", 0), r"labels\.default_dpd must be at least 1 day"),

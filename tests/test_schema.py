@@ -19,7 +19,7 @@ import pytest
 from _tables import small_valid_tables
 from research.data import io as table_io
 from research.data.contract import TABLES
-from research.data.schema import RULES, SchemaError, TableFileError, validate_tables
+from research.data.schema import RULES, SchemaError, SchemaErrors, TableFileError, validate_tables
 
 Tables = dict[str, pd.DataFrame]
 
@@ -86,19 +86,32 @@ def test_text_and_numbers_are_coerced():
     assert validated["facilities"]["limit_amount"].tolist() == [1e6, 250_000.5, 4e7]
 
 
-def test_first_problem_wins_in_contract_table_order():
+def test_every_failure_is_listed_in_contract_table_order():
     def change(t: Tables) -> None:
         t["applications"].loc[0, "amount"] = -1.0
         t["facilities"].loc[0, "limit_amount"] = -1.0
+        t["facilities"].loc[1, "product"] = "yacht"
 
-    _fails(
-        _broken(change),
-        "facilities.limit_amount: rule 'range' failed for 1 of 3 rows "
-        "(values not between 0 and 1e+13); e.g.:",
-        table="facilities",
-        column="limit_amount",
-        rule="range",
+    with pytest.raises(SchemaErrors) as info:
+        validate_tables(_broken(change))
+    error = info.value
+    message = str(error)
+    assert message.startswith("3 failures in 2 tables: facilities (2), applications (1)\n\n")
+    # the first failure's attributes; then grouped by table (contract order), then rule
+    assert (error.table, error.column, error.rule) == (
+        "facilities",
+        "product",
+        "allowed categories",
     )
+    assert [(e.table, e.rule) for e in error.errors] == [
+        ("facilities", "allowed categories"),
+        ("facilities", "range"),
+        ("applications", "range"),
+    ]
+    assert "\nfacilities:\n  1. [allowed categories] facilities.product: rule " in message
+    assert "\n  2. [range] facilities.limit_amount: rule 'range' failed for 1 of 3 rows" in message
+    assert "\napplications:\n  3. [range] applications.amount: rule 'range' failed" in message
+    assert message.count("\n    Fix: ") == 3
 
 
 # --- table set --------------------------------------------------------------------------
@@ -588,7 +601,12 @@ def test_read_missing_folder(tmp_path: Path):
             4,
         ),
         (
-            ["2023-01-03T09:15:00Z", "2023-01-04 17:40", "2023-01-05T11:00:00+02:00", None],
+            [
+                "2023-01-03T09:15:00Z",
+                "2023-01-04 17:40",
+                "2023-01-05T11:00:00+02:00",
+                "2023-01-06 08:30",
+            ],
             "values with a time-zone offset; column dtype str",
             2,
         ),

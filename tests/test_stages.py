@@ -183,3 +183,154 @@ def test_bad_stage_or_model_is_refused_before_any_work(project):
         run_stage("train", "credt", ctx=ctx)
     with pytest.raises(ValueError, match="stage 'value' takes no --model"):
         run_stage("value", "credit", ctx=ctx)
+
+
+def _copy_project(project: Path, built: dict, tmp_path: Path, edit) -> Path:
+    """A copy of the built project (data and features reused) with ``edit`` applied to its params."""
+    assert built  # the source project has run every stage
+    root = tmp_path / "project"
+    shutil.copytree(project, root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    edit(params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+def _pipeline(root: Path, stages) -> dict:
+    saved = os.environ.get("RESEARCH_PIPELINE")
+    os.environ["RESEARCH_PIPELINE"] = "1"
+    try:
+        return {
+            f"{stage}@{model}" if model else stage: run_stage(stage, model, root=root)
+            for stage, model in stages
+        }
+    finally:
+        if saved is None:
+            os.environ.pop("RESEARCH_PIPELINE", None)
+        else:
+            os.environ["RESEARCH_PIPELINE"] = saved
+
+
+def test_a_disabled_model_writes_its_disabled_record_and_the_pipeline_runs_on(
+    project, built, tmp_path
+):
+    def disable_churn(params: dict) -> None:
+        params["models"]["churn"]["enabled"] = False
+
+    root = _copy_project(project, built, tmp_path, disable_churn)
+    for path in ("models/churn", "data/scores/churn.parquet", "reports/churn", "plots/churn"):
+        target = root / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    for name in ("churn", "churn_explain", "churn_validation"):
+        (root / "metrics" / f"{name}.json").unlink()
+    results = _pipeline(
+        root,
+        [
+            *((stage, model) for stage in ("train", "explain", "validate") for model in MODELS),
+            ("value", None),
+            ("report", None),
+        ],
+    )
+    # every out dvc.yaml declares for the churn stages exists, each saying the model is off
+    declared = [
+        "models/churn/disabled.json",
+        "data/scores/churn.parquet",
+        "metrics/churn.json",
+        "plots/churn/roc.csv",
+        "plots/churn/precision_recall.csv",
+        "plots/churn/calibration.csv",
+        "reports/churn/shap.html",
+        "data/scores/churn_reason_codes.parquet",
+        "metrics/churn_explain.json",
+        "reports/churn/validation.html",
+        "metrics/churn_validation.json",
+        "plots/churn/backtest.csv",
+        "plots/churn/csi.csv",
+        "reports/value.html",
+        "metrics/value.json",
+        "reports/index.html",
+    ]
+    assert [p for p in declared if not (root / p).exists()] == []
+    assert json.loads((root / "metrics/churn.json").read_text()) == {"enabled": False}
+    assert "disabled in params.yaml" in (root / "reports/churn/validation.html").read_text()
+    assert "disabled in params.yaml" in (root / "reports/churn/shap.html").read_text()
+    scores = pd.read_parquet(root / "data/scores/churn.parquet")
+    assert scores.empty and {"customer_id", "snapshot_date", "split", "score"} <= set(
+        scores.columns
+    )
+    assert list(pd.read_csv(root / "plots/churn/roc.csv").columns) == ["fpr", "tpr"]
+    assert results["train@credit"].results["oot"]["auc"] > 0.6  # the enabled models still train
+    # the value step needs the attrition model: it says so rather than guessing a retention term
+    value_page = (root / "reports/value.html").read_text()
+    assert "not computed" in value_page and "churn" in value_page
+    assert json.loads((root / "metrics/value.json").read_text()) == {"computed": False}
+    page = (root / "reports/index.html").read_text()
+    assert "Disabled models" in page and "<code>churn</code>: disabled" in page
+    assert [e.model for e in results["report"].models] == ["credit", "default_6m"]
+    # what dvc repro runs: the notebook runner writes the placeholders and a notebook saying why
+    from research.stages.notebook import run_notebook
+
+    (root / "metrics" / "churn.json").unlink()
+    executed = run_notebook("train", model="churn", root=root, html=True)
+    assert "disabled in params.yaml" in executed.read_text()
+    assert executed.with_suffix(".html").exists()
+    assert json.loads((root / "metrics/churn.json").read_text()) == {"enabled": False}
+    executed = run_notebook("value", root=root, html=False)
+    assert "not computed" in executed.read_text().lower()
+
+
+def test_degenerate_models_stop_train_before_writing(project, built, tmp_path):
+    import numpy as np
+
+    from research.models.checks import DegenerateModelError
+
+    # A label drawn at random, beside features that say nothing: the booster can find no split.
+    rng = np.random.default_rng(7)
+    noise = pd.DataFrame(
+        {
+            "loan_id": np.arange(3000),
+            "income": np.full(3000, 1.0),
+            "segment": ["a"] * 3000,
+            "bad": (rng.random(3000) < 0.2).astype(int),
+        }
+    )
+
+    def add_noise_model(params: dict) -> None:
+        spec = copy.deepcopy(params["models"]["churn"])
+        spec.update(
+            source="data/noise.parquet",
+            id_column="loan_id",
+            date_column="",
+            label="bad",
+            registry_name="noise",
+            description="A label drawn independently of every feature",
+        )
+        params["models"]["noise"] = spec
+
+    root = _copy_project(project, built, tmp_path, add_noise_model)
+    noise.to_parquet(root / "data" / "noise.parquet")
+    with pytest.raises(
+        DegenerateModelError, match=r"model 'noise': the booster grew no split at all"
+    ):
+        _pipeline(root, [("train", "noise")])
+    assert not (root / "models" / "noise").exists()
+    assert not (root / "metrics" / "noise.json").exists()
+    assert not (root / "data" / "scores" / "noise.parquet").exists()
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["split"]["min_events"] = 100_000
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = (root / "metrics" / "credit.json").read_bytes()
+    with pytest.raises(DegenerateModelError, match=r"model 'credit': too few events") as err:
+        _pipeline(root, [("train", "credit")])
+    for part in (
+        "train ",
+        "valid ",
+        "oot ",
+        "split.min_events is 100000",
+        "split.oot_first_snapshot",
+        "features.snapshots",
+        "models.credit.enabled: false",
+    ):
+        assert part in str(err.value), part
+    assert (root / "metrics" / "credit.json").read_bytes() == before

@@ -57,23 +57,45 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from research.data.asof import after_as_of_errors, clear_placeholders, resolve_as_of
-    from research.data.io import read_tables
-    from research.data.schema import validate_tables
+    import json
 
-    raw, notes = clear_placeholders(read_tables(args.folder))
-    tables = validate_tables(raw)
+    from research.data.asof import after_as_of_errors, clear_placeholders, resolve_as_of
+    from research.data.io import read_folder
+    from research.data.schema import SOURCE_ATTR, SchemaError, SchemaErrors, check_tables
+
+    frames, errors = read_folder(args.folder)
+    raw, notes = clear_placeholders(frames)
+    checked, found = check_tables(raw, unreadable={e.table for e in errors})
+    errors += found
     for note in notes:
         print(f"note: {note}")
-    as_of = resolve_as_of(args.as_of or "", tables, None, configured_as="--as-of")
-    print(f"as-of date: {as_of}")
-    errors = after_as_of_errors(tables, as_of)
-    refused = {e.table for e in errors}
-    for name, frame in tables.items():
-        if name not in refused:
+    try:
+        as_of = resolve_as_of(args.as_of or "", checked, None, configured_as="--as-of")
+    except ValueError as err:
+        if not errors:
+            raise
+        print(f"as-of date: not checked ({err})")
+    else:
+        print(f"as-of date: {as_of}")
+        late = after_as_of_errors(checked, as_of)
+        for error in late:
+            error.file = raw[error.table].attrs.get(SOURCE_ATTR)
+        errors += late
+    failed = {e.table for e in errors}
+    for name, frame in checked.items():
+        if name not in failed:
             print(f"{name}: {len(frame):,} rows ok")
-    for error in errors:
-        print(f"research: {error}\n", file=sys.stderr)
+    report: SchemaError | None = None
+    if len(errors) == 1:
+        report, errors = errors[0], errors[:1]
+    elif errors:
+        report = SchemaErrors(errors)
+        errors = report.errors
+    if args.json:
+        records = [error.record() for error in errors]
+        Path(args.json).write_text(json.dumps(records, indent=2, default=str) + "\n", "utf-8")
+    if report is not None:
+        print(f"research: {report}", file=sys.stderr)
     return 2 if errors else 0
 
 
@@ -137,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DATE",
         help="the extract date of the tables: records dated after it are refused "
         "(default: derived from the tables' dates, and printed)",
+    )
+    val.add_argument(
+        "--json",
+        default=None,
+        metavar="PATH",
+        help="also write the failures to PATH as JSON, for tools: a list (empty when the "
+        "folder passes) of {table, column, rule, count, total_rows, examples, fix, file, "
+        "message}",
     )
     val.set_defaults(func=_validate)
 

@@ -4,8 +4,9 @@ Reading returns raw frames (``research.data.schema`` validates them). What canno
 table is refused by name before anything is read: a file of no known form, two entries
 for one table, a folder of parts in no one format. A file that cannot be read (empty,
 damaged, not UTF-8, ragged CSV lines, a column named twice) is refused with its path and
-what to do. Both raise a :class:`~research.data.schema.TableFileError`, a ``SchemaError``
-(so a ``ValueError``) with a one-line message. Each frame read carries its source path in
+what to do. Both are a :class:`~research.data.schema.TableFileError`, a ``SchemaError``
+(so a ``ValueError``) with a one-line message; ``read_folder`` collects them and reads the
+other tables, ``read_tables`` raises them (several as a ``SchemaErrors``). Each frame read carries its source path in
 ``frame.attrs["source"]``, so that validation errors name the file too.
 
 Writing produces deterministic Parquet files and replaces the target folder atomically;
@@ -38,7 +39,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from research.data.contract import CSV_COMPRESSIONS, TABLES
-from research.data.schema import SOURCE_ATTR, SchemaError, file_error, validate_tables
+from research.data.schema import (
+    SOURCE_ATTR,
+    SchemaError,
+    check_tables,
+    file_error,
+    raise_failures,
+    validate_tables,
+)
 
 CSV_SUFFIXES = (".csv", *(f".csv.{c}" for c in CSV_COMPRESSIONS))
 TABLE_SUFFIXES = (".parquet", *CSV_SUFFIXES)
@@ -82,24 +90,58 @@ def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
         TableFileError: For an entry that is not a table, a table given twice, or a file
             that cannot be read (the message names it and the fix).
     """
+    frames, errors = read_folder(folder)
+    raise_failures(errors)
+    return frames
+
+
+def read_folder(folder: str | Path) -> tuple[dict[str, pd.DataFrame], list[SchemaError]]:
+    """Read every table of a folder that can be read, and collect the failures of the others.
+
+    Like ``read_tables``, but an entry that is not a table, a second entry for a table or a
+    file that cannot be read is reported and skipped: the other tables are still read.
+
+    Returns:
+        The frames read (as ``read_tables`` returns them) and the errors
+        (:class:`~research.data.schema.TableFileError`), in name order.
+
+    Raises:
+        FileNotFoundError: If ``folder`` is not an existing folder.
+        TableFileError: If the folder itself cannot be listed.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(
             f"table folder {root} does not exist or is not a folder; "
             "Fix: pass the folder that holds the <table>.parquet or <table>.csv files"
         )
+    errors: list[SchemaError] = []
     frames = {}
-    for name, source in _discover(root).items():
+    for name, source in _discover(root, errors).items():
         # A name outside the contract is not read: validation refuses it first, by name.
-        frame = _read_source(source) if name in TABLES else pd.DataFrame()
+        try:
+            frame = _read_source(source) if name in TABLES else pd.DataFrame()
+        except SchemaError as err:
+            errors.append(err)
+            continue
         frame.attrs[SOURCE_ATTR] = str(source.path)
         frames[name] = frame
-    return frames
+    return frames, errors
 
 
 def load_validated(folder: str | Path) -> dict[str, pd.DataFrame]:
-    """Read a folder of tables and validate it (see ``research.data.schema``)."""
-    return validate_tables(read_tables(folder))
+    """Read a folder of tables and validate it (see ``research.data.schema``).
+
+    Raises:
+        SchemaError: The one failure, or a :class:`~research.data.schema.SchemaErrors`
+            listing every failure of reading and validation.
+    """
+    frames, errors = read_folder(folder)
+    if not errors:
+        return validate_tables(frames)
+    _, found = check_tables(frames, unreadable={err.table for err in errors})
+    raise_failures([*errors, *found])
+    raise AssertionError("unreachable")  # raise_failures raised
 
 
 def _ignored(name: str) -> bool:
@@ -115,39 +157,50 @@ def _split_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _discover(root: Path) -> dict[str, _Source]:
-    """The table entries of ``root``, refusing unknown entries and tables given twice."""
+def _discover(root: Path, errors: list[SchemaError]) -> dict[str, _Source]:
+    """The table entries of ``root``; unknown entries and tables given twice go to ``errors``."""
     sources: dict[str, _Source] = {}
     for path in _listing(root, root.name):
-        if _ignored(path.name):
+        try:
+            source = _entry(path, sources)
+        except SchemaError as err:
+            errors.append(err)
             continue
-        split = _split_name(path.name)
-        if path.is_dir() and split is None and "." not in path.name:
-            split = (path.name, "")  # a plain folder of parts: the format comes from them
-        if split is None or not (path.is_dir() or path.is_file()):
-            kind = "folder" if path.is_dir() else "file"
-            raise file_error(
-                path,
-                path.name,
-                "known file",
-                f"not a table {kind} of a known form ({_FORMS})",
-                "move it out of the table folder, or store the table in one of these forms",
-            )
-        if path.is_dir() and split[0] in TABLES:
-            source = _part_source(path, *split)
-        else:  # a file, or a folder that validation refuses as an unknown table
-            source = _Source(split[0], path, split[1] or "parquet")
-        if source.table in sources:
-            raise file_error(
-                path,
-                source.table,
-                "one file per table",
-                f"table {source.table!r} is given twice: {sources[source.table].path.name} "
-                f"and {path.name}",
-                "keep only one of the two",
-            )
-        sources[source.table] = source
+        if source is not None:
+            sources[source.table] = source
     return sources
+
+
+def _entry(path: Path, sources: dict[str, _Source]) -> _Source | None:
+    """The table entry ``path`` (None for an ignored one); raises for one refused."""
+    if _ignored(path.name):
+        return None
+    split = _split_name(path.name)
+    if path.is_dir() and split is None and "." not in path.name:
+        split = (path.name, "")  # a plain folder of parts: the format comes from them
+    if split is None or not (path.is_dir() or path.is_file()):
+        kind = "folder" if path.is_dir() else "file"
+        raise file_error(
+            path,
+            path.name,
+            "known file",
+            f"not a table {kind} of a known form ({_FORMS})",
+            "move it out of the table folder, or store the table in one of these forms",
+        )
+    if path.is_dir() and split[0] in TABLES:
+        source = _part_source(path, *split)
+    else:  # a file, or a folder that validation refuses as an unknown table
+        source = _Source(split[0], path, split[1] or "parquet")
+    if source.table in sources:
+        raise file_error(
+            path,
+            source.table,
+            "one file per table",
+            f"table {source.table!r} is given twice: {sources[source.table].path.name} "
+            f"and {path.name}",
+            "keep only one of the two",
+        )
+    return source
 
 
 def _listing(folder: Path, table: str) -> list[Path]:

@@ -1,11 +1,15 @@
 """The input contract, executable: check a set of tables and coerce them to canonical dtypes.
 
-``validate_tables`` applies the rules of ``research.data.contract`` and raises the first
-problem as a :class:`SchemaError` that names the table, the column, the rule, a few
-offending rows and how to fix it. Checks are vectorised, so tens of millions of rows
-take seconds.
+``validate_tables`` applies the rules of ``research.data.contract`` and reports every
+failure: one as a :class:`SchemaError` that names the table, the column, the rule, a few
+offending rows and how to fix it; several as a :class:`SchemaErrors` (``errors`` lists
+them; its message starts with a summary line, then lists them grouped by table and rule).
+``check_tables`` returns the failures instead of raising. A missing or repeated column
+skips only the rules that need it; values failing the type rule are emptied so that they
+fail nothing else; the rules between tables run wherever both could be checked. Checks
+are vectorised, so tens of millions of rows take seconds.
 
-Rules, in the order they are checked (the ``rule`` of a ``SchemaError``):
+Rules, in the order they are checked and listed (the ``rule`` of a ``SchemaError``):
 
 * on the files of a folder (``research.data.io`` raises a :class:`TableFileError`):
   ``known file``, ``one file per table``, ``readable file``, ``unique column names``
@@ -18,7 +22,7 @@ Rules, in the order they are checked (the ``rule`` of a ``SchemaError``):
   ``same customer``, ``not before onboarding``, ``not before origination``.
 
 Parents come before children in ``contract.TABLES``, so the cross-table rules of a
-table always compare against an already validated parent.
+table always compare against an already checked parent.
 
 Canonical dtypes: id and category columns ``str``; date and timestamp columns
 ``datetime64[ns]`` (dates at midnight); float ``float64``; int ``int64`` (``Int64`` when
@@ -28,8 +32,9 @@ kept unchanged after the contract's columns; the index is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -149,6 +154,10 @@ class SchemaError(ValueError):
         rule: The name of the failed rule, one of ``RULES``.
         examples: Up to five offending rows (original index kept); ``None`` when the rule
             is not about rows (a missing table or column).
+        count: How many rows fail the rule (``None`` when it is not about rows).
+        total: The rows of the table (``None`` when it is not about rows).
+        fix: What to do, in words (``None`` when not known).
+        file: The file the table was read from (``None`` when not known).
     """
 
     def __init__(
@@ -158,15 +167,59 @@ class SchemaError(ValueError):
         column: str | None,
         rule: str,
         examples: pd.DataFrame | None = None,
+        *,
+        count: int | None = None,
+        total: int | None = None,
+        fix: str | None = None,
+        file: str | None = None,
     ) -> None:
         super().__init__(message)
         self.table = table
         self.column = column
         self.rule = rule
         self.examples = examples
+        self.count = count
+        self.total = total
+        self.fix = fix
+        self.file = file
 
     def __reduce__(self):  # keeps the attributes when pickled (e.g. across processes)
-        return (type(self), (str(self), self.table, self.column, self.rule, self.examples))
+        return (
+            _rebuild,
+            (
+                type(self),
+                (str(self), self.table, self.column, self.rule, self.examples),
+                self._details(),
+            ),
+        )
+
+    def _details(self) -> dict[str, object]:
+        return {"count": self.count, "total": self.total, "fix": self.fix, "file": self.file}
+
+    def record(self) -> dict[str, object]:
+        """The failure as a JSON-ready dict (``research validate --json``)."""
+        examples = None
+        if self.examples is not None:
+            import json
+
+            examples = json.loads(self.examples.to_json(orient="records", date_format="iso"))
+        return {
+            "table": self.table,
+            "column": self.column,
+            "rule": self.rule,
+            "count": self.count,
+            "total_rows": self.total,
+            "examples": examples,
+            "fix": self.fix,
+            "file": self.file,
+            "message": str(self),
+        }
+
+
+def _rebuild(cls: type, args: tuple, details: dict[str, object]) -> SchemaError:
+    err = cls(*args)
+    err.__dict__.update(details)
+    return err
 
 
 class TableFileError(SchemaError):
@@ -183,18 +236,84 @@ class TableFileError(SchemaError):
     """
 
     def __init__(self, message: str, table: str, column: str | None, rule: str, path: str) -> None:
-        super().__init__(message, table, column, rule)
+        super().__init__(message, table, column, rule, file=path)
         self.path = path
 
     def __reduce__(self):
-        return (type(self), (str(self), self.table, self.column, self.rule, self.path))
+        return (
+            _rebuild,
+            (
+                type(self),
+                (str(self), self.table, self.column, self.rule, self.path),
+                self._details(),
+            ),
+        )
+
+
+class SchemaErrors(SchemaError):
+    """Several rules failed; ``errors`` lists them all (the attributes are the first's).
+
+    The message starts with a summary line (``3 failures in 2 tables: customers (2),
+    facilities (1)``), then lists the failures grouped by table, then rule, numbered.
+    """
+
+    def __init__(self, errors: Sequence[SchemaError]) -> None:
+        ordered = sorted(errors, key=_failure_order(errors))
+        first = ordered[0]
+        super().__init__(
+            _failures_message(ordered),
+            first.table,
+            first.column,
+            first.rule,
+            first.examples,
+            **first._details(),  # type: ignore[arg-type]
+        )
+        self.errors = list(ordered)
+
+    def __reduce__(self):
+        return (type(self), (self.errors,))
+
+
+def _failure_order(errors: Sequence[SchemaError]) -> Callable[[SchemaError], tuple[int, int, int]]:
+    """Sort key: tables in contract order (others first, as met), then rule, then as met."""
+    tables = list(dict.fromkeys([*(e.table for e in errors if e.table not in TABLES), *TABLES]))
+    rules = {rule: i for i, rule in enumerate(RULES)}
+    position = {id(e): i for i, e in enumerate(errors)}
+    return lambda e: (tables.index(e.table), rules.get(e.rule, len(rules)), position[id(e)])
+
+
+def _failures_message(errors: Sequence[SchemaError]) -> str:
+    per_table: dict[str, int] = {}
+    for err in errors:
+        per_table[err.table] = per_table.get(err.table, 0) + 1
+    n_tables = len(per_table)
+    counts = ", ".join(f"{table} ({n})" for table, n in per_table.items())
+    lines = [f"{len(errors)} failures in {n_tables} table{'s' if n_tables != 1 else ''}: {counts}"]
+    table = None
+    for number, err in enumerate(errors, 1):
+        if err.table != table:
+            table = err.table
+            lines.append(f"\n{table}:")
+        text = str(err).replace("\n", "\n    ")
+        lines.append(f"  {number}. [{err.rule}] {text}")
+    return "\n".join(lines)
+
+
+def raise_failures(errors: Sequence[SchemaError]) -> None:
+    """Raise nothing, the one error, or a :class:`SchemaErrors` listing several."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise SchemaErrors(errors)
 
 
 def file_error(
     path: object, table: str, rule: str, problem: str, fix: str, column: str | None = None
 ) -> TableFileError:
     """A :class:`TableFileError` with its one-line message."""
-    return TableFileError(f"{path}: {problem}. Fix: {fix}", table, column, rule, str(path))
+    err = TableFileError(f"{path}: {problem}. Fix: {fix}", table, column, rule, str(path))
+    err.fix = fix
+    return err
 
 
 def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -207,7 +326,34 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         New frames (inputs are not modified) in the order of ``contract.TABLES``.
 
     Raises:
-        SchemaError: For the first rule that fails (see the module docstring for the order).
+        SchemaError: For the one rule that fails, or a :class:`SchemaErrors` listing every
+            failure when several fail (see ``check_tables``).
+        TypeError: If a value of ``tables`` is not a DataFrame.
+    """
+    checked, errors = check_tables(tables)
+    raise_failures(errors)
+    return {name: _final_dtypes(TABLES[name], frame) for name, frame in checked.items()}
+
+
+def check_tables(
+    tables: dict[str, pd.DataFrame], *, unreadable: Iterable[str] = ()
+) -> tuple[dict[str, pd.DataFrame], list[SchemaError]]:
+    """Check tables against every rule of the contract and collect all failures.
+
+    Each table is checked on all its column rules; a missing or repeated column skips only
+    the rules that need it, and values that fail the type rule are emptied (so they fail
+    nothing else). Cross-table rules run wherever both tables could be checked.
+
+    Args:
+        tables: Raw frames keyed by table name.
+        unreadable: Tables whose file could not be read (already reported): they do not
+            count as missing, and rules against them are skipped.
+
+    Returns:
+        The frames that could be checked, coerced (not null-free: rows that failed keep
+        empty values), and the failures in the order they were found.
+
+    Raises:
         TypeError: If a value of ``tables`` is not a DataFrame.
     """
     for name, frame in tables.items():
@@ -216,15 +362,17 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                 f"tables[{name!r}] is a {type(frame).__name__}, not a pandas DataFrame; "
                 "pass one DataFrame per table"
             )
-    try:
-        _check_table_names(tables)
-        validated: dict[str, pd.DataFrame] = {}
-        for name, spec in TABLES.items():
-            if name in tables:
-                validated[name] = _validate_table(spec, tables[name], validated)
-    except SchemaError as err:
-        raise _with_source(err, tables) from None
-    return validated
+    given = {*tables, *unreadable}
+    errors = [_with_source(err, tables) for err in _check_table_names(tables, given)]
+    checked: dict[str, pd.DataFrame] = {}
+    missing_reported: set[str] = set()  # missing parents named by a reference failure
+    for name, spec in TABLES.items():
+        if name in tables:
+            frame, found = _check_table(spec, tables[name], checked, given, missing_reported)
+            errors += [_with_source(err, tables) for err in found]
+            if frame is not None:
+                checked[name] = frame
+    return checked, errors
 
 
 def _with_source(err: SchemaError, tables: dict[str, pd.DataFrame]) -> SchemaError:
@@ -236,20 +384,38 @@ def _with_source(err: SchemaError, tables: dict[str, pd.DataFrame]) -> SchemaErr
     if type(err) is not SchemaError or not source or not text.startswith(f"{where}: "):
         return err
     message = f"{where} (file {source}){text[len(where) :]}"
-    return SchemaError(message, err.table, err.column, err.rule, err.examples).with_traceback(
-        err.__traceback__
+    details = {**err._details(), "file": str(source)}
+    return SchemaError(
+        message,
+        err.table,
+        err.column,
+        err.rule,
+        err.examples,
+        **details,  # type: ignore[arg-type]
     )
 
 
-def _validate_table(
-    spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
-) -> pd.DataFrame:
-    """Apply the single-table rules, then the rules against already validated parents."""
-    _check_not_empty(spec, frame)
-    _check_columns(spec, frame)
-    coerced = _coerce_columns(spec, frame)
+def _check_table(
+    spec: Table,
+    frame: pd.DataFrame,
+    parents: dict[str, pd.DataFrame],
+    given: set[str],
+    reported: set[str],
+) -> tuple[pd.DataFrame | None, list[SchemaError]]:
+    """Apply the single-table rules, then the rules against already checked parents."""
+    empty = _check_not_empty(spec, frame)
+    if empty is not None:
+        return None, [empty]
+    errors, usable = _check_columns(spec, frame)
+    coerced, type_bad, type_errors = _coerce_columns(spec, frame, usable)
+    errors += type_errors
+    present = (
+        spec
+        if len(usable) == len(spec.columns)
+        else dataclasses.replace(spec, columns=tuple(c for c in spec.columns if c.name in usable))
+    )
+    errors += _check_not_null(present, coerced, type_bad)
     for check in (
-        _check_not_null,
         _check_categories,
         _check_ranges,
         _check_midnight,
@@ -257,11 +423,11 @@ def _validate_table(
         _check_date_order,
         _check_filled_with,
     ):
-        check(spec, coerced)
-    _check_references(spec, coerced, parents)
-    _check_same_customer(spec, coerced, parents)
-    _check_not_before(spec, coerced, parents)
-    return _final_dtypes(spec, coerced)
+        errors += check(present, coerced)
+    errors += _check_references(present, coerced, parents, given, reported)
+    errors += _check_same_customer(present, coerced, parents)
+    errors += _check_not_before(present, coerced, parents)
+    return coerced, errors
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -274,7 +440,7 @@ def _where(table: str, column: str | None) -> str:
 def _table_error(table: str, column: str | None, rule: str, problem: str, fix: str) -> SchemaError:
     """An error about a table or column as a whole (no example rows)."""
     message = f"{_where(table, column)}: rule '{rule}' failed: {problem}\nFix: {fix}"
-    return SchemaError(message, table, column, rule)
+    return SchemaError(message, table, column, rule, fix=fix)
 
 
 def _row_error(
@@ -300,7 +466,9 @@ def _row_error(
         f"{_where(spec.name, column)}: rule '{rule}' failed for {int(bad.sum()):,} of "
         f"{len(frame):,} rows{note}; e.g.:\n{examples.to_string()}\nFix: {fix}"
     )
-    return SchemaError(message, spec.name, column, rule, examples)
+    return SchemaError(
+        message, spec.name, column, rule, examples, count=int(bad.sum()), total=len(frame), fix=fix
+    )
 
 
 def _example_rows(
@@ -333,7 +501,7 @@ def _number(value: float) -> str:
 # --- table set and columns --------------------------------------------------------------
 
 
-def _check_table_names(tables: dict[str, pd.DataFrame]) -> None:
+def _check_table_names(tables: dict[str, pd.DataFrame], given: set[str]) -> Iterator[SchemaError]:
     known = ", ".join(TABLES)
     for name in sorted(set(tables) - set(TABLES)):
         match = difflib.get_close_matches(str(name).lower(), list(TABLES), n=1, cutoff=0.6)
@@ -343,24 +511,24 @@ def _check_table_names(tables: dict[str, pd.DataFrame]) -> None:
         else:
             problem = f"'{name}' is not a table of the contract"
             fix = "rename it to one of the known tables or remove it"
-        raise _table_error(str(name), None, "known table", problem, f"{fix}; known tables: {known}")
+        yield _table_error(str(name), None, "known table", problem, f"{fix}; known tables: {known}")
     for name, spec in TABLES.items():
-        if spec.required and name not in tables:
-            given = ", ".join(tables) or "none"
-            raise _table_error(
+        if spec.required and name not in given:
+            shown = ", ".join(tables) or "none"
+            yield _table_error(
                 name,
                 None,
                 "required table",
-                f"the table is missing (tables given: {given})",
+                f"the table is missing (tables given: {shown})",
                 f"provide {name} (e.g. {name}.parquet or {name}.csv); it is mandatory",
             )
 
 
-def _check_not_empty(spec: Table, frame: pd.DataFrame) -> None:
+def _check_not_empty(spec: Table, frame: pd.DataFrame) -> SchemaError | None:
     """A table read from a file has rows; one built in memory may be empty (the Dask engine
     validates empty schemas and customer partitions without a table's rows)."""
     if len(frame) or not frame.attrs.get(SOURCE_ATTR):
-        return
+        return None
     if spec.required:
         fix = (
             f"{spec.name} is mandatory and needs at least one row: export the records "
@@ -371,24 +539,30 @@ def _check_not_empty(spec: Table, frame: pd.DataFrame) -> None:
             f"remove the table (its file) if you have no such records: its feature family "
             f"is then skipped; otherwise export the {spec.name} records again"
         )
-    raise _table_error(spec.name, None, "not empty", "the table has no rows", fix)
+    return _table_error(spec.name, None, "not empty", "the table has no rows", fix)
 
 
-def _check_columns(spec: Table, frame: pd.DataFrame) -> None:
+def _check_columns(spec: Table, frame: pd.DataFrame) -> tuple[list[SchemaError], set[str]]:
+    """Repeated and missing columns, and the contract columns present exactly once."""
+    errors = []
     names = [str(c) for c in frame.columns]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise _table_error(
-            spec.name,
-            repeated[0],
-            "unique column names",
-            f"the column name appears {names.count(repeated[0])} times",
-            "keep one column of that name (rename or drop the others)",
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    for name in sorted(n for n, k in counts.items() if k > 1):
+        errors.append(
+            _table_error(
+                spec.name,
+                name,
+                "unique column names",
+                f"the column name appears {counts[name]} times",
+                "keep one column of that name (rename or drop the others)",
+            )
         )
     extras = [n for n in names if n not in spec.column_names]
     lowered = {n.lower(): n for n in extras}
     for column in spec.columns:
-        if column.name in names:
+        if column.name in counts:
             continue
         match = difflib.get_close_matches(column.name, list(lowered), n=1, cutoff=0.6)
         if match:
@@ -398,7 +572,9 @@ def _check_columns(spec: Table, frame: pd.DataFrame) -> None:
         else:
             problem = f"the column is missing (columns given: {', '.join(names) or 'none'})"
             fix = f"add '{column.name}' ({column.kind}) to {spec.name}"
-        raise _table_error(spec.name, column.name, "required column", problem, fix)
+        errors.append(_table_error(spec.name, column.name, "required column", problem, fix))
+    usable = {c.name for c in spec.columns if counts.get(c.name) == 1}
+    return errors, usable
 
 
 # --- type: coercion to canonical dtypes -------------------------------------------------
@@ -406,30 +582,46 @@ def _check_columns(spec: Table, frame: pd.DataFrame) -> None:
 _Coerced = tuple[pd.Series, np.ndarray, str]
 
 
-def _coerce_columns(spec: Table, frame: pd.DataFrame) -> pd.DataFrame:
-    """Convert every contract column to its canonical dtype; raise on the first bad value."""
+def _coerce_columns(
+    spec: Table, frame: pd.DataFrame, usable: set[str]
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[SchemaError]]:
+    """Convert the usable contract columns to their canonical dtype.
+
+    Values that cannot be converted are emptied and reported (one error per column); the
+    masks of those values are returned too. Columns named more than once are dropped.
+    """
     converted: dict[str, pd.Series] = {}
+    type_bad: dict[str, np.ndarray] = {}
+    errors: list[SchemaError] = []
     for column in spec.columns:
+        if column.name not in usable:
+            continue
         raw = frame[column.name]
         values, bad, problem = _coerce(column, raw)
         if bad.any():
             zoned = problem in (_ZONED, _ZONED_TEXT)
-            raise _row_error(
-                spec,
-                column.name,
-                "time zone" if zoned else "type",
-                frame,
-                bad,
-                _ZONE_FIX.format(column=column.name, what=_ZONE_WHAT[column.kind])
-                if zoned
-                else _TYPE_FIX[column.kind],
-                detail=f"{problem}; column dtype {raw.dtype}",
+            errors.append(
+                _row_error(
+                    spec,
+                    column.name,
+                    "time zone" if zoned else "type",
+                    frame,
+                    bad,
+                    _ZONE_FIX.format(column=column.name, what=_ZONE_WHAT[column.kind])
+                    if zoned
+                    else _TYPE_FIX[column.kind],
+                    detail=f"{problem}; column dtype {raw.dtype}",
+                )
             )
+            # values the coercion emptied (the bad ones, and all of a column with a time
+            # zone): 'not null' leaves them to this rule
+            type_bad[column.name] = bad | _as_mask(raw.notna() & values.isna())
         converted[column.name] = values
+    repeated = frame.columns[frame.columns.duplicated(keep=False)]
     for name in frame.columns:
-        if name not in converted:
+        if name not in converted and name not in spec.column_names and name not in repeated:
             converted[name] = frame[name]
-    return pd.DataFrame(converted, index=frame.index)
+    return pd.DataFrame(converted, index=frame.index), type_bad, errors
 
 
 def _coerce(column: Column, raw: pd.Series) -> _Coerced:
@@ -602,13 +794,17 @@ def _final_dtypes(spec: Table, frame: pd.DataFrame) -> pd.DataFrame:
 # --- single-table rules -----------------------------------------------------------------
 
 
-def _check_not_null(spec: Table, frame: pd.DataFrame) -> None:
+def _check_not_null(
+    spec: Table, frame: pd.DataFrame, type_bad: dict[str, np.ndarray] | None = None
+) -> Iterator[SchemaError]:
     for column in spec.columns:
         if column.nullable:
             continue
         bad = _as_mask(frame[column.name].isna())
+        if type_bad and column.name in type_bad:
+            bad = bad & ~type_bad[column.name]  # emptied by coercion: reported by the type rule
         if bad.any():
-            raise _row_error(
+            yield _row_error(
                 spec,
                 column.name,
                 "not null",
@@ -618,7 +814,7 @@ def _check_not_null(spec: Table, frame: pd.DataFrame) -> None:
             )
 
 
-def _check_categories(spec: Table, frame: pd.DataFrame) -> None:
+def _check_categories(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
     for column in spec.columns:
         if column.categories is None:
             continue
@@ -632,7 +828,7 @@ def _check_categories(spec: Table, frame: pd.DataFrame) -> None:
                 if len(unknown) > _MAX_EXAMPLES
                 else ""
             )
-            raise _row_error(
+            yield _row_error(
                 spec,
                 column.name,
                 "allowed categories",
@@ -643,7 +839,7 @@ def _check_categories(spec: Table, frame: pd.DataFrame) -> None:
             )
 
 
-def _check_ranges(spec: Table, frame: pd.DataFrame) -> None:
+def _check_ranges(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
     for column in spec.columns:
         low, high = column.min_value, column.max_value
         if low is None and high is None:
@@ -668,7 +864,7 @@ def _check_ranges(spec: Table, frame: pd.DataFrame) -> None:
                     f" (an amount beyond {_number(high)} in the currency's units is a unit "
                     "or scale error, an overflow or a sentinel such as 9.99e99)"
                 )
-            raise _row_error(
+            yield _row_error(
                 spec,
                 column.name,
                 "range",
@@ -679,7 +875,7 @@ def _check_ranges(spec: Table, frame: pd.DataFrame) -> None:
             )
 
 
-def _check_midnight(spec: Table, frame: pd.DataFrame) -> None:
+def _check_midnight(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
     for column in spec.columns:
         if column.kind != "date":
             continue
@@ -687,7 +883,7 @@ def _check_midnight(spec: Table, frame: pd.DataFrame) -> None:
         nanoseconds = values.to_numpy(dtype="datetime64[ns]").view("i8")
         bad = _as_mask(values.notna()) & (nanoseconds % _DAY_NS != 0)
         if bad.any():
-            raise _row_error(
+            yield _row_error(
                 spec,
                 column.name,
                 "date at midnight",
@@ -699,8 +895,8 @@ def _check_midnight(spec: Table, frame: pd.DataFrame) -> None:
             )
 
 
-def _check_unique_key(spec: Table, frame: pd.DataFrame) -> None:
-    if not spec.key:
+def _check_unique_key(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
+    if not spec.key or not set(spec.key) <= set(frame.columns):
         return
     key = list(spec.key)
     bad = _as_mask(frame.duplicated(subset=key, keep=False))
@@ -710,7 +906,7 @@ def _check_unique_key(spec: Table, frame: pd.DataFrame) -> None:
     duplicates = frame.iloc[positions][key].reset_index(drop=True)
     positions = positions[duplicates.sort_values(key, kind="stable").index.to_numpy()]
     label = key[0] if len(key) == 1 else f"({', '.join(key)})"
-    raise _row_error(
+    yield _row_error(
         spec,
         label,
         "unique key",
@@ -723,12 +919,14 @@ def _check_unique_key(spec: Table, frame: pd.DataFrame) -> None:
     )
 
 
-def _check_date_order(spec: Table, frame: pd.DataFrame) -> None:
+def _check_date_order(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
     for earlier, later in spec.date_order:
+        if earlier not in frame.columns or later not in frame.columns:
+            continue
         bad = _as_mask(frame[later] < frame[earlier])  # NaT compares False: allowed
         if bad.any():
             empty = " (or leave it empty)" if spec.column(later).nullable else ""
-            raise _row_error(
+            yield _row_error(
                 spec,
                 later,
                 "date order",
@@ -740,13 +938,13 @@ def _check_date_order(spec: Table, frame: pd.DataFrame) -> None:
             )
 
 
-def _check_filled_with(spec: Table, frame: pd.DataFrame) -> None:
+def _check_filled_with(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
     for table, rule, when, then in _FILLED_WITH:
-        if table != spec.name:
+        if table != spec.name or when not in frame.columns or then not in frame.columns:
             continue
         bad = _as_mask(frame[when].notna() & frame[then].isna())
         if bad.any():
-            raise _row_error(
+            yield _row_error(
                 spec,
                 then,
                 rule,
@@ -761,39 +959,77 @@ def _check_filled_with(spec: Table, frame: pd.DataFrame) -> None:
 # --- rules against parent tables --------------------------------------------------------
 
 
-def _check_references(spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]) -> None:
+def _check_references(
+    spec: Table,
+    frame: pd.DataFrame,
+    parents: dict[str, pd.DataFrame],
+    given: Iterable[str],
+    reported: set[str],
+) -> Iterator[SchemaError]:
+    """Every value refers to a row of its parent; a missing parent is reported once."""
     for column, parent in _REFERENCES:
-        if parent == spec.name or column not in spec.column_names:
+        if parent == spec.name or column not in spec.column_names or column not in frame.columns:
             continue
         values = frame[column]
         if parent in parents:
+            if column not in parents[parent].columns:
+                continue  # the parent's own failure is reported
             bad = _as_mask(~values.isin(parents[parent][column]))
             detail = f"{column} not in {parent}"
             fix = f"add these {column} values to {parent}, or drop the rows that refer to them"
+        elif parent in given or TABLES[parent].required or parent in reported:
+            # given but unreadable or empty, or missing and reported already (the rule
+            # 'required table', or for an earlier table): nothing new to compare
+            continue
         else:
+            reported.add(parent)
             bad = np.ones(len(frame), bool)
             detail = f"the {parent} table is missing"
             fix = f"provide the {parent} table (e.g. {parent}.parquet) or drop {spec.name}"
         if bad.any():
-            raise _row_error(spec, column, "reference", frame, bad, fix, detail=detail)
+            yield _row_error(spec, column, "reference", frame, bad, fix, detail=detail)
 
 
 def _parent_rows(child_keys: pd.Series, parent: pd.DataFrame, key: str) -> np.ndarray:
-    """Row position in ``parent`` of each child key (keys are unique and all present)."""
+    """Row position in ``parent`` of each child key (-1 where it is not in ``parent``)."""
     return pd.Index(parent[key]).get_indexer(child_keys)
+
+
+def _comparable(
+    frame: pd.DataFrame,
+    columns: Iterable[str],
+    parent: pd.DataFrame | None,
+    key: str,
+    parent_columns: Iterable[str],
+) -> bool:
+    """Whether a rule against a parent can be evaluated: columns present, parent key unique."""
+    return (
+        parent is not None
+        and set(columns) <= set(frame.columns)
+        and {key, *parent_columns} <= set(parent.columns)
+        and bool(parent[key].is_unique)
+    )
 
 
 def _check_same_customer(
     spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
-) -> None:
+) -> Iterator[SchemaError]:
     if spec.name == "facilities" or not {"facility_id", "customer_id"} <= set(spec.column_names):
         return
-    facilities = parents["facilities"]  # present: the reference rule passed
+    facilities = parents.get("facilities")
+    if facilities is None or not _comparable(
+        frame, ["facility_id", "customer_id"], facilities, "facility_id", ["customer_id"]
+    ):
+        return
     rows = _parent_rows(frame["facility_id"], facilities, "facility_id")
-    owner = facilities["customer_id"].take(rows).set_axis(frame.index)
-    bad = _as_mask(frame["customer_id"] != owner)
+    found = rows >= 0  # unknown facilities fail the reference rule
+    if not found.any():
+        return
+    owner = facilities["customer_id"].take(np.where(found, rows, 0)).set_axis(frame.index)
+    owner = owner.where(found)
+    bad = found & _as_mask(frame["customer_id"] != owner)
     if bad.any():
-        raise _row_error(
+        yield _row_error(
             spec,
             "customer_id",
             "same customer",
@@ -806,14 +1042,23 @@ def _check_same_customer(
         )
 
 
-def _check_not_before(spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]) -> None:
+def _check_not_before(
+    spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
+) -> Iterator[SchemaError]:
     for column, parent, key, parent_column, rule in _NOT_BEFORE.get(spec.name, ()):
+        if not _comparable(frame, [column, key], parents.get(parent), key, [parent_column]):
+            continue
         rows = _parent_rows(frame[key], parents[parent], key)
-        bound = parents[parent][parent_column].to_numpy(dtype="datetime64[ns]")[rows]
+        if not len(parents[parent]):
+            continue
+        found = rows >= 0  # unknown keys fail the reference rule
+        bound = parents[parent][parent_column].to_numpy(dtype="datetime64[ns]")
+        bound = bound[np.where(found, rows, 0)]
+        bound[~found] = np.datetime64("NaT")
         bad = frame[column].to_numpy(dtype="datetime64[ns]") < bound  # NaT compares False
         if bad.any():
             noun = _NOUN[parent]
-            raise _row_error(
+            yield _row_error(
                 spec,
                 column,
                 rule,

@@ -18,11 +18,17 @@ class SplitParams:
     oot_first_snapshot: str
     valid_fraction: float
     test_fraction: float
+    min_events: int
 
     def __post_init__(self) -> None:
         _check_date(self.oot_first_snapshot, "split.oot_first_snapshot")
         _check(0 < self.valid_fraction < 1, "split.valid_fraction", "must lie in (0, 1)")
         _check(0 < self.test_fraction < 1, "split.test_fraction", "must lie in (0, 1)")
+        _check(
+            self.min_events >= 1,
+            "split.min_events",
+            "must be at least 1 (a split without events measures nothing)",
+        )
 
 
 # Deeper trees memorise the training customers, and their leaves (up to 2^depth) exhaust memory.
@@ -210,3 +216,12 @@ class ModelSpec:
     @property
     def uses_panel(self) -> bool:
         return self.source == "panel"
+
+
+def disabled_note(name: str) -> str:
+    """What every output of a model switched off in params.yaml says (train, explain, validate, pages)."""
+    return (
+        f"Model {name!r} is disabled in params.yaml (models.{name}.enabled: false): it is not "
+        f"trained, explained or validated, and its outputs are empty placeholders. Set "
+        f"models.{name}.enabled: true to train it."
+    )

@@ -77,6 +77,7 @@ class IndexContent:
     value_report: str | None
     notebooks: Sequence[tuple[str, str]]
     failures: Sequence[StageFailure] = ()
+    disabled: Sequence[str] = ()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -95,6 +96,7 @@ def collect_index(
     models: Sequence[str],
     notebook_names: Sequence[str],
     failures: Sequence[StageFailure] = (),
+    disabled: Sequence[str] = (),
 ) -> IndexContent:
     """Read run ids, metrics and which reports exist under ``root`` (the project folder).
 
@@ -103,6 +105,7 @@ def collect_index(
         models: Model names in ``params.yaml`` order.
         notebook_names: Executed notebook names in pipeline order (``train-<model>``, ...).
         failures: Stages whose last run failed (the page shows a banner while there are any).
+        disabled: Models of ``params.yaml`` switched off (``enabled: false``): listed as disabled.
     """
     reports = report_dir(root)
     entries = []
@@ -131,6 +134,7 @@ def collect_index(
         value_report=_link_if_built(reports, "value.html"),
         notebooks=notebooks,
         failures=tuple(failures),
+        disabled=tuple(disabled),
     )
 
 
@@ -224,6 +228,18 @@ def stale_banner(failures: Sequence[StageFailure]) -> str:
     )
 
 
+def disabled_section(disabled: Sequence[str]) -> str:
+    """The paragraph naming the models switched off in params.yaml ('' when none)."""
+    if not disabled:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(name)}</code>: disabled (models.{escape(name)}.enabled: false in "
+        "params.yaml); not trained, explained or validated.</li>"
+        for name in disabled
+    )
+    return f"<h3>Disabled models</h3><ul>{items}</ul>"
+
+
 def index_page_html(content: IndexContent) -> str:
     """The front page as a self-contained HTML document (only relative links to sibling reports)."""
     overview = pd.DataFrame(
@@ -253,6 +269,7 @@ def index_page_html(content: IndexContent) -> str:
         + table(
             overview, raw_html_columns=["MLflow run id", "version", "checks", "validation", "SHAP"]
         )
+        + disabled_section(content.disabled)
         + f"<p>{_link('Customer value report (segments, CLV, watch list)', content.value_report)}</p>"
     )
     notebooks = (

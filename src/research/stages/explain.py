@@ -16,8 +16,10 @@ from research.explain import (
     previous_scores,
 )
 from research.explain.pipeline import ScoreWording, explain_timings
+from research.explain.reasons import REASON_COLUMNS
 from research.features.catalog import catalog_for
 from research.models.io import load_scoring_model
+from research.models.params import disabled_note
 from research.models.train import model_matrix
 from research.paths import (
     metrics_path,
@@ -27,6 +29,7 @@ from research.paths import (
     scores_path,
     shap_report_path,
 )
+from research.reporting import html
 from research.reporting.shap_report import shap_report
 from research.stages import _io
 from research.stages._context import StageContext
@@ -59,10 +62,41 @@ def population_for(
     return scores, explain_population(scores, panel_rows(ctx.root, features))
 
 
-def run(ctx: StageContext, model: str) -> ExplainStageResult:
-    """Explain ``model`` on its population; write the report, reason codes and metrics; log them to its run."""
+@dataclasses.dataclass(frozen=True)
+class DisabledExplainResult:
+    """A model switched off in params.yaml: nothing explained, only the disabled record written."""
+
+    model: str
+    note: str
+
+
+def _write_disabled(ctx: StageContext, model: str) -> DisabledExplainResult:
+    """The outputs DVC declares for the explain stage, saying the model is disabled."""
+    note = disabled_note(model)
+    if ctx.write:
+        root = ctx.root
+        title = f"SHAP report: {model} (disabled)"
+        _io.write_text(
+            shap_report_path(root, model),
+            html.page(title, [html.Section("Disabled", html.paragraph(note))]),
+        )
+        _io.write_parquet(
+            reason_codes_path(root, model),
+            pd.DataFrame({c: pd.Series(dtype=object) for c in REASON_COLUMNS}),
+        )
+        _io.write_json(metrics_path(root, f"{model}_explain"), {"enabled": False})
+    return DisabledExplainResult(model=model, note=note)
+
+
+def run(ctx: StageContext, model: str) -> ExplainStageResult | DisabledExplainResult:
+    """Explain ``model`` on its population; write the report, reason codes and metrics; log them to its run.
+
+    A model disabled in params.yaml writes a one-paragraph report and empty files instead.
+    """
     stage_start = time.perf_counter()
     settings, spec = ctx.settings, ctx.spec(model)
+    if not spec.enabled:
+        return _write_disabled(ctx, model)
     scoring = load_scoring_model(model_dir(ctx.root, model))
     scores, population = population_for(ctx, model, scoring.layout.features)
     # Features outside the catalog (family "other") get a generic sentence naming the feature.

@@ -63,6 +63,9 @@ def run_notebook(
     models = list(ctx.settings.models)
     out = executed_notebook_path(root, stage, model)
     out.parent.mkdir(parents=True, exist_ok=True)
+    skipped = skip_note(ctx, stage, model)
+    if skipped is not None:
+        return _run_skipped(ctx, stage, model, skipped, out, html=html)
     if _stale.begin(root, stage, model, models):
         refresh_front_page(ctx)
     kernels = _Kernels()
@@ -221,3 +224,55 @@ def _write_html(notebook, path: Path) -> None:
 
     body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(notebook)
     path.write_text(_EXTERNAL_SCRIPT.sub("", body), encoding="utf-8")
+
+
+def skip_note(ctx: Any, stage: str, model: str | None) -> str | None:
+    """Why the stage writes placeholder outputs instead of running its notebook, or None.
+
+    A model disabled in params.yaml (DVC's foreach still lists its stages), or the value
+    stage when a model it needs is disabled.
+    """
+    from research.models.params import disabled_note
+
+    if model is not None and not ctx.spec(model).enabled:
+        return disabled_note(model)
+    if stage == "value":
+        from research.stages.value import disabled_sources, not_computed_note
+
+        missing = disabled_sources(ctx)
+        return not_computed_note(missing) if missing else None
+    return None
+
+
+def _run_skipped(
+    ctx: Any, stage: str, model: str | None, note: str, out: Path, *, html: bool
+) -> Path:
+    """Run the stage in this process (it writes its placeholder outputs) and an executed notebook saying why."""
+    import nbformat
+
+    from research.stages import run_stage
+
+    saved = os.environ.get(PIPELINE_ENV)
+    os.environ[PIPELINE_ENV] = "1"
+    try:
+        run_stage(stage, model, ctx=ctx)
+    finally:
+        if saved is None:
+            os.environ.pop(PIPELINE_ENV, None)
+        else:
+            os.environ[PIPELINE_ENV] = saved
+    title = f"{stage} ({model})" if model else stage
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell(f"# {title}: not run\n\n{note}")],
+        metadata={
+            "kernelspec": {
+                "display_name": "Python (research)",
+                "language": "python",
+                "name": "research",
+            }
+        },
+    )
+    nbformat.write(notebook, out)
+    if html:
+        _write_html(notebook, out.with_suffix(".html"))
+    return out

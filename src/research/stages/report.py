@@ -22,9 +22,13 @@ from research.stages._registry import notebook_names
 
 
 def front_page(root: Path, models: Sequence[str], pipeline_models: Sequence[str]) -> IndexContent:
-    """What the front page shows: ``models`` (the enabled ones) and the failures of the pipeline's stages."""
+    """What the front page shows: ``models`` (the enabled ones) and the failures of the pipeline's stages.
+
+    The pipeline's models that are not in ``models`` are listed as disabled.
+    """
     failures = [StageFailure.from_record(r) for r in _stale.failures(root, pipeline_models)]
-    return collect_index(root, models, notebook_names(models), failures)
+    disabled = [m for m in pipeline_models if m not in set(models)]
+    return collect_index(root, models, notebook_names(models), failures, disabled)
 
 
 def refresh_front_page(ctx: StageContext) -> Path | None:

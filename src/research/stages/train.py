@@ -18,10 +18,10 @@ from research import tracking
 from research.evaluation import oracle_column, oracle_comparison
 from research.features.catalog import catalog_for
 from research.labels import label_names
-from research.models import calibration, flat, scoring, splits, train
+from research.models import calibration, checks, flat, scoring, splits, train
 from research.models import metrics as measures
 from research.models.io import content_hash, save_scoring_model
-from research.models.params import ModelSpec
+from research.models.params import ModelSpec, disabled_note
 from research.models.scoring import FitReport, ScoringModel
 from research.paths import (
     metrics_path,
@@ -81,10 +81,68 @@ def _other_labels(ctx: StageContext) -> list[str]:
     )
 
 
-def run(ctx: StageContext, model: str) -> TrainResult:
-    """Fit, score, measure and (in the pipeline) write and register the model called ``model``."""
+@dataclasses.dataclass(frozen=True)
+class DisabledResult:
+    """A model switched off in params.yaml: nothing trained, only the disabled record written."""
+
+    model: str
+    spec: ModelSpec
+    note: str
+
+
+# The score columns a trained model writes (``research.models.scoring.score_table``).
+SCORE_COLUMNS = (
+    "customer_id",
+    "snapshot_date",
+    "split",
+    "label",
+    "raw_score",
+    "margin",
+    "score",
+    "challenger_score",
+)
+PLOT_COLUMNS = {
+    "roc": ("fpr", "tpr"),
+    "precision_recall": ("recall", "precision"),
+    "calibration": ("predicted", "observed"),
+}
+
+
+def _write_disabled(ctx: StageContext, model: str, spec: ModelSpec) -> DisabledResult:
+    """The outputs DVC declares for the train stage, as an honest "disabled" record."""
+    note = disabled_note(model)
+    if ctx.write:
+        root = ctx.root
+        folder = model_dir(root, model)
+        _io.write_json(folder / "disabled.json", {"model": model, "enabled": False, "note": note})
+        scores = pd.DataFrame({c: pd.Series(dtype=float) for c in SCORE_COLUMNS})
+        scores["customer_id"] = pd.Series(dtype=object)
+        scores["snapshot_date"] = pd.Series(dtype="datetime64[ns]")
+        scores["split"] = pd.Series(dtype=object)
+        scores["grade" if spec.graded else "decile"] = pd.Series(
+            dtype=object if spec.graded else "Int64"
+        )
+        _io.write_parquet(scores_path(root, model), scores)
+        for name, columns in PLOT_COLUMNS.items():
+            _io.write_csv(
+                plots_dir(root, model) / f"{name}.csv", pd.DataFrame(columns=list(columns))
+            )
+        _io.write_json(metrics_path(root, model), {"enabled": False}, indent=1)
+    return DisabledResult(model=model, spec=spec, note=note)
+
+
+def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
+    """Fit, score, measure and (in the pipeline) write and register the model called ``model``.
+
+    A model disabled in params.yaml writes its disabled record instead. A model whose label has
+    fewer events than ``split.min_events`` in a split, whose booster grows no split or whose
+    validation AUC is indistinguishable from 0.5 stops with :class:`checks.DegenerateModelError`
+    before anything is written.
+    """
     settings = ctx.settings
     spec = settings.model(model)
+    if not spec.enabled:
+        return _write_disabled(ctx, model, spec)
     seed, nthread = settings.seed, settings.compute.nthread
     raw_table, source_path = modeling_table(ctx, spec)
     table, date_column = flat.prepare_modeling_table(
@@ -110,6 +168,12 @@ def run(ctx: StageContext, model: str) -> TrainResult:
     )
     splits.check_splits(table, split_of_row, id_column=spec.id_column, date_column=date_column)
     holdout = splits.holdout_name(split_of_row)
+    counts = checks.event_counts(
+        table[spec.label], split_of_row, (splits.TRAIN, splits.VALID, holdout)
+    )
+    checks.event_floor(
+        model, spec.label, counts, floor=settings.split.min_events, dated=date_column is not None
+    ).raise_if_failed()
 
     engine = engine_for(settings.compute)
     scoring_model, fit_report = engine.fit(
@@ -128,6 +192,22 @@ def run(ctx: StageContext, model: str) -> TrainResult:
         date_column=date_column,
         label=spec.label,
     )
+    checks.booster_grew(
+        model,
+        spec.label,
+        scoring_model.booster.get_dump(),
+        min_child_weight=spec.xgb.min_child_weight,
+        max_depth=spec.xgb.max_depth,
+    ).raise_if_failed()
+    valid = scores[scores["split"] == splits.VALID]
+    checks.validation_discrimination(
+        model,
+        spec.label,
+        valid["label"],
+        valid["raw_score"],
+        min_child_weight=spec.xgb.min_child_weight,
+        max_depth=spec.xgb.max_depth,
+    ).raise_if_failed()
     results = scoring.model_metrics(scores)
     results.update(
         model=model,

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 
 from research import tracking
+from research.models.params import disabled_note
 from research.paths import (
     metrics_path,
     model_dir,
@@ -16,6 +17,7 @@ from research.paths import (
     scores_path,
     validation_report_path,
 )
+from research.reporting import html
 from research.reporting import validation_report as report
 from research.stages import _io
 from research.stages._context import StageContext
@@ -34,9 +36,51 @@ class ValidateStageResult:
     scores: pd.DataFrame
 
 
-def run(ctx: StageContext, model: str) -> ValidateStageResult:
-    """Validate ``model``'s scores; write the report, metrics and plot data; log them to its run."""
+@dataclasses.dataclass(frozen=True)
+class DisabledValidateResult:
+    """A model switched off in params.yaml: nothing validated, only the disabled record written."""
+
+    model: str
+    note: str
+
+
+BACKTEST_COLUMNS = [
+    "snapshot_date",
+    "observed_rate",
+    "predicted_rate",
+    "auc",
+    "n",
+    "events",
+    "period",
+]
+
+
+def _write_disabled(ctx: StageContext, model: str) -> DisabledValidateResult:
+    """The outputs DVC declares for the validate stage, saying the model is disabled."""
+    note = disabled_note(model)
+    if ctx.write:
+        root = ctx.root
+        title = f"Validation report: {model} (disabled)"
+        _io.write_text(
+            validation_report_path(root, model),
+            html.page(title, [html.Section("Disabled", html.paragraph(note))]),
+        )
+        _io.write_json(metrics_path(root, f"{model}_validation"), {"enabled": False})
+        _io.write_csv(
+            plots_dir(root, model) / "backtest.csv", pd.DataFrame(columns=BACKTEST_COLUMNS)
+        )
+        _io.write_csv(plots_dir(root, model) / "csi.csv", pd.DataFrame(columns=["feature", "csi"]))
+    return DisabledValidateResult(model=model, note=note)
+
+
+def run(ctx: StageContext, model: str) -> ValidateStageResult | DisabledValidateResult:
+    """Validate ``model``'s scores; write the report, metrics and plot data; log them to its run.
+
+    A model disabled in params.yaml writes a one-paragraph report and empty files instead.
+    """
     settings, spec = ctx.settings, ctx.spec(model)
+    if not spec.enabled:
+        return _write_disabled(ctx, model)
     thresholds = settings.validation.thresholds()
     scores = pd.read_parquet(scores_path(ctx.root, model))
     feature_spec = json.loads(
@@ -92,9 +136,7 @@ def _write_and_log(
     )
     _io.write_csv(
         backtest_path,
-        backtest[
-            ["snapshot_date", "observed_rate", "predicted_rate", "auc", "n", "events", "period"]
-        ],
+        backtest[BACKTEST_COLUMNS],
     )
     _io.write_csv(csi_path, result.csi[["feature", "csi"]])
     # the training run gets the figures and files; it stays as training ended it (never reopened)

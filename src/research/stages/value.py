@@ -14,6 +14,7 @@ from research import value as rv
 from research._params import ParamsError
 from research.data.io import read_tables
 from research.data.schema import validate_tables
+from research.models.params import disabled_note
 from research.paths import (
     metrics_path,
     raw_dir,
@@ -22,6 +23,7 @@ from research.paths import (
     value_dir,
     value_report_path,
 )
+from research.reporting import html
 from research.reporting.value_report import value_report
 from research.stages import _io
 from research.stages._context import StageContext
@@ -39,6 +41,29 @@ class ValueStageResult:
     result: rv.ValueResult
 
 
+@dataclasses.dataclass(frozen=True)
+class ValueNotComputed:
+    """The value step skipped: a model it needs is disabled in params.yaml (``missing``: task -> model)."""
+
+    missing: dict[str, str]
+    note: str
+
+
+def disabled_sources(ctx: StageContext) -> dict[str, str]:
+    """Task -> name of a disabled panel model with that task, for the tasks no enabled model serves."""
+    settings = ctx.settings
+    found: dict[str, str] = {}
+    for task in TASKS:
+        if settings.model_for_task(task) is not None:
+            continue
+        name = next(
+            (n for n, s in settings.models.items() if s.task == task and s.uses_panel), None
+        )
+        if name is not None:
+            found[task] = name
+    return found
+
+
 def source_models(ctx: StageContext) -> dict[str, str]:
     """The model feeding each task the value step needs (an error names what is missing)."""
     found = {task: ctx.settings.model_for_task(task) for task in TASKS}
@@ -51,8 +76,45 @@ def source_models(ctx: StageContext) -> dict[str, str]:
     return {task: name for task, name in found.items() if name is not None}
 
 
-def run(ctx: StageContext) -> ValueStageResult:
-    """Compute customer value and the watch list; write the tables, the page and the metrics."""
+def not_computed_note(missing: dict[str, str]) -> str:
+    """Why the value step did not run: the disabled models it needs, by task."""
+    named = ", ".join(f"{name} (task {task})" for task, name in missing.items())
+    return (
+        f"Customer value was not computed: it needs an enabled PD model and an enabled attrition "
+        f"model, and {named} is disabled in params.yaml. No lifetime value, value-risk matrix or "
+        f"watch list is shown rather than one built without "
+        f"{' and '.join('default risk' if t == 'pd' else 'attrition' for t in missing)}. "
+        + " ".join(disabled_note(name) for name in missing.values())
+    )
+
+
+def _write_not_computed(ctx: StageContext, missing: dict[str, str]) -> ValueNotComputed:
+    """The outputs DVC declares for the value stage, saying which model is missing."""
+    note = not_computed_note(missing)
+    if ctx.write:
+        root = ctx.root
+        record = {"computed": False, "missing_models": missing, "note": note}
+        _io.write_json(value_dir(root) / "not_computed.json", record)
+        _io.write_json(metrics_path(root, "value"), {"computed": False})
+        _io.write_text(
+            value_report_path(root),
+            html.page(
+                "Customer value (not computed)",
+                [html.Section("Not computed", html.paragraph(note))],
+            ),
+        )
+    return ValueNotComputed(missing=missing, note=note)
+
+
+def run(ctx: StageContext) -> ValueStageResult | ValueNotComputed:
+    """Compute customer value and the watch list; write the tables, the page and the metrics.
+
+    When a model it needs is disabled in params.yaml, the stage writes a page and a record
+    naming it instead of a value computed without it.
+    """
+    missing = disabled_sources(ctx)
+    if missing:
+        return _write_not_computed(ctx, missing)
     models = source_models(ctx)
     pd_model, attrition_model = models["pd"], models["attrition"]
     settings = ctx.settings
