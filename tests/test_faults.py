@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from _project import copy_project
 from research import _process
 from research.stages import _stale, stage_context
 
@@ -251,17 +252,7 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
     """A git copy of the project (tracked and new files) at small scale, its data stage run once."""
     base = tmp_path_factory.mktemp("faults")
     root = base / "project"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith(("tests/", "benchmarks/")):
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, root / name)
+    copy_project(root)
     params = copy.deepcopy(yaml.safe_load((root / "params.yaml").read_text()))
     for key, value in SMALL.items():
         _set(params, key, value)

@@ -12,13 +12,13 @@ import copy
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from _project import copy_project
 from research.stages import run_stage, stage_context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,17 +48,7 @@ def small_params(params: dict) -> dict:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("stages") / "project"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith(("tests/", "benchmarks/")):
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, root / name)
+    copy_project(root)
     params = small_params(yaml.safe_load((root / "params.yaml").read_text()))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
