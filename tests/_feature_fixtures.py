@@ -311,7 +311,28 @@ def random_portfolio(
         "interactions": inter,
         "financials": table("financials", fin_rows),
         "applications": table("applications", app_rows),
+        # Drawn last, so the other tables are the ones the same seed always gave.
+        "account_balances": _account_balances(rng, ids, onboarding, ended, t1),
     }
+
+
+def _account_balances(rng, ids, onboarding, ended, t1) -> pd.DataFrame:
+    """Month-end balances while on the books plus a few other days; some overdrawn."""
+    rows = []
+    for c, o, e in zip(ids, onboarding, ended, strict=True):
+        stop = min(t1, e) if pd.notna(e) else t1
+        days = set(pd.date_range(o, stop, freq="ME", inclusive="left"))
+        days |= set(_dates(rng, o, stop, int(rng.integers(0, 8))))
+        level = float(rng.normal(500, 800))
+        for day in sorted(days):
+            rows.append(
+                {
+                    "customer_id": c,
+                    "balance_date": day,
+                    "balance": round(level + rng.normal(0, 600), 2),
+                }
+            )
+    return table("account_balances", rows)
 
 
 def _statement(rng, customer_id, period, reported) -> dict:
@@ -648,4 +669,27 @@ def perturb_after(
         ],
     )
     out["applications"] = a
+
+    # account balances: balances dated on or after s
+    bal = tables["account_balances"]
+    alter, delete = _split(rng, bal, (bal["balance_date"] >= s).to_numpy())
+    bal = _alter(
+        bal,
+        alter,
+        {
+            "balance_date": _on_or_after(rng, s, len(alter)),
+            "balance": rng.normal(-5e3, 5e3, len(alter)),
+        },
+    )
+    bal = _drop(bal, delete)
+    k = int(rng.integers(0, 4))
+    bal = _add(
+        bal,
+        "account_balances",
+        [
+            {"customer_id": cid, "balance_date": d, "balance": -7e3}
+            for cid, d in zip(some_ids(k), _on_or_after(rng, s, k), strict=True)
+        ],
+    )
+    out["account_balances"] = bal
     return out

@@ -41,6 +41,9 @@ SLOW_FIXTURES = {
 SLOW_TESTS = {
     "test_point_in_time": {
         "test_records_on_or_after_the_snapshot_change_no_feature": "50 hypothesis examples (42 s)",
+        "test_records_on_or_after_an_anchor_change_no_anchored_feature": (
+            "12 hypothesis examples (5 s)"
+        ),
     },
     "test_validation_notebooks": {
         "test_validate_and_report_notebooks_run_end_to_end": "runs two notebooks",

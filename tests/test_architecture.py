@@ -172,8 +172,16 @@ def string_literals(source: str) -> list[tuple[int, str]]:
     return found
 
 
+EVENT_NAMES_MARK = "# label events"  # a line naming label events (default, churn), not models
+
+
 def model_names_in(source: str) -> list[tuple[int, str]]:
-    return [(line, value) for line, value in string_literals(source) if value in MODEL_NAMES]
+    marked = {n for n, text in enumerate(source.splitlines(), 1) if EVENT_NAMES_MARK in text}
+    return [
+        (line, value)
+        for line, value in string_literals(source)
+        if value in MODEL_NAMES and line not in marked
+    ]
 
 
 def test_no_source_file_or_notebook_names_a_model():

@@ -23,6 +23,7 @@ from research.data.contract import EVENT_TIME
 from research.data.io import read_tables, write_tables
 from research.data.schema import SchemaError, validate_tables
 from research.data.synthetic import generate_portfolio
+from research.features.params import SnapshotPlan
 from research.features.snapshot import STANDARD_FEATURE_SETTINGS, build_panel, snapshot_dates
 from research.stages import _inputs, run_stage, stage_context
 from research.stages import data as data_stage
@@ -296,7 +297,12 @@ def _context(
     params = {"data": {**base["data"], **data}}
     if grid is not None:
         first, last, every, oot = grid
-        snapshots = {"first": first, "last": last, "every_months": every}
+        snapshots = {
+            **base["features"]["snapshots"],
+            "first": first,
+            "last": last,
+            "every_months": every,
+        }
         params["features"] = {**base["features"], "snapshots": snapshots}
         params["split"] = {**base["split"], "oot_first_snapshot": oot}
     return stage_context(root, params_path=ROOT / "params.yaml", overrides=params, write=write)
@@ -335,10 +341,8 @@ def test_data_stage_returns_the_as_of_date_and_the_placeholder_notes(clean, tmp_
     result = run_stage("data", ctx=_context(project, _bank_source(fixed)))
     assert isinstance(result, data_stage.DataResult)
     assert result.as_of.date == AS_OF and result.as_of.how.startswith("derived")
-    assert [n.split(":")[0] for n in result.notes] == [
-        "customers.relationship_end_date",
-        "facilities.close_date",
-    ]
+    placeholders = [n.split(":")[0] for n in result.notes if "placeholder" in n]
+    assert placeholders == ["customers.relationship_end_date", "facilities.close_date"]
     assert result.tables["customers"]["relationship_end_date"].max() < T("2024-01-01")
     assert result.event_rates["year"].max() == 2023  # complete years up to the as-of date
     written = read_tables(project / "data" / "raw")
@@ -391,6 +395,47 @@ def test_features_stage_censors_at_the_resolved_as_of_date(clean, tmp_path):
     assert (last["default_12m"].isna() | (last["default_12m"] == 1)).all()
 
 
+@pytest.mark.slow  # the whole features stage, calendar and event-anchored (13 s)
+def test_a_bank_source_without_a_grid_or_split_gets_them_from_its_dates(clean, tmp_path):
+    """Records from January 2021 to an as-of date of 2023-12-31, 12-month labels and windows."""
+    project = tmp_path / "project"
+    write_tables(clean, project / "data" / "raw")
+    source = _bank_source(project / "data" / "raw")
+    result = run_stage("features", ctx=_context(project, source, ("", "", 3, "")))
+    # first: a year after the first record; last: the day after the as-of date
+    assert result.snapshots == snapshot_dates("2022-01-01", "2024-01-01", 3)
+    plan = result.plan
+    assert (plan.first, plan.last, plan.every_months) == ("2022-01-01", "2024-01-01", 3)
+    assert plan.notes[0].startswith("features.snapshots.first derived: 2022-01-01")
+    # labelled: 2022-01 .. 2023-01 (5); the latest fifth is 2023-01-01, a year after the first
+    assert plan.oot_first_snapshot == "2023-01-01"
+    assert plan.lines()[-1].startswith(
+        "derived split.oot_first_snapshot: 2023-01-01 (the latest 1 of 5"
+    )
+    written = SnapshotPlan.read(project / "data" / "features")
+    assert written == plan and written.oot_for("") == "2023-01-01"
+    assert written.oot_for("2022-07-01") == "2022-07-01"  # a configured one wins
+    with pytest.raises(ValueError, match=r"after the last snapshot \(2024-01-01"):
+        written.oot_for("2024-04-01")
+    # event anchors: each application's decision day, with the same as-of date
+    events = _context(project, source, ("", "", 3, ""), write=False)
+    params = dict(events.params)
+    params["features"] = {
+        **params["features"],
+        "snapshots": {**params["features"]["snapshots"], "mode": "events"},
+    }
+    anchored = run_stage(
+        "features",
+        ctx=stage_context(project, params_path=ROOT / "params.yaml", overrides=params, write=False),
+    )
+    panel = anchored.panel
+    assert list(panel.columns[:3]) == ["customer_id", "snapshot_date", "application_id"]
+    assert panel["snapshot_date"].min() > T("2021-01-01") and anchored.plan.mode == "events"
+    assert anchored.by_snapshot.index.name == "snapshot_month"
+    assert anchored.plan.oot_first_snapshot  # derived from the anchored rows' dates
+    assert "application_id" not in set(anchored.quality["feature"])
+
+
 # --------------------------------------------------------------------------- synthetic default
 
 
@@ -409,7 +454,12 @@ def test_synthetic_observation_end_is_unchanged_on_the_default_params():
         default_dpd=label_settings.default_dpd,
         horizons_months=label_settings.horizons_months,
     ).tables
-    latest = max(tables[t][c].max() for t, columns in EVENT_TIME.items() for c in columns.values())
+    latest = max(
+        tables[t][c].max()
+        for t, columns in EVENT_TIME.items()
+        if t in tables
+        for c in columns.values()
+    )
     before = T(latest).normalize() + pd.Timedelta(days=1)  # what labels.observation_end was
     resolved = asof.resolve_as_of(
         settings.data.as_of, tables, asof.synthetic_as_of(syn.start, syn.months)
@@ -419,7 +469,8 @@ def test_synthetic_observation_end_is_unchanged_on_the_default_params():
     )
     assert asof.after_as_of_errors(tables, resolved) == []
     assert asof.clear_placeholders(tables)[1] == []
-    snapshots = snapshot_dates(**vars(settings.features.snapshots))
+    grid = settings.features.snapshots
+    snapshots = snapshot_dates(grid.first, grid.last, grid.every_months)
     check_snapshots(snapshots, resolved, label_settings.horizons_months)
     kwargs = {
         "default_dpd": label_settings.default_dpd,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
 from research.config import ParamsError, load_settings, parse_section, parse_settings, read_params
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +24,8 @@ def test_project_params_parse(raw_params):
         settings.models["credit"].xgb.max_depth
         == raw_params["models"]["credit"]["xgb"]["max_depth"]
     )
-    assert settings.model("churn").label == raw_params["models"]["churn"]["label"]
+    assert raw_params["models"]["churn"]["label"] == "churn"  # the event; the column follows
+    assert settings.model("churn").label == "churn_12m"  # horizon_months
     assert settings.enabled_models == list(raw_params["models"])
     assert (
         settings.model_for_task("pd") == "credit"
@@ -109,12 +113,26 @@ def test_model_errors_name_the_model_and_the_fix(raw_params):
         (
             ("models", "credit", "label"),
             "default_6m",
-            r"models\.credit\.label 'default_6m' is not a label the features stage builds .*add its horizon to labels\.horizons_months",
+            r"models\.credit\.horizon_months \(12\) must equal the window of its label 'default_6m'; "
+            r"or set models\.credit\.label to 'default' alone",
+        ),
+        (
+            ("models", "credit", "label"),
+            "defualt",
+            r"models\.credit\.label 'defualt' is not a label the features stage builds: name the "
+            r"event \(default, churn; .*\(did you mean 'default'\?\)",
         ),
         (
             ("models", "credit", "horizon_months"),
             6,
-            r"models\.credit\.horizon_months must equal the window of its label",
+            r"models\.credit\.horizon_months \(6\) is not among labels\.horizons_months \[12\], so "
+            r"the panel has no column 'default_6m' \(it carries default_12m, churn_12m\)\. Fix: set "
+            r"models\.credit\.horizon_months to one of \[12\], or add 6 to labels\.horizons_months",
+        ),
+        (
+            ("labels", "horizons_months"),
+            [6],
+            r"models\.credit\.horizon_months \(12\) is not among labels\.horizons_months \[6\]",
         ),
         (
             ("models", "churn", "registry_name"),
@@ -155,6 +173,31 @@ def test_model_errors_name_the_model_and_the_fix(raw_params):
         node[path[-1]] = value
         with pytest.raises(ParamsError, match=message):
             parse_settings(broken)
+
+
+def test_one_number_moves_the_panel_labels_and_every_model_label(tmp_path):
+    """params.yaml states the horizon once (``&horizon``): editing it changes everything."""
+    text = (ROOT / "params.yaml").read_text()
+    assert text.count("[&horizon 12]") == 1 and text.count("horizon_months: *horizon") == 2
+    edited = tmp_path / "params.yaml"
+    edited.write_text(text.replace("[&horizon 12]", "[&horizon 6]"))
+    settings = load_settings(edited)
+    assert settings.labels.horizons_months == [6]
+    assert [settings.model(m).label for m in ("credit", "churn")] == ["default_6m", "churn_6m"]
+    assert [settings.model(m).horizon_months for m in ("credit", "churn")] == [6, 6]
+
+
+def test_a_full_column_name_still_works_and_flat_labels_are_columns(raw_params):
+    params = copy.deepcopy(raw_params)
+    params["labels"]["horizons_months"] = [6, 12]
+    params["models"]["credit"].update(label="default_6m", horizon_months=6)
+    params["models"]["churn"].update(label="churn", source="data/flat.parquet", horizon_months=3)
+    settings = parse_settings(params)
+    assert settings.model("credit").label == "default_6m"
+    assert settings.model("churn").label == "churn"  # a flat table's column, as it is
+    params["models"]["credit"]["enabled"] = False  # a disabled model needs no panel column
+    params["labels"]["horizons_months"] = [12]
+    assert parse_settings(params).model("credit").label == "default_6m"
 
 
 def test_model_names_must_be_plain(raw_params):

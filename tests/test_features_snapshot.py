@@ -9,7 +9,12 @@ import pytest
 
 from _feature_fixtures import PARAMS, customers, random_portfolio, table
 from research.features.catalog import RELATIONSHIP_COLUMNS, feature_catalog
-from research.features.snapshot import build_panel, snapshot_dates
+from research.features.snapshot import (
+    SnapshotRangeError,
+    build_panel,
+    calendar_snapshots,
+    snapshot_dates,
+)
 
 T = pd.Timestamp
 CATALOG = feature_catalog(
@@ -43,6 +48,63 @@ def test_snapshot_dates_step_in_whole_months_from_the_first():
         snapshot_dates("2020-01-01", "2020-02-01", 0)
 
 
+def test_a_grid_without_first_or_last_is_derived_from_the_data():
+    """Records from 15 January 2019 to an as-of date of 15 December 2024, 12-month windows."""
+    derive = {
+        "data_from": T("2019-01-15").date(),
+        "observation_end": T("2024-12-16"),
+        "history_months": 12,
+    }
+    dates, notes = calendar_snapshots("", "", 3, **derive)
+    # last: the month start on or before the day after the as-of date; first: the first
+    # quarter step back that lies a year after the first record (2020-01-15 -> 2020-02-01 on)
+    assert dates[-1] == T("2024-12-01") and dates[0] == T("2020-03-01")
+    assert dates == snapshot_dates("2020-03-01", "2024-12-01", 3)
+    assert notes == [
+        "features.snapshots.first derived: 2020-03-01, the first snapshot at least 12 months (the "
+        "longest feature window) after the first record date 2019-01-15",
+        "features.snapshots.last derived: 2024-12-01, the last snapshot on or before 2024-12-16 "
+        "(the day after the as-of date)",
+    ]
+    # an as-of date at a month's end: the following month start sees every record
+    dates, notes = calendar_snapshots(
+        "",
+        "",
+        3,
+        data_from=T("2019-01-01").date(),
+        observation_end=T("2025-01-01"),
+        history_months=12,
+    )
+    assert dates == snapshot_dates("2020-01-01", "2025-01-01", 3)  # the default grid
+    assert notes[1].endswith("(the day after the as-of date; it sees every record)")
+    # one end configured: the grid steps from it
+    forward, notes = calendar_snapshots("2020-03-01", "", 6, **derive)
+    assert forward == snapshot_dates("2020-03-01", "2024-09-01", 6) and len(notes) == 1
+    backward, _ = calendar_snapshots("", "2024-06-01", 12, **derive)
+    assert backward == snapshot_dates("2020-06-01", "2024-06-01", 12)
+    # both configured: exactly the configured grid, no note
+    assert calendar_snapshots("2021-01-01", "2021-07-01", 3, **derive) == (
+        snapshot_dates("2021-01-01", "2021-07-01", 3),
+        [],
+    )
+
+
+def test_a_history_too_short_for_the_windows_holds_no_derived_snapshot():
+    with pytest.raises(SnapshotRangeError, match=r"the first possible snapshot is 2025-01-01"):
+        calendar_snapshots(
+            "",
+            "",
+            3,
+            data_from=T("2024-01-01").date(),
+            observation_end=T("2024-07-01"),
+            history_months=12,
+        )
+    with pytest.raises(SnapshotRangeError, match=r"no record dates to derive it"):
+        calendar_snapshots(
+            "", "", 3, data_from=None, observation_end=T("2024-07-01"), history_months=12
+        )
+
+
 def test_columns_order_and_dtypes(panel):
     assert list(panel.columns) == [
         "customer_id",
@@ -69,6 +131,7 @@ def test_every_feature_is_prefixed_by_its_family(panel):
         "engagement": "eng_",
         "financials": "fin_",
         "applications": "app_",
+        "balances": "bal_",
         "relationship": "rel_",
     }
     for name, spec in CATALOG.items():
@@ -116,6 +179,7 @@ def test_many_snapshots_at_once_equal_one_at_a_time(portfolio, panel):
         "interactions",
         "financials",
         "applications",
+        "account_balances",
     ],
 )
 def test_an_absent_table_drops_its_family_with_a_note(portfolio, panel, absent):
@@ -123,12 +187,13 @@ def test_an_absent_table_drops_its_family_with_a_note(portfolio, panel, absent):
     out, notes = build_panel(tables, SNAPSHOTS, **PARAMS)
     dropped = [c for c in panel.columns if c not in out.columns]
     prefix = {
-        "transactions": "cf_",
+        "transactions": ("cf_", "bal_cash_cover_"),  # cash cover: balances against outflows
         "repayments": "rep_",
         "facilities": "fac_",
         "interactions": "eng_",
         "financials": "fin_",
         "applications": "app_",
+        "account_balances": "bal_",
     }.get(absent)
     if prefix:
         assert dropped == [c for c in panel.columns if c.startswith(prefix)]
@@ -156,7 +221,7 @@ def test_customers_alone_and_empty_tables(portfolio):
         for c in alone.columns
         if c not in ("customer_id", "snapshot_date", "default_12m", "churn_12m")
     ] == ["rel_tenure_months", *RELATIONSHIP_COLUMNS]
-    assert len(notes) == 6
+    assert len(notes) == 7  # one per optional table with a family
     empty = {name: frame.iloc[0:0] for name, frame in portfolio.items() if name != "customers"}
     out, notes = build_panel({"customers": portfolio["customers"], **empty}, SNAPSHOTS, **PARAMS)
     assert notes == [] and list(out.columns[2:-2]) == list(CATALOG)

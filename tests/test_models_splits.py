@@ -152,3 +152,72 @@ def test_split_summary_lists_every_split_in_order(panel):
     )
     assert list(summary.index) == ["train", "valid", "oot", "purged", "latest"]
     assert summary["rows"].sum() == len(panel)
+
+
+# --------------------------------------------------------------------------- a derived out-of-time start
+
+
+def _quarters(first: str, last: str) -> list[pd.Timestamp]:
+    return list(pd.date_range(first, last, freq="QS"))
+
+
+def test_the_derived_out_of_time_start_of_the_default_grid_is_the_configured_one():
+    """Quarterly 2020-01 .. 2025-01, data to 2024-12-31, 12-month labels: 17 labelled
+    snapshots (to 2024-01-01); a fifth rounded up is 4: 2023-04-01, as params.yaml says."""
+    oot, how = splits.derive_oot_first_snapshot(
+        _quarters("2020-01-01", "2025-01-01"),
+        observation_end=pd.Timestamp("2025-01-01"),
+        horizon_months=12,
+    )
+    assert oot == pd.Timestamp("2023-04-01")
+    assert how.startswith("the latest 4 of 17 labelled snapshots (24%; at least 20%)")
+    # 6-month labels: 19 labelled (to 2024-07-01), the latest 4 from 2023-10-01
+    oot, _ = splits.derive_oot_first_snapshot(
+        _quarters("2020-01-01", "2025-01-01"),
+        observation_end=pd.Timestamp("2025-01-01"),
+        horizon_months=6,
+    )
+    assert oot == pd.Timestamp("2023-10-01")
+
+
+def test_a_short_history_moves_the_out_of_time_start_or_says_why_it_cannot():
+    # labelled 2023-01 .. 2024-01 (5): one is a fifth, and 2023-01-01's window ends by 2024-01-01
+    oot, _ = splits.derive_oot_first_snapshot(
+        _quarters("2023-01-01", "2025-01-01"),
+        observation_end=pd.Timestamp("2025-01-01"),
+        horizon_months=12,
+    )
+    assert oot == pd.Timestamp("2024-01-01")
+    # monthly 2023-06 .. 2024-01 labelled (8): a fifth is 2 (2023-12-01), but no development
+    # snapshot ends by then; the first start that leaves one is 2024-06-01: too late
+    with pytest.raises(ValueError, match=r"one on or after 2024-06-01 is needed"):
+        splits.derive_oot_first_snapshot(
+            list(pd.date_range("2023-06-01", "2025-01-01", freq="MS")),
+            observation_end=pd.Timestamp("2025-01-01"),
+            horizon_months=12,
+        )
+    with pytest.raises(ValueError, match=r"1 snapshot date\(s\) have a 12-month label window"):
+        splits.derive_oot_first_snapshot(
+            _quarters("2024-01-01", "2025-01-01"),
+            observation_end=pd.Timestamp("2025-01-01"),
+            horizon_months=12,
+        )
+
+
+def test_row_dates_weigh_by_their_rows_and_the_start_moves_later_for_development():
+    days = pd.Series(
+        [pd.Timestamp("2021-01-05")] * 10
+        + [pd.Timestamp("2021-06-10")] * 2
+        + [pd.Timestamp("2022-03-03")] * 3
+        + [pd.Timestamp("2023-12-20")] * 4  # window past the data: not labelled
+    )
+    oot, how = splits.derive_oot_first_snapshot(
+        days, observation_end=pd.Timestamp("2024-01-01"), horizon_months=12
+    )
+    assert oot == pd.Timestamp("2022-03-03")  # 3 of 15 labelled rows: a fifth
+    assert "3 of 15 labelled rows" in how
+    oot, _ = splits.derive_oot_first_snapshot(
+        days, observation_end=pd.Timestamp("2024-01-01"), horizon_months=12, share=0.5
+    )
+    # half is 2021-06-10 on (5 rows), but 2021-01-05's window ends after it: the next start
+    assert oot == pd.Timestamp("2022-03-03")

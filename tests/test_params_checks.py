@@ -75,6 +75,10 @@ CASES: list[tuple[str, Edit, str]] = [
     ("window-longer-than-history", put("features.windows_months", [3, 6, 24]), r"features\.snapshots\.first \(2020-01-01\) must leave 24 months of history"),
     ("long-window-longer-than-history", put("features.long_window_months", 18), r"features\.snapshots\.first \(2020-01-01\) must leave 18 months of history"),
     ("history-shorter-than-windows", put("data.synthetic.start", "2019-06-01"), r"features\.snapshots\.first \(2020-01-01\) must leave 12 months of history after data\.synthetic\.start \(2019-06-01\)"),
+    ("snapshots-mode-unknown", put("features.snapshots.mode", "weekly"), r"features\.snapshots\.mode must be one of calendar, events, got 'weekly'"),
+    ("anchors-empty-in-events-mode", lambda p: p["features"]["snapshots"].update(mode="events", anchors=""), r"features\.snapshots\.anchors must name the anchor events of mode: events"),
+    ("anchors-unknown", put("features.snapshots.anchors", "applications.decision"), r"features\.snapshots\.anchors must be one of applications, applications\.decided_date, applications\.submitted_date or the path of a table ending in \.parquet"),
+    ("snapshots-first-not-a-date", put("features.snapshots.first", "soon"), r"features\.snapshots\.first must be an ISO date"),
     # ------------------------------------------------------------------ split
     ("oot-before-snapshots", put("split.oot_first_snapshot", "2019-10-01"), r"split\.oot_first_snapshot must lie within the snapshots"),
     ("oot-after-snapshots", put("split.oot_first_snapshot", "2025-04-01"), r"split\.oot_first_snapshot must lie within the snapshots"),
@@ -217,6 +221,24 @@ def test_own_tables_skip_the_synthetic_history(raw_params):
     params["features"]["snapshots"]["last"] = "2030-01-01"
     params["split"]["oot_first_snapshot"] = "2029-01-01"
     assert parse_settings(params).split.oot_first_snapshot == "2029-01-01"
+
+
+def test_empty_grid_and_split_are_left_to_the_data(raw_params):
+    """Empty first/last/oot are derived by the features stage from the data: nothing to check here."""
+    params = copy.deepcopy(raw_params)
+    params["features"]["snapshots"].update(first="", last="")
+    params["split"]["oot_first_snapshot"] = ""
+    settings = parse_settings(params)
+    assert settings.features.snapshots.derived and settings.split.oot_first_snapshot == ""
+    params["features"]["snapshots"]["first"] = "2020-01-01"  # one end only: still derived
+    assert parse_settings(params).features.snapshots.derived
+    params["split"]["oot_first_snapshot"] = "2024-07-01"  # censored labels: still caught
+    with pytest.raises(ParamsError, match=r"split\.oot_first_snapshot \(2024-07-01\) plus"):
+        parse_settings(params)
+    events = copy.deepcopy(raw_params)
+    events["features"]["snapshots"].update(mode="events", anchors="data/anchors.csv")
+    events["split"]["oot_first_snapshot"] = ""
+    assert parse_settings(events).features.snapshots.mode == "events"
 
 
 def test_disabled_models_do_not_bind_the_split(raw_params):

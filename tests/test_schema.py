@@ -48,8 +48,27 @@ def _fails(
 # --- the valid portfolio ----------------------------------------------------------------
 
 
+def _with_optional_tables(tables: Tables) -> Tables:
+    """The small portfolio with the two tables it lacks: account balances and bank events."""
+    tables["account_balances"] = pd.DataFrame(
+        {
+            "customer_id": ["C001", "C001", "C002"],
+            "balance_date": pd.to_datetime(["2023-01-31", "2023-02-28", "2023-01-31"]),
+            "balance": [15_000.0, -2_500.0, 80_000.0],
+        }
+    )
+    tables["events"] = pd.DataFrame(
+        {
+            "customer_id": ["C002", "C003"],
+            "event_type": ["default", "churn"],
+            "event_date": pd.to_datetime(["2023-08-15", "2024-06-30"]),
+        }
+    )
+    return tables
+
+
 def test_valid_tables_pass_with_canonical_dtypes():
-    raw = small_valid_tables()
+    raw = _with_optional_tables(small_valid_tables())
     validated = validate_tables(raw)
     assert list(validated) == list(TABLES)
     canonical = {
@@ -63,7 +82,12 @@ def test_valid_tables_pass_with_canonical_dtypes():
     for name, frame in validated.items():
         assert list(frame.columns) == list(TABLES[name].column_names)
         for column in TABLES[name].columns:
-            assert str(frame[column.name].dtype) == canonical[column.kind], (name, column.name)
+            # a flag that may be empty keeps pandas' nullable boolean
+            expected = "boolean" if column.kind == "bool" and column.nullable else None
+            assert str(frame[column.name].dtype) == (expected or canonical[column.kind]), (
+                name,
+                column.name,
+            )
     pd.testing.assert_frame_equal(raw["customers"], small_valid_tables()["customers"])  # untouched
 
 
@@ -130,7 +154,7 @@ def test_unknown_table_suggests_the_close_name():
     assert str(error).endswith(
         "Fix: rename it to 'transactions' (e.g. the file transactions.parquet) or remove it; "
         "known tables: customers, facilities, facility_balances, repayments, transactions, "
-        "interactions, financials, applications"
+        "interactions, financials, applications, account_balances, events"
     )
     assert error.examples is None
 
@@ -257,8 +281,10 @@ def test_allowed_categories_lists_the_allowed_values():
         rule="allowed categories",
     )
     assert str(error).endswith(
-        "Fix: map the values to one of: micro, small, medium, large, multinational, project_spv "
-        "(case-sensitive)"
+        "Fix: map the values to one of: micro, small, medium, large, multinational, project_spv, "
+        "other, unknown (case-sensitive) in the source mapping's values: section for "
+        "customers.segment; map a value the contract does not name to 'other', one not known "
+        "to 'unknown'"
     )
 
 

@@ -324,3 +324,58 @@ def test_degenerate_models_stop_train_before_writing(project, built, tmp_path):
     ):
         assert part in str(err.value), part
     assert (root / "metrics" / "credit.json").read_bytes() == before
+
+
+def test_the_data_stage_reads_a_banks_export_through_its_source_mapping(tmp_path):
+    """``data.source`` names a mapping file: the stage reads the export it names, checks it
+    and writes the contract's tables with ``_source.json`` (currency, default definition,
+    as-of date from the mapping); the source stage fingerprints the files it read."""
+    from research.data import foreign
+    from research.data.asof import synthetic_as_of
+    from research.data.synthetic import generate_portfolio
+    from research.labels import churn_dates, default_dates
+    from research.stages import source
+
+    root = copy_project(tmp_path / "project")
+    tables = generate_portfolio(
+        n_customers=150,
+        start="2019-01-01",
+        months=72,
+        scenario="baseline",
+        transactions_per_month=6,
+        seed=5,
+    ).tables
+    as_of = synthetic_as_of("2019-01-01", 72)
+    events = foreign.events_table(
+        default_dates(tables["repayments"], 90), churn_dates(tables["customers"]), as_of
+    )
+    foreign.write_foreign_export(tables, events, root / "data" / "foreign_export", as_of=as_of)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["source"] = "examples/foreign_bank/mapping.yaml"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    result = run_stage("data", root=root, write=True)
+    assert f"{result.as_of.date}" == "2024-12-31" and "source mapping" in result.as_of.how
+    written = {p.stem for p in (root / "data" / "raw").glob("*.parquet")}
+    assert "events" in written and "repayments" not in written and "interactions" not in written
+    info = json.loads((root / "data" / "raw" / "_source.json").read_text())
+    assert info["kind"] == "mapping" and info["currency"] == "CZK"
+    assert info["mapping"] == "examples/foreign_bank/mapping.yaml"
+    assert info["folder"] == "data/foreign_export" and info["as_of"] == "2024-12-31"
+    assert "SELHANI" in info["default_definition"]
+    assert str(tmp_path) not in json.dumps(info)  # no machine paths
+    assert any(n.startswith("source: data/foreign_export through") for n in result.notes)
+    from research.reporting.index_page import collect_index, index_page_html
+
+    page = index_page_html(collect_index(root, ["credit"], []))  # the front page states them
+    assert "CZK" in page and "SELHANI in UDALOSTI.csv" in page
+    assert "examples/foreign_bank/mapping.yaml" in page
+    fingerprint = source.run(stage_context(root, write=True))
+    assert json.loads(source.fingerprint_path(root).read_text()) == fingerprint
+    assert "POHYBY/POHYBY_2024.csv" in {f["path"] for f in fingerprint["files"]}
+
+    # params and the mapping disagreeing about the extract date stop the stage before writing
+    params["data"]["as_of"] = "2025-01-15"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.raises(ValueError, match="disagree"):
+        run_stage("data", root=root, write=True)

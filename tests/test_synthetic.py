@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from scipy import stats
 
 from research.data import synthetic
 from research.data.contract import (
@@ -22,6 +24,9 @@ from research.data.contract import (
 
 DPD = 90
 START = "2019-01-01"
+# The contract's tables the generator writes: every one but the bank's own ``events`` (the
+# synthetic labels come from repayments and relationship end dates).
+GENERATED = tuple(name for name in TABLES if name != "events")
 
 
 def _portfolio(n: int, months: int, seed: int, scenario: str = "baseline", per_month: float = 3.0):
@@ -90,9 +95,9 @@ def test_tables_follow_the_contract_columns_and_dtypes(small):
         "float": "float64",
         "bool": "bool",
     }
-    assert list(small.tables) == list(TABLES)
-    for name, spec in TABLES.items():
-        frame = small.tables[name]
+    assert list(small.tables) == list(GENERATED)
+    for name in GENERATED:
+        spec, frame = TABLES[name], small.tables[name]
         assert tuple(frame.columns) == spec.column_names, name
         for column in spec.columns:
             assert str(frame[column.name].dtype) == kinds[column.kind], (name, column.name)
@@ -108,8 +113,103 @@ def test_tables_follow_the_contract_columns_and_dtypes(small):
 def test_tables_pass_the_schema_validator_unchanged(small):
     schema = pytest.importorskip("research.data.schema")
     validated = schema.validate_tables(small.tables)
+    assert "account_balances" in validated
     for name, frame in small.tables.items():
-        pd.testing.assert_frame_equal(validated[name], frame)
+        # Optional flag columns come back as nullable booleans (an absent one is all empty).
+        changed = {
+            c: str(t) for c, t in validated[name].dtypes.items() if str(t) != str(frame[c].dtype)
+        }
+        assert set(changed.values()) <= {"boolean"}, (name, changed)
+        assert all(str(frame[c].dtype) == "bool" for c in changed), (name, changed)
+        pd.testing.assert_frame_equal(validated[name], frame.astype(changed))
+
+
+# --- account balances: a stream of their own -----------------------------------------
+
+
+def _fingerprint(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# The tables and truth of _portfolio(300, 36, seed=5) from the generator before it wrote
+# account balances (commit 1cdf711). A deliberate change to the generator updates them.
+BEFORE_BALANCES = {
+    "customers": "530124a69bffe0b0",
+    "facilities": "247e37256cd60826",
+    "facility_balances": "01eeb65fe9c070bd",
+    "repayments": "84806c49b23c338a",
+    "transactions": "caead1b3142eb8cd",
+    "interactions": "9384b971f1f38665",
+    "financials": "4fc30d662ddce964",
+    "applications": "042b4c3c49dc6438",
+    "latent_monthly": "3c3f08c556f5b6d6",
+    "environment": "8b9b5635bf067de3",
+    "events": "656f6f9c422ac56c",
+    "oracle": "eba76003a1093bb7",
+}
+
+
+def test_balances_left_every_other_table_and_the_truth_as_they_were(small):
+    now = {name: _fingerprint(frame) for name, frame in {**small.tables, **small.truth}.items()}
+    assert {name: now[name] for name in BEFORE_BALANCES} == BEFORE_BALANCES
+
+
+def test_the_balance_stream_feeds_nothing_else(small, monkeypatch):
+    streams = synthetic._streams
+
+    def reseeded(seed):
+        out = streams(seed)
+        out["account_balances"] = np.random.default_rng(12345)
+        return out
+
+    monkeypatch.setattr(synthetic, "_streams", reseeded)
+    other = _portfolio(300, 36, seed=5)
+    assert not other.tables["account_balances"]["balance"].equals(
+        small.tables["account_balances"]["balance"]
+    )
+    for name in (*small.tables, *small.truth):
+        if name != "account_balances":
+            first = small.tables.get(name, small.truth.get(name))
+            pd.testing.assert_frame_equal(first, other.tables.get(name, other.truth.get(name)))
+
+
+def test_balances_are_dated_mid_month_and_at_month_end_while_on_the_books(book):
+    balances = book.tables["account_balances"]
+    assert not balances.duplicated(["customer_id", "balance_date"]).any()
+    dates = balances["balance_date"]
+    assert ((dates.dt.day == 15) | dates.dt.is_month_end).all()
+    events = book.truth["events"].set_index("customer_id")
+    customers = book.tables["customers"].set_index("customer_id")
+    end = events["churn_date"].fillna(events["default_date"]).fillna(pd.Timestamp("2025-01-01"))
+    who = balances["customer_id"]
+    assert (dates >= who.map(customers["onboarding_date"])).all()
+    assert (dates < who.map(end)).all()  # the account is closed at churn or default
+    assert 0.05 < (balances["balance"] < 0).mean() < 0.3
+
+
+def test_balances_fall_before_default(book):
+    """Six months of balances before 1 January 2022: lower and more often overdrawn for defaulters."""
+    snapshot = pd.Timestamp("2022-01-01")
+    balances = book.tables["account_balances"]
+    start = snapshot - pd.DateOffset(months=6)
+    window = balances[balances["balance_date"].between(start, snapshot, inclusive="left")]
+    per_customer = window.groupby("customer_id")["balance"].agg(
+        mean="mean", overdrawn=lambda b: (b < 0).mean()
+    )
+    default = book.truth["events"].set_index("customer_id")["default_date"]
+    within_year = default.reindex(per_customer.index).between(
+        snapshot, snapshot + pd.DateOffset(months=12), inclusive="left"
+    )
+    assert within_year.sum() >= 20
+    mean = per_customer["mean"]
+    auc = stats.mannwhitneyu(mean[~within_year], mean[within_year]).statistic / (
+        within_year.sum() * (~within_year).sum()
+    )
+    assert auc > 0.65
+    overdrawn = per_customer["overdrawn"]
+    assert overdrawn[within_year].mean() > 2 * overdrawn[~within_year].mean()
 
 
 def test_every_segment_industry_region_and_flag_appears(book):

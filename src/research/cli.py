@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _notebook(args: argparse.Namespace) -> int:
@@ -49,6 +50,8 @@ def _generate(args: argparse.Namespace) -> int:
         horizons_months=settings.labels.horizons_months,
         progress=True,
     )
+    if args.foreign:
+        return _write_foreign(portfolio.tables, Path(args.foreign), settings)
     out = Path(args.out)
     write_tables(portfolio.tables, out / "raw")
     write_tables(portfolio.truth, out / "truth")
@@ -56,21 +59,58 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_foreign(tables: dict[str, Any], folder: Path, settings: Any) -> int:
+    """The portfolio as another bank exports it (``research.data.foreign``), labels as events."""
+    from research.data.asof import synthetic_as_of
+    from research.data.foreign import events_table, write_foreign_export
+    from research.labels import churn_dates, default_dates
+
+    syn = settings.data.synthetic
+    as_of = synthetic_as_of(syn.start, syn.months)
+    events = events_table(
+        default_dates(tables["repayments"], settings.labels.default_dpd),
+        churn_dates(tables["customers"]),
+        as_of,
+    )
+    written = write_foreign_export(tables, events, folder, as_of=as_of)
+    files = sorted({p.relative_to(folder).parts[0] for p in written})
+    print(
+        f"wrote the foreign-shaped export ({', '.join(files)}; as of {as_of}) to {folder}; "
+        "read it through examples/foreign_bank/mapping.yaml"
+    )
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     import json
 
     from research.data.asof import after_as_of_errors, clear_placeholders, resolve_as_of
-    from research.data.io import read_folder
+    from research.data.mapping import read_source
     from research.data.schema import SOURCE_ATTR, SchemaError, SchemaErrors, check_tables
 
-    frames, errors = read_folder(args.folder)
-    raw, notes = clear_placeholders(frames)
-    checked, found = check_tables(raw, unreadable={e.table for e in errors})
-    errors += found
+    read = read_source(args.folder)
+    for note in read.notes:
+        print(f"note: {note}")
+    if read.mapping is not None:
+        mapping = read.mapping
+        print(
+            f"source: {mapping.folder} through {mapping.path}; currency {mapping.currency}"
+            + (
+                f"; default definition: {mapping.default_definition}"
+                if mapping.default_definition
+                else ""
+            )
+        )
+    raw, notes = clear_placeholders(read.frames)
+    checked, found = check_tables(raw, unreadable=read.unreadable)
+    errors = read.explain([*read.errors, *found])
     for note in notes:
         print(f"note: {note}")
+    configured, configured_as = args.as_of or "", "--as-of"
+    if not configured and read.mapping is not None and read.mapping.as_of:
+        configured, configured_as = read.mapping.as_of, f"as_of of {read.mapping.path.name}"
     try:
-        as_of = resolve_as_of(args.as_of or "", checked, None, configured_as="--as-of")
+        as_of = resolve_as_of(configured, checked, None, configured_as=configured_as)
     except ValueError as err:
         if not errors:
             raise
@@ -85,6 +125,13 @@ def _validate(args: argparse.Namespace) -> int:
     for name, frame in checked.items():
         if name not in failed:
             print(f"{name}: {len(frame):,} rows ok")
+    # What the source lacks costs: optional tables and columns absent or empty, and the
+    # features lost without them (tables that could not be read are reported as errors).
+    from research.features.inputs import missing_input_notes
+
+    for note in missing_input_notes(checked):
+        if note.split(".", 1)[0].split(":", 1)[0] not in read.unreadable:
+            print(f"note: {note}")
     report: SchemaError | None = None
     if len(errors) == 1:
         report, errors = errors[0], errors[:1]
@@ -97,6 +144,20 @@ def _validate(args: argparse.Namespace) -> int:
     if report is not None:
         print(f"research: {report}", file=sys.stderr)
     return 2 if errors else 0
+
+
+def _source_fingerprint(args: argparse.Namespace) -> int:
+    from research.stages import stage_context
+    from research.stages.source import fingerprint_path, run
+
+    ctx = stage_context(write=True)
+    fingerprint = run(ctx)
+    files = fingerprint.get("files", [])
+    print(
+        f"wrote {fingerprint_path(ctx.root).relative_to(ctx.root)}: {fingerprint['kind']} source"
+        + (f", {len(files)} file(s)" if fingerprint["kind"] != "synthetic" else "")
+    )
+    return 0
 
 
 def _iso_date(text: str) -> str:
@@ -112,8 +173,9 @@ def _iso_date(text: str) -> str:
 
 def _contract_doc(args: argparse.Namespace) -> int:
     from research.data.contract import contract_markdown
+    from research.features.inputs import lost_text
 
-    Path(args.out).write_text(contract_markdown(), encoding="utf-8")
+    Path(args.out).write_text(contract_markdown(lost=lost_text), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 
@@ -141,24 +203,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     st.set_defaults(func=_stage)
 
-    gen = sub.add_parser("generate", help="write a synthetic portfolio (raw tables and truth)")
+    gen = sub.add_parser(
+        "generate",
+        help="write a synthetic portfolio (raw tables and truth, or a bank-style export)",
+    )
     gen.add_argument("--customers", type=int, default=None)
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--scenario", choices=["baseline", "downturn"], default=None)
-    gen.add_argument(
-        "--out", required=True, help="folder; tables go to OUT/raw, truth to OUT/truth"
+    where = gen.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="folder; tables go to OUT/raw, truth to OUT/truth")
+    where.add_argument(
+        "--foreign",
+        metavar="FOLDER",
+        help="write the portfolio the way another bank exports it (Czech names and codes, "
+        "semicolon CSV, labels only as events) to FOLDER; examples/foreign_bank/mapping.yaml "
+        "reads it (its folder: is data/foreign_export)",
     )
     gen.set_defaults(func=_generate)
 
-    val = sub.add_parser("validate", help="check a folder of your own tables against the contract")
-    val.add_argument("folder")
+    val = sub.add_parser(
+        "validate",
+        help="check a folder of your own tables, or the export a source mapping file names, "
+        "against the contract",
+    )
+    val.add_argument(
+        "folder",
+        metavar="SOURCE",
+        help="a folder of tables named as the contract, or a source mapping (.yaml/.yml)",
+    )
     val.add_argument(
         "--as-of",
         type=_iso_date,
         default=None,
         metavar="DATE",
         help="the extract date of the tables: records dated after it are refused "
-        "(default: derived from the tables' dates, and printed)",
+        "(default: a mapping's as_of, else derived from the tables' dates, and printed)",
     )
     val.add_argument(
         "--json",
@@ -169,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         "message}",
     )
     val.set_defaults(func=_validate)
+
+    fp = sub.add_parser(
+        "source-fingerprint",
+        help="write data/source.json: the files data.source reads (the dvc source stage)",
+    )
+    fp.set_defaults(func=_source_fingerprint)
 
     doc = sub.add_parser("contract-doc", help="write the input contract as Markdown")
     doc.add_argument("--out", default="docs/input_contract.md")

@@ -29,7 +29,7 @@ from research._params import warn as _warn
 from research.data.params import SyntheticParams
 from research.explain.params import ExplainParams
 from research.features.params import FeatureParams, SnapshotParams
-from research.labels import LabelParams, label_names, parse_label_name
+from research.labels import LABEL_EVENTS, LabelParams, label_name, label_names, parse_label_name
 from research.models.params import (
     CalibrationParams,
     FeatureSelection,
@@ -151,7 +151,6 @@ class Settings:
     def __post_init__(self) -> None:
         _check(0 <= self.seed < 2**31, "seed", "must lie in [0, 2**31)")
         _check(bool(self.models), "models", "must hold at least one model")
-        built = label_names(self.labels.horizons_months)
         registry: dict[str, str] = {}
         for name, spec in self.models.items():
             _check(
@@ -165,22 +164,10 @@ class Settings:
                 f"{spec.registry_name!r} is already the registry name of models.{registry.get(spec.registry_name)}",
             )
             registry[spec.registry_name] = name
-            if not spec.uses_panel:
-                continue
-            close = difflib.get_close_matches(spec.label, built, n=1)
-            _check(
-                spec.label in built,
-                f"models.{name}.label",
-                f"{spec.label!r} is not a label the features stage builds ({', '.join(built)})"
-                + (f" (did you mean {close[0]!r}?)" if close else "")
-                + "; add its horizon to labels.horizons_months",
-            )
-            parsed = parse_label_name(spec.label)
-            _check(
-                parsed is not None and parsed[1] == spec.horizon_months,
-                f"models.{name}.horizon_months",
-                f"must equal the window of its label {spec.label!r}",
-            )
+            if spec.uses_panel:  # the label column: <event>_<horizon_months>m
+                column = _panel_label(name, spec, self.labels.horizons_months)
+                if column != spec.label:
+                    self.models[name] = dataclasses.replace(spec, label=column)
         for name, spec in self.models.items():
             if spec.xgb.early_stopping_rounds >= spec.xgb.n_estimators:
                 _warn(
@@ -217,9 +204,60 @@ class Settings:
         )
 
 
+def _panel_label(name: str, spec: ModelSpec, horizons_months: list[int]) -> str:
+    """The panel column a model's ``label`` names: an event (``default``) at its ``horizon_months``.
+
+    ``label`` may name the event alone (``default``, ``churn``: the column follows
+    ``horizon_months``) or the whole column (``default_12m``, whose window must then equal
+    ``horizon_months``). The horizon of an enabled model must be one the panel carries
+    (``labels.horizons_months``); the error names both fixes.
+    """
+    events = list(LABEL_EVENTS)
+    if spec.label in LABEL_EVENTS:
+        column = label_name(spec.label, spec.horizon_months)
+    else:
+        parsed = parse_label_name(spec.label)
+        if parsed is None:
+            close = difflib.get_close_matches(
+                spec.label, [*events, *label_names(horizons_months)], n=1
+            )
+            raise ParamsError(
+                f"params.yaml: models.{name}.label {spec.label!r} is not a label the features "
+                f"stage builds: name the event ({', '.join(events)}; the column follows "
+                f"horizon_months) or a column {', '.join(label_names(horizons_months))}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
+        _check(
+            parsed[1] == spec.horizon_months,
+            f"models.{name}.horizon_months",
+            f"({spec.horizon_months}) must equal the window of its label {spec.label!r}; or "
+            f"set models.{name}.label to {parsed[0]!r} alone and the column follows horizon_months",
+        )
+        column = spec.label
+    if spec.enabled:
+        carried = ", ".join(label_names(horizons_months))
+        _check(
+            spec.horizon_months in horizons_months,
+            f"models.{name}.horizon_months",
+            f"({spec.horizon_months}) is not among labels.horizons_months {horizons_months}, so "
+            f"the panel has no column {column!r} (it carries {carried}). Fix: set "
+            f"models.{name}.horizon_months to one of {horizons_months}, or add "
+            f"{spec.horizon_months} to labels.horizons_months",
+        )
+    return column
+
+
 def _check_snapshots(settings: Settings) -> None:
-    """The out-of-time split against the snapshots: development rows before it, test rows in it."""
+    """The out-of-time split against the snapshots: development rows before it, test rows in it.
+
+    Only where both are configured: a grid derived from the data (``features.snapshots``
+    ``first`` or ``last`` empty), event anchors, or an empty (derived)
+    ``split.oot_first_snapshot`` are checked by the features and train stages, which know
+    the data's range.
+    """
     snapshots = settings.features.snapshots
+    if snapshots.mode != "calendar" or snapshots.derived or not settings.split.oot_first_snapshot:
+        return
     first, last = dt.date.fromisoformat(snapshots.first), dt.date.fromisoformat(snapshots.last)
     oot = dt.date.fromisoformat(settings.split.oot_first_snapshot)
     _check(
@@ -279,18 +317,21 @@ def _check_history(settings: Settings) -> None:
     counts and amounts come out too low, a bias no later stage can see.
     """
     snapshots = settings.features.snapshots
-    first, last = dt.date.fromisoformat(snapshots.first), dt.date.fromisoformat(snapshots.last)
+    calendar = snapshots.mode == "calendar"
     end = _data_end(settings.data)
     if end is not None:
         day, said = end
-        _check(
-            last <= day,
-            "features.snapshots.last",
-            f"({last}) must not be after the end of the data ({said}): "
-            "its features would sum months without records",
-        )
-        oot = dt.date.fromisoformat(settings.split.oot_first_snapshot)
-        for name, spec in _panel_models(settings):
+        if calendar and snapshots.last:
+            last = dt.date.fromisoformat(snapshots.last)
+            _check(
+                last <= day,
+                "features.snapshots.last",
+                f"({last}) must not be after the end of the data ({said}): "
+                "its features would sum months without records",
+            )
+        oot_set = settings.split.oot_first_snapshot  # empty: derived from the data
+        for name, spec in _panel_models(settings) if oot_set else []:
+            oot = dt.date.fromisoformat(oot_set)
             _check(
                 _add_months(oot, spec.horizon_months) <= day,
                 "split.oot_first_snapshot",
@@ -298,7 +339,14 @@ def _check_history(settings: Settings) -> None:
                 f"end of the data ({said}): the out-of-time labels would be censored "
                 f"(latest possible: {_add_months(day, -spec.horizon_months)})",
             )
-    if settings.data.source == "synthetic":
+    _check_synthetic_history(settings)
+
+
+def _check_synthetic_history(settings: Settings) -> None:
+    """A configured first snapshot of the synthetic portfolio leaves the longest window's history."""
+    snapshots = settings.features.snapshots
+    if settings.data.source == "synthetic" and snapshots.mode == "calendar" and snapshots.first:
+        first = dt.date.fromisoformat(snapshots.first)
         synthetic = settings.data.synthetic
         start = dt.date.fromisoformat(synthetic.start).replace(day=1)
         months = settings.features.history_months

@@ -423,6 +423,10 @@ def build_panel_from_folder(
     client = client or default_client()
     root = Path(folder)
     raw = read_tables_dask(root)
+    if "label_sources" not in panel_kwargs:  # decided once on the whole book, not per partition
+        events = raw.get(labels.EVENTS_TABLE)
+        found = {} if events is None else {labels.EVENTS_TABLE: events.compute()}
+        panel_kwargs["label_sources"] = labels.label_sources(found)
     if n_partitions <= 0:
         resources = cluster_resources(client)
         n_partitions = auto_partitions(

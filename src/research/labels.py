@@ -1,8 +1,21 @@
 """Default and churn labels over the performance window that starts at the snapshot.
 
-Default: an instalment reaches ``default_dpd`` days past due on ``due_date +
-default_dpd days`` unless it was paid before that day; a customer's default date is
-the first such day over all facilities. Churn: the relationship end date.
+Where the event dates come from (``event_dates``, the one source every caller uses: the
+labels, the panel's exclusion of customers in default, the event rates of the data stage):
+
+- The bank's own ``events`` table (``research.data.contract.EVENTS``), when it holds rows
+  of the event's type: a customer's date is its first ``default`` (or ``churn``) event.
+  Other types (``other``, ``unknown``) define no label.
+- Otherwise derived from the tables. Default: an instalment reaches ``default_dpd`` days
+  past due on ``due_date + default_dpd days`` unless it was paid before that day; a
+  customer's default date is the first such day over all facilities. Churn: the
+  relationship end date.
+
+The choice is per event type and table-wide, never per customer: a bank that records
+only defaults keeps churn from the relationship end dates, and one definition of an
+event holds for every customer (a customer without a ``default`` row in an events table
+that has defaults did not default by the bank's definition; mixing in 90-days-past-due
+defaults derived from repayments for some customers would mix two definitions).
 
 A label is 1 when the customer's event date lies in ``[s, s + H months)``, 0 when the
 whole window lies inside the data without the event, and NaN (censored) when the
@@ -27,6 +40,10 @@ import pyarrow.compute as pc
 
 from research._params import check
 from research.data.contract import EVENT_TIME
+
+# The bank's own events table (``research.data.contract.EVENTS``).
+EVENTS_TABLE = "events"
+DEFAULT_EVENT, CHURN_EVENT = "default", "churn"  # label events (names of LABEL_EVENTS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +162,33 @@ def churn_dates(customers: pd.DataFrame) -> pd.Series:
     return out.sort_index()
 
 
+def bank_event_dates(events: pd.DataFrame | None, event: str) -> pd.Series | None:
+    """First ``event`` date per customer in the bank's events table; None when it has no such row.
+
+    Returns a Series like ``default_dates`` (customer_id to date, sorted by id), or None
+    when ``events`` is absent or holds no row of type ``event`` (the caller falls back to
+    deriving the dates from the other tables).
+    """
+    if events is None or not len(events):
+        return None
+    of_type = events[events["event_type"].astype("str") == event]
+    dated = of_type[of_type["event_date"].notna()]
+    if dated.empty:
+        return None
+    first = (
+        pd.DataFrame(
+            {
+                "customer_id": dated["customer_id"].astype("str").to_numpy(),
+                f"{event}_date": dated["event_date"].astype("datetime64[ns]").to_numpy(),
+            }
+        )
+        .groupby("customer_id", sort=True)[f"{event}_date"]
+        .min()
+    )
+    first.index = first.index.astype("str")
+    return first.astype("datetime64[ns]")
+
+
 def _default_event(tables: Mapping[str, pd.DataFrame], default_dpd: int) -> pd.Series | None:
     repayments = tables.get("repayments")
     return None if repayments is None else default_dates(repayments, default_dpd)
@@ -154,14 +198,81 @@ def _churn_event(tables: Mapping[str, pd.DataFrame], default_dpd: int) -> pd.Ser
     return churn_dates(tables["customers"])
 
 
-# The events a label can count, by the name that starts its column (``default_12m``): the
-# first date of the event per customer from the tables, or None when the tables cannot say
+# How each event a label can count is derived from the tables, by the name that starts its
+# column (``default_12m``): the first date per customer, or None when the tables cannot say
 # (the label is then unknown throughout). A new kind of label is one function here.
 EventDates = Callable[[Mapping[str, pd.DataFrame], int], "pd.Series | None"]
-LABEL_EVENTS: dict[str, EventDates] = {
-    fn.__name__.removeprefix("_").removesuffix("_event"): fn
-    for fn in (_default_event, _churn_event)
-}
+DERIVED_EVENTS: dict[str, EventDates] = {DEFAULT_EVENT: _default_event, CHURN_EVENT: _churn_event}
+
+
+DERIVED = "derived"  # the source of an event's dates that the events table does not hold
+
+
+def label_sources(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Where each label event's dates come from: ``events`` (the bank's table has rows of its type) or ``derived``.
+
+    Decide it once on the whole tables and pass it on (``event_dates(..., source=)``,
+    ``build_panel(label_sources=)``) wherever the tables are cut by customer (batches of
+    event anchors, Dask partitions): a part without any default row must still not
+    derive defaults from its repayments.
+    """
+    events = tables.get(EVENTS_TABLE)
+    return {
+        event: DERIVED if bank_event_dates(events, event) is None else EVENTS_TABLE
+        for event in DERIVED_EVENTS
+    }
+
+
+def event_source(tables: Mapping[str, pd.DataFrame], event: str) -> str:
+    """Where ``event_dates`` takes ``event``'s dates from: ``events`` or ``derived``."""
+    return label_sources(tables)[event]
+
+
+def event_dates(
+    tables: Mapping[str, pd.DataFrame], event: str, default_dpd: int, *, source: str | None = None
+) -> pd.Series | None:
+    """First date of ``event`` (a key of ``LABEL_EVENTS``) per customer: the one source for every caller.
+
+    The bank's ``events`` table when it holds rows of that type, else derived from the
+    tables (``DERIVED_EVENTS``: repayments for defaults, relationship end dates for churn);
+    None when neither can say. Customer ids as a sorted ``str`` index, dates datetime64[ns].
+    ``source`` (``label_sources`` of the whole tables) overrides the choice for a part of them.
+    """
+    if event not in DERIVED_EVENTS:
+        raise KeyError(f"unknown label event {event!r}; known: {', '.join(DERIVED_EVENTS)}")
+    if (source or event_source(tables, event)) == DERIVED:
+        return DERIVED_EVENTS[event](tables, default_dpd)
+    found = bank_event_dates(tables.get(EVENTS_TABLE), event)
+    if found is None:  # this part of the tables holds no such event: nobody had it
+        return pd.Series(
+            pd.Series([], dtype="datetime64[ns]").to_numpy(),
+            index=pd.Index([], dtype="str", name="customer_id"),
+            name=f"{event}_date",
+        )
+    return found
+
+
+def _dates_of(event: str) -> EventDates:
+    def dates(tables: Mapping[str, pd.DataFrame], default_dpd: int) -> pd.Series | None:
+        return event_dates(tables, event, default_dpd)
+
+    dates.__name__ = f"{event}_dates"
+    return dates
+
+
+# Every event a label can count, by the name that starts its column, and its dates as
+# ``event_dates`` gives them (the events table first): ``LABEL_EVENTS[e](tables, dpd)``.
+LABEL_EVENTS: dict[str, EventDates] = {event: _dates_of(event) for event in DERIVED_EVENTS}
+
+
+def event_source_notes(sources: Mapping[str, str]) -> list[str]:
+    """One note per label event taken from the bank's events table (``label_sources``)."""
+    return [
+        f"{EVENTS_TABLE}: {event} dates from the events table (first {event!r} event per "
+        "customer), not derived"
+        for event, source in sources.items()
+        if source == EVENTS_TABLE
+    ]
 
 
 def event_labels(
@@ -213,16 +324,20 @@ def panel_labels(
     default_dpd: int,
     horizons_months: Sequence[int],
     observation_end: pd.Timestamp | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Every label column (``label_names``) for the rows of ``keys``.
 
-    An event whose source table is absent (no ``repayments`` for defaults) is NaN
+    Event dates come from ``event_dates`` (the events table, else derived; ``sources``
+    as ``label_sources`` of the whole tables gives the choice). An event whose dates
+    nothing can say (no events of its type and no ``repayments`` for defaults) is NaN
     throughout (unknown).
     """
     end = _observation_end(tables) if observation_end is None else observation_end
+    sources = label_sources(tables) if sources is None else sources
     out = pd.DataFrame(index=keys.index)
-    for event, dates_of in LABEL_EVENTS.items():
-        dates = dates_of(tables, default_dpd)
+    for event in LABEL_EVENTS:
+        dates = event_dates(tables, event, default_dpd, source=sources[event])
         for horizon in horizons_months:
             name = label_name(event, horizon)
             if dates is None:

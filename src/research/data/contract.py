@@ -4,6 +4,14 @@ Every table is keyed by pseudonymous ids; no personal data. Only ``customers`` i
 mandatory. ``research.data.schema`` enforces this contract; the synthetic generator
 writes tables that satisfy it.
 
+Every controlled vocabulary (a column with ``categories``) admits the specific levels
+named by its constant here (``SEGMENTS``, ``PRODUCTS``, ...) followed by
+``OPEN_LEVELS``: ``other`` (known, but none of the specific levels) and ``unknown``
+(not known). Feature code builds one feature per specific level only, and counts the
+open levels in its totals. An ``optional`` column may be absent from a table (the
+checked frame then holds it empty); every other column must be present, though a
+``nullable`` one may hold empty values.
+
 Dates are calendar dates (``datetime64``, midnight); ``timestamp`` columns carry a
 time of day in the bank's local time, without a time zone. The event time of each
 record (point-in-time rules) is listed in ``EVENT_TIME``. Money columns (``amount``)
@@ -13,6 +21,7 @@ row. ``FILE_FORMATS`` lists how a table may be stored in a folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SEGMENTS = ("micro", "small", "medium", "large", "multinational", "project_spv")
@@ -61,6 +70,13 @@ INTERACTION_TYPES = (
     "survey",
 )
 DECISIONS = ("approved", "declined", "withdrawn")
+# Events a bank's own events table may record (``events.event_type``): a default (by the
+# bank's definition, stated in the source mapping) or the end of the relationship.
+EVENT_TYPES = ("default", "churn")  # label events (research.labels), not model names
+# Appended to every controlled vocabulary: a value the bank knows but the contract does not
+# name ("other"), and a value the bank does not know ("unknown"). A source mapping maps its
+# codes onto them; features count them in totals but never build a feature of their own.
+OPEN_LEVELS = ("other", "unknown")
 
 # Money columns are in the currency's units. Ten trillion is beyond any one firm's figure,
 # so a larger magnitude is a unit or scale error, an overflow or a sentinel (9.99e99):
@@ -92,6 +108,14 @@ class Column:
     max_value: float | None = None
     description: str = ""
     amount: bool = False  # money in the currency's units, within MAX_AMOUNT of zero
+    optional: bool = False  # may be absent from the table (then read as empty): implies nullable
+
+    def __post_init__(self) -> None:
+        if self.optional and not self.nullable:
+            raise ValueError(
+                f"contract column {self.name!r} is optional but not nullable: an absent "
+                "optional column reads as empty, so it must allow empty values"
+            )
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,16 @@ def _c(name: str, kind: str, **kw) -> Column:
     return Column(name, kind, **kw)
 
 
+def _category(name: str, levels: tuple[str, ...], **kw) -> Column:
+    """A controlled vocabulary: the specific ``levels``, then ``OPEN_LEVELS``."""
+    return Column(name, "category", categories=(*levels, *OPEN_LEVELS), **kw)
+
+
+def _optional(name: str, kind: str, **kw) -> Column:
+    """A column a real export often lacks and no key or rule needs: may be absent or empty."""
+    return Column(name, kind, nullable=True, optional=True, **kw)
+
+
 def _money(name: str, *, signed: bool = False, **kw) -> Column:
     """A money column: finite, ``|x| <= MAX_AMOUNT``, and ``>= 0`` unless ``signed``."""
     low = -MAX_AMOUNT if signed else 0.0
@@ -129,21 +163,20 @@ CUSTOMERS = Table(
     "customers",
     (
         _c("customer_id", "id"),
-        _c("segment", "category", categories=SEGMENTS),
-        _c("industry", "category", categories=INDUSTRIES),
-        _c("region", "category", categories=REGIONS),
+        _category("segment", SEGMENTS),
+        _category("industry", INDUSTRIES),
+        _category("region", REGIONS),
         _c("onboarding_date", "date"),
-        _c(
+        _optional(
             "relationship_end_date",
             "date",
-            nullable=True,
             description="empty while active (churn event)",
         ),
-        _c("green_flag", "bool", description="green-finance client"),
-        _c(
+        _optional("green_flag", "bool", description="green-finance client"),
+        _optional(
             "inclusive_flag", "bool", description="inclusive-finance (micro/small) programme client"
         ),
-        _c("rm_id", "id", description="relationship manager (pseudonymous)"),
+        _optional("rm_id", "id", description="relationship manager (pseudonymous)"),
     ),
     key=("customer_id",),
     required=True,
@@ -155,16 +188,29 @@ FACILITIES = Table(
     (
         _c("facility_id", "id"),
         _c("customer_id", "id"),
-        _c("product", "category", categories=PRODUCTS),
+        _category("product", PRODUCTS),
         _c("origination_date", "date"),
         _c("maturity_date", "date"),
-        _c("close_date", "date", nullable=True),
+        _optional("close_date", "date", description="empty while open"),
         _money("limit_amount"),
-        _c("interest_rate", "float", min_value=0.0, max_value=1.0),
-        _c("fee_rate", "float", min_value=0.0, max_value=1.0),
-        _c("repayment_type", "category", categories=REPAYMENT_TYPES),
-        _c("collateral_type", "category", categories=COLLATERAL_TYPES),
-        _c("green_loan", "bool"),
+        _c(
+            "interest_rate",
+            "float",
+            nullable=True,
+            min_value=0.0,
+            max_value=1.0,
+            description="yearly, as a fraction (0.045 for 4.5%); empty when not known",
+        ),
+        _optional(
+            "fee_rate",
+            "float",
+            min_value=0.0,
+            max_value=1.0,
+            description="yearly fee on the limit, as a fraction; empty when not known",
+        ),
+        _category("repayment_type", REPAYMENT_TYPES),
+        _category("collateral_type", COLLATERAL_TYPES),
+        _optional("green_loan", "bool"),
     ),
     key=("facility_id",),
     date_order=(("origination_date", "maturity_date"), ("origination_date", "close_date")),
@@ -201,8 +247,8 @@ TRANSACTIONS = Table(
         _c("customer_id", "id"),
         _c("timestamp", "timestamp"),
         _money("amount", signed=True, description="signed: inflows positive, outflows negative"),
-        _c("channel", "category", categories=TRANSACTION_CHANNELS),
-        _c("category", "category", categories=TRANSACTION_CATEGORIES),
+        _category("channel", TRANSACTION_CHANNELS, nullable=True, optional=True),
+        _category("category", TRANSACTION_CATEGORIES, nullable=True, optional=True),
     ),
     key=(),
 )
@@ -212,16 +258,10 @@ INTERACTIONS = Table(
     (
         _c("customer_id", "id"),
         _c("timestamp", "timestamp"),
-        _c("channel", "category", categories=INTERACTION_CHANNELS),
-        _c("interaction_type", "category", categories=INTERACTION_TYPES),
-        _c(
-            "response_hours",
-            "float",
-            nullable=True,
-            min_value=0.0,
-            max_value=MAX_RESPONSE_HOURS,
-        ),
-        _c("satisfaction_score", "float", nullable=True, min_value=1.0, max_value=5.0),
+        _category("channel", INTERACTION_CHANNELS),
+        _category("interaction_type", INTERACTION_TYPES),
+        _optional("response_hours", "float", min_value=0.0, max_value=MAX_RESPONSE_HOURS),
+        _optional("satisfaction_score", "float", min_value=1.0, max_value=5.0),
     ),
     key=(),
 )
@@ -243,12 +283,50 @@ FINANCIALS = Table(
             "cfads",
             signed=True,
             nullable=True,
+            optional=True,
             description="cash flow available for debt service (project finance)",
         ),
-        _money("debt_service", nullable=True),
+        _money(
+            "debt_service",
+            nullable=True,
+            optional=True,
+            description="debt service due in the period (project finance)",
+        ),
     ),
     key=("customer_id", "period_end"),
     date_order=(("period_end", "reported_date"),),
+)
+
+ACCOUNT_BALANCES = Table(
+    "account_balances",
+    (
+        _c("customer_id", "id"),
+        _c("balance_date", "date"),
+        _money(
+            "balance",
+            signed=True,
+            description=(
+                "end-of-day balance of the customer's current accounts together (negative: "
+                "overdrawn); daily, on days with movements, or at month ends"
+            ),
+        ),
+    ),
+    key=("customer_id", "balance_date"),
+    description="current-account balances (optional; account-conduct features)",
+)
+
+EVENTS = Table(
+    "events",
+    (
+        _c("customer_id", "id"),
+        _category("event_type", EVENT_TYPES),
+        _c("event_date", "date"),
+    ),
+    key=("customer_id", "event_type", "event_date"),
+    description=(
+        "the bank's own default and churn events (optional): when given, labels come from "
+        "here instead of repayments (defaults) and relationship end dates (churn)"
+    ),
 )
 
 APPLICATIONS = Table(
@@ -257,15 +335,9 @@ APPLICATIONS = Table(
         _c("application_id", "id"),
         _c("customer_id", "id"),
         _c("submitted_date", "date"),
-        _c("product", "category", categories=PRODUCTS),
+        _category("product", PRODUCTS),
         _money("amount"),
-        _c(
-            "decision",
-            "category",
-            nullable=True,
-            categories=DECISIONS,
-            description="empty while pending",
-        ),
+        _category("decision", DECISIONS, nullable=True, description="empty while pending"),
         _c("decided_date", "date", nullable=True),
     ),
     key=("application_id",),
@@ -283,6 +355,8 @@ TABLES: dict[str, Table] = {
         INTERACTIONS,
         FINANCIALS,
         APPLICATIONS,
+        ACCOUNT_BALANCES,
+        EVENTS,
     )
 }
 
@@ -297,6 +371,8 @@ EVENT_TIME: dict[str, dict[str, str]] = {
     "interactions": {"record": "timestamp"},
     "financials": {"record": "reported_date"},
     "applications": {"record": "submitted_date", "decision": "decided_date"},
+    "account_balances": {"record": "balance_date"},
+    "events": {"record": "event_date"},
 }
 
 
@@ -315,8 +391,18 @@ def _allowed(col: Column) -> str:
     return f"{finite}{shown}" if shown else finite.rstrip(", ")
 
 
-def contract_markdown() -> str:
-    """The contract as a Markdown document (``docs/input_contract.md`` is generated from it)."""
+LostFeatures = Callable[[str, str | None], str]
+"""``(table, column) -> Markdown`` naming the features lost without the column (``None``: the
+table). The data layer knows no features: the caller passes ``research.features.inputs.lost_text``."""
+
+
+def contract_markdown(lost: LostFeatures | None = None) -> str:
+    """The contract as a Markdown document (``docs/input_contract.md`` is generated from it).
+
+    Args:
+        lost: Names the features lost without a table or column (see ``LostFeatures``);
+            without it the document has no such column.
+    """
     lines = [
         "# Input contract",
         "",
@@ -343,22 +429,58 @@ def contract_markdown() -> str:
         "- Numbers are finite (no `inf`, no `NaN` other than an empty value). Money columns",
         f"  (`amount` in the notes) are in the currency's units with magnitude at most {MAX_AMOUNT:g};",
         "  larger values are unit errors, overflows or sentinels.",
+        "- Every controlled vocabulary ends with the levels "
+        + " and ".join(f"`{level}`" for level in OPEN_LEVELS)
+        + ": `other` for a value",
+        "  the bank knows but the contract does not name, `unknown` for a value it does not know.",
+        "  Map the bank's codes onto the levels in the source mapping (its `values:` section).",
+        "  Features count the two levels in their totals but build no feature of their own for them.",
+        "- A column marked *optional* may be absent from the table: it then reads as empty in every",
+        "  row and the features named in its row are lost. Every other column must be present;",
+        "  one whose *empty allowed* says yes may still be empty in some or all rows.",
+        "- No personal data in any table: a column beyond the contract's named like a name, tax,",
+        "  national or registration number, e-mail, phone, address, birth date, IBAN or account",
+        "  number, or a text column holding e-mail addresses or phone numbers, is refused (drop",
+        "  it from the export or list it under `drop:` in the source mapping).",
+        "- Amounts are in one currency: a `currency` (`ccy`, `currency_code`) column with more than",
+        "  one value is refused; convert the amounts first and state the currency in the mapping.",
         "",
     ]
+    header = ["column", "type", "required", "empty allowed", "allowed values"]
+    if lost is not None:
+        header.append("features lost without it")
+    header.append("notes")
     for table in TABLES.values():
         events = ", ".join(f"{k}: `{v}`" for k, v in EVENT_TIME[table.name].items())
         lines += [
             f"## {table.name}{' (mandatory)' if table.required else ''}",
             "",
+        ]
+        if table.description:
+            lines += [f"{table.description[0].upper()}{table.description[1:]}.", ""]
+        lines += [
             f"Key: {', '.join(f'`{k}`' for k in table.key) or 'none'}. Event time: {events}.",
+        ]
+        if lost is not None:
+            lines.append(f"Features lost without the table: {lost(table.name, None)}.")
+        lines += [
             "",
-            "| column | type | empty allowed | allowed values | notes |",
-            "|---|---|---|---|---|",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
         ]
         for col in table.columns:
             notes = "; ".join(n for n in ("amount" if col.amount else "", col.description) if n)
-            nullable = "yes" if col.nullable else "no"
-            lines.append(f"| `{col.name}` | {col.kind} | {nullable} | {_allowed(col)} | {notes} |")
+            cells = [
+                f"`{col.name}`",
+                col.kind,
+                "optional" if col.optional else "yes",
+                "yes" if col.nullable else "no",
+                _allowed(col),
+            ]
+            if lost is not None:
+                cells.append(lost(table.name, col.name))
+            cells.append(notes)
+            lines.append("| " + " | ".join(cells) + " |")
         if table.date_order:
             order = "; ".join(f"`{a}` <= `{b}`" for a, b in table.date_order)
             lines += ["", f"Date order: {order}."]

@@ -9,8 +9,12 @@ what to do. Both are a :class:`~research.data.schema.TableFileError`, a ``Schema
 other tables, ``read_tables`` raises them (several as a ``SchemaErrors``). Each frame read carries its source path in
 ``frame.attrs["source"]``, so that validation errors name the file too.
 
-Writing produces deterministic Parquet files and replaces the target folder atomically;
-it also removes the staging folders that a killed writer left behind (``write_tables``).
+Writing produces deterministic Parquet files (and text notes such as ``_source.json``
+beside them) and replaces the target folder atomically; it also removes the staging
+folders that a killed writer left behind (``write_tables``).
+
+A bank's export in another shape (file and column names, codes, CSV dialect) is read
+through a source mapping instead: ``research.data.mapping``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import socket
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -557,7 +561,12 @@ def _parse_iso(values: pd.Series) -> pd.Series:
 # --- writing ----------------------------------------------------------------------------
 
 
-def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:
+def write_tables(
+    tables: dict[str, pd.DataFrame],
+    folder: str | Path,
+    *,
+    notes: Mapping[str, str] | None = None,
+) -> None:
     """Write each table to ``<folder>/<table>.parquet``, replacing the folder atomically.
 
     Files are written into a temporary sibling folder (``.<folder>.tmp-<host>-<pid>-<hex>``)
@@ -573,12 +582,22 @@ def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:
     Args:
         tables: Frames keyed by table name (the file stem).
         folder: The target folder; its parent is created if needed.
+        notes: Text files written beside the tables, by name; a name starts with ``_``
+            so that readers ignore it (``_source.json``: where the tables came from).
 
     Raises:
-        ValueError: If a table name is not a plain file stem, or ``folder`` holds
-            anything but table files (so that it is never replaced by mistake).
+        ValueError: If a table name is not a plain file stem, a note's name does not start
+            with ``_``, or ``folder`` holds anything but table files and such notes (so
+            that it is never replaced by mistake).
     """
     target = Path(folder)
+    notes = dict(notes or {})
+    for name in notes:
+        if not name.startswith("_") or Path(name).name != name:
+            raise ValueError(
+                f"note name {name!r} must be a plain file name starting with '_' (readers "
+                "ignore such names); Fix: rename it, e.g. '_source.json'"
+            )
     for name in tables:
         if not isinstance(name, str) or not name or name.startswith(".") or Path(name).name != name:
             raise ValueError(
@@ -593,6 +612,8 @@ def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:
     try:
         for name, frame in tables.items():
             _write_parquet(frame, staging / f"{name}.parquet")
+        for name, text in notes.items():
+            (staging / name).write_text(text, encoding="utf-8")
         _replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -670,7 +691,8 @@ def _check_replaceable(target: Path) -> None:
             f"{target} exists and is not a folder; Fix: remove it or write to another folder"
         )
     for entry in sorted(target.iterdir()):
-        if not entry.is_file() or _split_name(entry.name) is None:
+        note = entry.name.startswith("_")  # a note a previous write left beside its tables
+        if not entry.is_file() or (_split_name(entry.name) is None and not note):
             raise ValueError(
                 f"{target} holds {entry.name!r}, which is not a table file, and would be "
                 "deleted when the folder is replaced; Fix: write the tables to a dedicated "

@@ -41,4 +41,7 @@ def segment_profile(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         )
         out["facilities"] = facilities.groupby("segment").size()
         out["median_limit"] = facilities.groupby("segment")["limit_amount"].median()
-    return out.reindex([s for s in SEGMENTS if s in out.index])
+    # the contract's segments first, then any other (the open levels other/unknown)
+    return out.reindex(
+        [*(s for s in SEGMENTS if s in out.index), *(s for s in out.index if s not in SEGMENTS)]
+    )

@@ -11,15 +11,27 @@ are vectorised, so tens of millions of rows take seconds.
 
 Rules, in the order they are checked and listed (the ``rule`` of a ``SchemaError``):
 
+* on a source mapping file (``research.data.mapping``): ``source mapping``;
 * on the files of a folder (``research.data.io`` raises a :class:`TableFileError`):
   ``known file``, ``one file per table``, ``readable file``, ``unique column names``
   (in a CSV header or a Parquet schema);
 * on the set of tables: ``known table``, ``required table``;
 * then table by table, in the order of ``contract.TABLES``:
-  ``not empty`` (for a table read from a file: ``attrs["source"]``), ``unique column names``, ``required column``, ``time zone``, ``type``,
+  ``not empty`` (for a table read from a file: ``attrs["source"]``), ``unique column names``,
+  ``required column``, ``no personal data``, ``one currency``, ``time zone``, ``type``,
   ``not null``, ``allowed categories``, ``range``, ``date at midnight``, ``unique key``,
   ``date order``, ``payment with amount``, ``decision with date``, ``reference``,
   ``same customer``, ``not before onboarding``, ``not before origination``.
+
+``required column`` spares the contract's optional columns: an absent one is added, empty.
+``no personal data`` refuses a column outside the contract whose name looks like
+personal data (a name, a tax, national or registration number, an e-mail address, a phone
+number, a postal address, a birth date, an IBAN or account number), and an extra text
+column whose sampled values hold e-mail addresses or are mostly phone numbers: the
+contract takes pseudonymous ids only. ``one currency`` refuses a ``currency`` (``ccy``,
+``currency_code``) column with more than one value: amounts must be in one currency.
+``allowed categories`` proposes, for each unknown value, the closest allowed one (the
+same letters in another case first, then the most similar spelling).
 
 Parents come before children in ``contract.TABLES``, so the cross-table rules of a
 table always compare against an already checked parent.
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -45,6 +58,7 @@ from research.data.contract import EVENT_TIME, TABLES, Column, Table
 TEXT = pd.StringDtype(na_value=np.nan)  # pandas' default ``str`` dtype
 
 RULES: tuple[str, ...] = (
+    "source mapping",
     "known file",
     "one file per table",
     "readable file",
@@ -53,6 +67,8 @@ RULES: tuple[str, ...] = (
     "not empty",
     "unique column names",
     "required column",
+    "no personal data",
+    "one currency",
     "time zone",
     "type",
     "not null",
@@ -408,6 +424,8 @@ def _check_table(
         return None, [empty]
     errors, usable = _check_columns(spec, frame)
     coerced, type_bad, type_errors = _coerce_columns(spec, frame, usable)
+    errors += _check_personal_data(spec, frame, coerced)
+    errors += _check_one_currency(spec, coerced)
     errors += type_errors
     present = (
         spec
@@ -543,7 +561,8 @@ def _check_not_empty(spec: Table, frame: pd.DataFrame) -> SchemaError | None:
 
 
 def _check_columns(spec: Table, frame: pd.DataFrame) -> tuple[list[SchemaError], set[str]]:
-    """Repeated and missing columns, and the contract columns present exactly once."""
+    """Repeated and missing columns, and the contract columns usable: present exactly once,
+    or optional and absent (``_coerce_columns`` adds those empty)."""
     errors = []
     names = [str(c) for c in frame.columns]
     counts: dict[str, int] = {}
@@ -562,7 +581,7 @@ def _check_columns(spec: Table, frame: pd.DataFrame) -> tuple[list[SchemaError],
     extras = [n for n in names if n not in spec.column_names]
     lowered = {n.lower(): n for n in extras}
     for column in spec.columns:
-        if column.name in counts:
+        if column.name in counts or column.optional:
             continue
         match = difflib.get_close_matches(column.name, list(lowered), n=1, cutoff=0.6)
         if match:
@@ -573,7 +592,11 @@ def _check_columns(spec: Table, frame: pd.DataFrame) -> tuple[list[SchemaError],
             problem = f"the column is missing (columns given: {', '.join(names) or 'none'})"
             fix = f"add '{column.name}' ({column.kind}) to {spec.name}"
         errors.append(_table_error(spec.name, column.name, "required column", problem, fix))
-    usable = {c.name for c in spec.columns if counts.get(c.name) == 1}
+    usable = {
+        c.name
+        for c in spec.columns
+        if counts.get(c.name) == 1 or (c.optional and not counts.get(c.name))
+    }
     return errors, usable
 
 
@@ -595,6 +618,9 @@ def _coerce_columns(
     errors: list[SchemaError] = []
     for column in spec.columns:
         if column.name not in usable:
+            continue
+        if column.name not in frame.columns:  # an optional column the table lacks
+            converted[column.name] = _empty(column.kind, frame.index)
             continue
         raw = frame[column.name]
         values, bad, problem = _coerce(column, raw)
@@ -822,21 +848,47 @@ def _check_categories(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]
         bad = _as_mask(values.notna() & ~values.isin(column.categories))
         if bad.any():
             unknown = sorted(values[bad].unique())
-            shown = ", ".join(repr(v) for v in unknown[:_MAX_EXAMPLES])
+            shown = ", ".join(
+                _with_suggestion(v, column.categories) for v in unknown[:_MAX_EXAMPLES]
+            )
             more = (
                 f" and {len(unknown) - _MAX_EXAMPLES:,} more"
                 if len(unknown) > _MAX_EXAMPLES
                 else ""
             )
+            pairs = [(v, closest_level(v, column.categories)) for v in unknown[:_MAX_EXAMPLES]]
+            mapped = ", ".join(f"{v!r}: {m!r}" for v, m in pairs if m is not None)
+            example = f" (e.g. {mapped})" if mapped else ""
             yield _row_error(
                 spec,
                 column.name,
                 "allowed categories",
                 frame,
                 bad,
-                f"map the values to one of: {', '.join(column.categories)} (case-sensitive)",
+                f"map the values to one of: {', '.join(column.categories)} (case-sensitive) in "
+                f"the source mapping's values: section for {spec.name}.{column.name}{example}; "
+                "map a value the contract does not name to 'other', one not known to 'unknown'",
                 detail=f"unknown values: {shown}{more}",
             )
+
+
+def closest_level(value: object, levels: Sequence[str]) -> str | None:
+    """The allowed level ``value`` most likely means: the same text in another case (or
+    with spaces and dashes for underscores), else the most similar spelling; None if none is close."""
+    text = str(value).strip()
+    folded = {level.lower(): level for level in levels}
+    for candidate in (text.lower(), re.sub(r"[\s\-]+", "_", text.lower())):
+        if candidate in folded:
+            return folded[candidate]
+    match = difflib.get_close_matches(
+        re.sub(r"[\s\-]+", "_", text.lower()), list(folded), n=1, cutoff=0.75
+    )
+    return folded[match[0]] if match else None
+
+
+def _with_suggestion(value: object, levels: Sequence[str]) -> str:
+    match = closest_level(value, levels)
+    return f"{value!r} (did you mean {match!r}?)" if match is not None else repr(value)
 
 
 def _check_ranges(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
@@ -954,6 +1006,234 @@ def _check_filled_with(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError
                 detail=f"{when} set but {then} empty",
                 show=[when],
             )
+
+
+# --- guards: no personal data, one currency ---------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Words that make a column a count, flag or measure about something, not the thing itself
+# ("email_count", "has_phone", "name_length").
+_METRIC_WORDS = _words(
+    "count counts cnt share ratio rate flag flags sent opened clicks days amount total volume "
+    "changes changed verified valid present available has is length len type channel consent "
+    "optin bounced"
+)
+_NUMBER = _words("no nr num number numbers")
+_NAME_QUALIFIERS = _words(
+    "name names customer client company firm borrower contact owner director holder rm manager "
+    "person legal trading business account guarantor applicant counterparty beneficiary payee "
+    "payer employee first last full given family middle maiden display user debtor creditor "
+    "partner spouse signatory"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Personal:
+    """Column names that look like one kind of personal data (lowercase word tokens)."""
+
+    kind: str
+    words: frozenset[str] = frozenset()  # any of these tokens
+    pairs: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()  # a token of each, adjacent
+    alone: frozenset[str] = frozenset()  # the only token
+
+    def matches(self, tokens: list[str]) -> bool:
+        return (
+            bool(self.words.intersection(tokens))
+            or any(
+                a in first and b in then
+                for first, then in self.pairs
+                for a, b in zip(tokens, tokens[1:], strict=False)
+            )
+            or (len(tokens) == 1 and tokens[0] in self.alone)
+        )
+
+
+_PERSONAL: tuple[_Personal, ...] = (
+    _Personal(
+        "a person's or firm's name",
+        words=_words(
+            "surname surnames firstname lastname fullname forename forenames givenname "
+            "familyname middlename maidenname customername clientname companyname firmname "
+            "contactname vorname nachname prenom apellido apellidos cognome"
+        ),
+        alone=_words("name names"),
+    ),
+    _Personal(
+        "a tax or national identification number",
+        words=_words("tin ssn nino vatin taxid taxno taxnumber passport nif siren siret ustid"),
+        pairs=(
+            (_words("tax vat national personal fiscal"), _NUMBER | _words("id identifier")),
+            (_words("social"), _words("security")),
+            (_words("national"), _words("insurance")),
+            (_words("id identity"), _NUMBER | _words("card")),
+            (_words("fiscal"), _words("code")),
+        ),
+    ),
+    _Personal(
+        "a company registration number",
+        words=_words("crn lei duns"),
+        pairs=(
+            (_words("registration reg incorporation"), _NUMBER | _words("id code")),
+            (_words("company commercial trade business chamber"), _NUMBER),
+        ),
+    ),
+    _Personal(
+        "an e-mail address",
+        words=_words("email emails emailaddress mailaddress"),
+        pairs=((_words("e"), _words("mail")), (_words("mail"), _words("address addr"))),
+        alone=_words("mail"),
+    ),
+    _Personal(
+        "a phone number",
+        words=_words("phone phones telephone telefon telefono phonenumber msisdn cellphone fax"),
+        pairs=((_words("mobile cell tel"), _NUMBER),),
+        alone=_words("tel"),
+    ),
+    _Personal(
+        "a postal address",
+        words=_words("address addresses addr street streetname strasse"),
+        pairs=((_words("house"), _NUMBER),),
+    ),
+    _Personal("a birth date", words=_words("birth birthday birthdate dob geburtsdatum")),
+    _Personal(
+        "an IBAN or account number",
+        words=_words("iban ibans bban accountnumber cardnumber"),
+        pairs=((_words("account acct acc card"), _NUMBER),),
+    ),
+)
+_PERSONAL_FIX = (
+    "the input contract takes pseudonymous ids only: drop the column from the export, or list "
+    "it under drop: in the source mapping"
+)
+_SAMPLE_ROWS = 1_000  # values of an extra text column looked at for e-mail addresses and phones
+_EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+# International (+43 ...) or national with an area code and a separator ((01) 234 5678,
+# 0664-1234567); dates and decimals (01.02.2023, 0.12345678) are not phone numbers.
+_PHONE = r"\+[1-9][\d ().\-/]{6,22}|\(?0\d{0,5}\)?[ .\-/][\d ().\-/]{5,20}"
+_NOT_PHONE = r"\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}|\d+[.,]\d+"
+_CURRENCY_COLUMNS = frozenset(
+    {"currency", "ccy", "currency_code", "currencycode", "currency_iso", "iso_currency", "ccy_code"}
+)
+
+
+def _name_tokens(name: str) -> list[str]:
+    """Lowercase word tokens of a column name: ``customerEmail_2`` -> customer, email, 2."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return re.findall(r"[a-z]+|[0-9]+", spaced.lower())
+
+
+def personal_data_kind(name: str) -> str | None:
+    """What personal data a column name looks like (e.g. ``"an e-mail address"``), or None."""
+    tokens = _name_tokens(str(name))
+    if not tokens or _METRIC_WORDS.intersection(tokens):
+        return None
+    if {"name", "names"}.intersection(tokens) and all(
+        t in _NAME_QUALIFIERS or t.isdigit() for t in tokens
+    ):  # "name", "customer_name", "first_name_2"; not "product_name"
+        return _PERSONAL[0].kind
+    return next((rule.kind for rule in _PERSONAL if rule.matches(tokens)), None)
+
+
+def _check_personal_data(
+    spec: Table, raw: pd.DataFrame, frame: pd.DataFrame
+) -> Iterator[SchemaError]:
+    """Columns outside the contract named like personal data, or holding e-mails or phones."""
+    for name in dict.fromkeys(str(c) for c in raw.columns):
+        if name in spec.column_names:
+            continue
+        kind = personal_data_kind(name)
+        if kind is not None:
+            yield _table_error(
+                spec.name,
+                name,
+                "no personal data",
+                f"the column name looks like personal data ({kind})",
+                _PERSONAL_FIX,
+            )
+        elif name in frame.columns and _is_textual(frame[name].dtype):
+            found = _personal_values(spec, frame, name)
+            if found is not None:
+                yield found
+
+
+def _personal_values(spec: Table, frame: pd.DataFrame, name: str) -> SchemaError | None:
+    """An error when sampled values hold e-mail addresses, or mostly are phone numbers."""
+    picks = np.unique(
+        np.linspace(0, len(frame) - 1, min(len(frame), _SAMPLE_ROWS)).astype(np.int64)
+    )
+    sample = frame[name].iloc[picks]
+    filled = _as_mask(sample.notna())
+    picks, sample = picks[filled], sample[filled].astype(object).astype(TEXT).str.strip()
+    if not len(sample):
+        return None
+    email = _as_mask(sample.str.contains(_EMAIL, regex=True))
+    digits = sample.str.count(r"\d")
+    phone = _as_mask(
+        sample.str.fullmatch(_PHONE)
+        & ~sample.str.fullmatch(_NOT_PHONE)
+        & (digits >= 8)
+        & (digits <= 15)
+    )
+    if email.any():
+        hits, kind, what = email, "<e-mail address>", "hold e-mail addresses"
+    elif phone.mean() >= 0.5:
+        hits, kind, what = phone, "<phone number>", "are phone numbers"
+    else:
+        return None
+    positions = picks[hits][:_MAX_EXAMPLES]  # row positions: the index may repeat labels
+    examples = _example_rows(spec, frame, positions, [], {})
+    examples[name] = kind  # the values themselves are not repeated in a report
+    count = int(hits.sum())
+    message = (
+        f"{_where(spec.name, name)}: rule 'no personal data' failed for {count:,} of "
+        f"{len(sample):,} sampled rows (values that {what}; not shown); e.g.:\n"
+        f"{examples.to_string()}\nFix: {_PERSONAL_FIX}"
+    )
+    return SchemaError(
+        message,
+        spec.name,
+        name,
+        "no personal data",
+        examples,
+        count=count,
+        total=len(sample),
+        fix=_PERSONAL_FIX,
+    )
+
+
+def _check_one_currency(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaError]:
+    """A currency column (``currency``, ``ccy``, ``currency_code``) holds one value."""
+    for name in frame.columns:
+        if "_".join(_name_tokens(str(name))) not in _CURRENCY_COLUMNS or name in spec.column_names:
+            continue
+        codes = frame[name].astype(object).astype(TEXT).str.strip().str.upper()
+        counts = codes.value_counts(dropna=True)
+        if len(counts) <= 1:
+            continue
+        main = counts.index[0]
+        bad = _as_mask(codes.notna() & (codes != main))
+        firsts = np.flatnonzero(~codes.duplicated().to_numpy() & codes.notna().to_numpy())
+        shown = ", ".join(
+            f"{code!r} ({n:,} row{'s' if n != 1 else ''})"
+            for code, n in counts.head(_MAX_EXAMPLES).items()
+        )
+        more = f" and {len(counts) - _MAX_EXAMPLES:,} more" if len(counts) > _MAX_EXAMPLES else ""
+        yield _row_error(
+            spec,
+            str(name),
+            "one currency",
+            frame,
+            bad,
+            "amounts must be in one currency: convert the amounts of the other currencies into "
+            f"one (e.g. at each record's date) before the export, then state that currency in "
+            f"the source mapping and drop the {name} column",
+            detail=f"{len(counts)} currencies: {shown}{more}",
+            positions=firsts,
+        )
 
 
 # --- rules against parent tables --------------------------------------------------------

@@ -24,7 +24,10 @@ What drives what (the coefficients live in :class:`GeneratorCoefficients`):
   revolving utilisation, outflows against inflows, statement ratios, reporting lags
   and loan pricing follow ``q``; transaction and interaction activity, digital use,
   satisfaction and withdrawn applications follow ``e``; complaints and declined
-  applications follow both. The noise is drawn afresh for every record and month, so
+  applications follow both; current-account balances hold a liquidity buffer that
+  scales with the firm's revenue, grows with ``q`` (and a little with ``e``) and
+  drains month by month in distress, with noise of its own (balances never feed a
+  hazard, so the oracle is unchanged). The noise is drawn afresh for every record and month, so
   a year of history pins the state down well while any single quantity stays a weak
   view of it. Clients already on the books at the start are survivors: their states
   come from a burn-in that neither churned nor defaulted, so event rates are steady.
@@ -349,6 +352,17 @@ class GeneratorCoefficients:
     dscr_quality_slope: float = 0.18
     dscr_noise: float = 0.1
 
+    # --- current-account balances (mid-month and month end, in months of revenue) -------
+    # balance = revenue / 12 * (intercept + slopes * states + persistent noise + noise
+    #           - drain * months in distress)
+    account_buffer_intercept: float = 0.7  # a neutral firm holds about 0.7 months of revenue
+    account_buffer_quality_slope: float = 0.45
+    account_buffer_engagement_slope: float = 0.15  # disengaged clients keep their cash elsewhere
+    account_buffer_persistence: float = 0.7  # monthly AR(1) coefficient of the firm's own swings
+    account_buffer_noise: float = 0.35  # sd of those swings (stationary)
+    account_observation_noise: float = 0.25  # fresh noise of each dated balance
+    account_distress_drain: float = 0.8  # buffer lost per month in distress (overdrawn soon)
+
     # --- credit applications ------------------------------------------------------------
     applications_per_year: float = 0.3
     application_engagement_slope: float = 0.25
@@ -501,8 +515,11 @@ def _contract_tables(rng, book: _Book, cal, per_month, coef, bar) -> dict[str, p
         rng["financials"], b.customers, b.latent, b.events, cal, coef, b.ids
     )
     tables["applications"] = _applications_table(b.applications, b.ids)
+    tables["account_balances"] = _account_balances_table(
+        rng["account_balances"], b.customers, b.latent, b.events, b.windows, cal, coef, b.ids
+    )
     bar.update(1)
-    return {name: tables[name] for name in TABLES}
+    return {name: tables[name] for name in TABLES if name in tables}
 
 
 def _check_arguments(
@@ -541,6 +558,9 @@ _STREAM_NAMES = (
     "transactions",
     "interactions",
     "financials",
+    # Appended: SeedSequence.spawn gives the earlier children the same seeds whatever the
+    # count, so a stream added at the end leaves every other table byte-identical.
+    "account_balances",
 )
 
 
@@ -1705,6 +1725,58 @@ def _statement_values(rng, customer, quality, quarterly, customers, coef) -> dic
         "cfads": np.round(np.where(spv, debt_service * dscr, np.nan), 2),
         "debt_service": np.round(debt_service, 2),
     }
+
+
+# ======================================================================================
+# Current-account balances
+# ======================================================================================
+
+_BALANCE_DAYS = (14, -1)  # observed on the 15th and on the last day of every month
+
+
+def _account_balances_table(
+    rng, customers: _Customers, latent: _Latent, events: _Events, windows: _Windows, cal, coef, ids
+) -> pd.DataFrame:
+    """End-of-day balances of the current accounts, mid-month and at month end, while on the books.
+
+    The buffer, in months of revenue, follows the month's credit quality and engagement
+    plus a persistent swing of the firm's own (AR(1)); each dated balance adds fresh
+    noise. In distress the buffer drains by ``account_distress_drain`` a month, so the
+    account is soon overdrawn. Nothing after the relationship ends (churn or default).
+    Drawn from a stream of its own and fed into no hazard: every other table and the
+    oracle are the same with or without it.
+    """
+    n, months = customers.n, cal.months
+    first = rng.standard_normal(n)  # stationary: unit variance from the first month on
+    swings = _ar1_paths(rng, first, months, coef.account_buffer_persistence)
+    noise = rng.standard_normal((n, months, len(_BALANCE_DAYS)))
+    month = np.arange(months)
+    months_distressed = np.maximum(month[None, :] - events.onset_month[:, None] + 1, 0)
+    buffer = (
+        coef.account_buffer_intercept
+        + coef.account_buffer_quality_slope * latent.quality
+        + coef.account_buffer_engagement_slope * latent.engagement
+        + coef.account_buffer_noise * swings
+        - coef.account_distress_drain * months_distressed
+    )
+    days = np.stack(
+        [cal.start_of(month) + d if d >= 0 else cal.end_of(month) for d in _BALANCE_DAYS], axis=-1
+    )  # (months, observations)
+    day = days[None, :, :]
+    seen = (day >= windows.low[:, :, None]) & (day < windows.high[:, :, None])
+    customer, month_index, which = np.nonzero(seen)  # customer-major, then date order
+    monthly_revenue = customers.revenue[customer] / 12.0
+    balance = monthly_revenue * (
+        buffer[customer, month_index]
+        + coef.account_observation_noise * noise[customer, month_index, which]
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": ids.customer_column(customer),
+            "balance_date": _dates(days[month_index, which]),
+            "balance": np.round(balance, 2),
+        }
+    )
 
 
 # ======================================================================================

@@ -38,6 +38,26 @@ def months_before(snapshot: pd.Timestamp, months: int) -> pd.Timestamp:
     return snapshot - pd.DateOffset(months=months)
 
 
+def months_before_table(snapshots: pd.DatetimeIndex, months_back: int) -> np.ndarray:
+    """``months_before(s, k)`` as int64 ns for every snapshot ``s`` (rows) and ``k = 0..months_back``.
+
+    Vectorised calendar arithmetic, equal to ``s - pd.DateOffset(months=k)``: the day is
+    clipped to the target month's end and the time of day kept.
+    """
+    stamps = snapshots.as_unit("ns").to_numpy()
+    days = stamps.astype("datetime64[D]")
+    time_of_day = stamps - days.astype("datetime64[ns]")
+    month = days.astype("datetime64[M]")
+    day_of_month = (days - month.astype("datetime64[D]")).astype(np.int64)
+    target = month[:, None] - np.arange(months_back + 1)[None, :]
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
+        np.int64
+    )
+    day = np.minimum(day_of_month[:, None], length - 1)
+    out = target.astype("datetime64[D]") + day + time_of_day[:, None]
+    return out.astype("datetime64[ns]").view(np.int64).reshape(len(stamps), months_back + 1)
+
+
 def as_snapshot_index(snapshots) -> pd.DatetimeIndex:
     """Sorted, unique snapshot dates at nanosecond resolution."""
     index = pd.DatetimeIndex(pd.to_datetime(list(snapshots))).unique().sort_values()
@@ -242,12 +262,14 @@ def make_grid(
     *,
     months_back: int,
     default_dates: pd.Series | None = None,
+    churn_dates: pd.Series | None = None,
 ) -> SnapshotGrid:
     """The grid of ``customers`` by ``snapshots`` with the panel rows marked.
 
     A row is kept when the customer was onboarded before the snapshot, the relationship
     had not ended before it and (given ``default_dates``, customer id to first default
-    date) the customer had not defaulted before it.
+    date) the customer had not defaulted before it, nor (given ``churn_dates``, the churn
+    events of a bank's events table) left before it.
     """
     snaps = as_snapshot_index(snapshots)
     ordered = customers.sort_values("customer_id", kind="stable")
@@ -259,17 +281,10 @@ def make_grid(
     ended = to_ns(ordered["relationship_end_date"], missing=NEVER)
     s = snaps.asi8[:, None]
     eligible = (onboarding[None, :] < s) & (ended[None, :] >= s) & (onboarding[None, :] != NAT)
-    if default_dates is not None and len(default_dates):
-        code = _filled(pc.index_in(arrow_strings(default_dates.index.to_series()), value_set=ids))
-        first = np.full(len(ids), NEVER, dtype=np.int64)
-        ok = code >= 0
-        first[code[ok]] = to_ns(pd.Series(default_dates.to_numpy()))[ok]
-        eligible &= first[None, :] >= s
-    offsets = [
-        [months_before(snap, k).as_unit("ns").value for k in range(months_back + 1)]
-        for snap in snaps
-    ]
-    table = np.asarray(offsets, dtype=np.int64).reshape(len(snaps), months_back + 1)
+    for dates in (default_dates, churn_dates):
+        if dates is not None and len(dates):
+            eligible &= first_dates(ids, dates)[None, :] >= s
+    table = months_before_table(snaps, months_back)
     edges = np.unique(table)
     return SnapshotGrid(
         customer_ids=ids,
@@ -279,6 +294,15 @@ def make_grid(
         positions=np.searchsorted(edges, table),
         onboarding=onboarding,
     )
+
+
+def first_dates(ids: pa.Array, dates: pd.Series) -> np.ndarray:
+    """Per customer of ``ids``, its date in ``dates`` (customer id to date) as int64 ns; ``NEVER`` where none."""
+    code = _filled(pc.index_in(arrow_strings(dates.index.to_series()), value_set=ids))
+    first = np.full(len(ids), NEVER, dtype=np.int64)
+    ok = code >= 0
+    first[code[ok]] = to_ns(pd.Series(dates.to_numpy()), missing=NEVER)[ok]
+    return first
 
 
 def ratio(numerator: ArrayLike, denominator: ArrayLike) -> np.ndarray:

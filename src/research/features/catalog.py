@@ -20,6 +20,7 @@ from research.data.contract import INTERACTION_CHANNELS
 FAMILIES = (
     "repayment",
     "cashflow",
+    "balances",
     "facilities",
     "engagement",
     "financials",
@@ -29,6 +30,7 @@ FAMILIES = (
 FAMILY_PREFIX = {
     "repayment": "rep_",
     "cashflow": "cf_",
+    "balances": "bal_",
     "facilities": "fac_",
     "engagement": "eng_",
     "financials": "fin_",
@@ -37,7 +39,7 @@ FAMILY_PREFIX = {
 }
 RELATIONSHIP_COLUMNS = ("segment", "industry", "region", "green_flag", "inclusive_flag")
 CATEGORICAL_FEATURES = ("segment", "industry", "region")
-ID_COLUMNS = ("customer_id", "snapshot_date")
+ID_COLUMNS = ("customer_id", "snapshot_date", "application_id", "anchor_id")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def _t(name, family, description, unit, direction, reason) -> _Template:
     return _Template(name, family, description, unit, direction, reason)
 
 
-_R, _C, _F, _E, _FI, _A, _REL = FAMILIES
+_R, _C, _B, _F, _E, _FI, _A, _REL = FAMILIES
 
 TEMPLATES: tuple[_Template, ...] = (
     # repayment
@@ -249,6 +251,71 @@ TEMPLATES: tuple[_Template, ...] = (
         "months",
         -1,
         "The account moved in {value:.0f} of the last {W} months",
+    ),
+    # current-account balances (account conduct)
+    _t(
+        "bal_mean_{w}m",
+        _B,
+        "Mean of the current-account balances dated in the last {w} months (end of day; negative when overdrawn)",
+        "currency",
+        -1,
+        "The account balance averaged {value:,.0f} over the last {w} months",
+    ),
+    _t(
+        "bal_min_{w}m",
+        _B,
+        "Lowest current-account balance dated in the last {w} months",
+        "currency",
+        -1,
+        "The lowest account balance in the last {w} months was {value:,.0f}",
+    ),
+    _t(
+        "bal_overdraft_months_{w}m",
+        _B,
+        "Months among the last {w} with at least one overdrawn (negative) balance",
+        "months",
+        1,
+        "The account was overdrawn in {value:.0f} of the last {w} months",
+    ),
+    _t(
+        "bal_overdrawn_share_{w}m",
+        _B,
+        "Share of the balances dated in the last {w} months that were overdrawn (with daily balances, the share of days in overdraft)",
+        "share",
+        1,
+        "{value:.0%} of the account balances in the last {w} months were overdrawn",
+    ),
+    _t(
+        "bal_std_{W}m",
+        _B,
+        "Standard deviation of the balances dated in the last {W} months (missing with fewer than two)",
+        "currency",
+        0,
+        "The account balance varied by {value:,.0f} over the last {W} months",
+    ),
+    _t(
+        "bal_closing",
+        _B,
+        "Latest current-account balance before the snapshot (missing if none in the longest window)",
+        "currency",
+        -1,
+        "The latest account balance is {value:,.0f}",
+    ),
+    _t(
+        "bal_trend",
+        _B,
+        "Mean balance of the last {r} months minus that of the {r} months before, relative to the mean absolute balance of the {r} months before",
+        "ratio",
+        -1,
+        "The account balance changed by {value:+.0%} of its earlier level against the previous {r} months",
+    ),
+    _t(
+        "bal_cash_cover_{w}m",
+        _B,
+        "Mean balance over the last {w} months divided by the mean monthly account outflows of those months on the books: the months of outflows the balance covers (missing without outflows)",
+        "months",
+        -1,
+        "The account balance covers {value:.2f} months of outflows",
     ),
     # facilities
     _t(

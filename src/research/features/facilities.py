@@ -5,6 +5,12 @@ and is active until its close date (closed when ``close_date < s``); its terms (
 limit, rate, collateral, maturity) are known from origination. Balances are seen from
 their month end (``month_end < s``) and only for a facility already originated then;
 a balance belongs to the customer of its facility.
+
+Open vocabulary levels: a product ``other`` or ``unknown`` counts as one product of its
+own in ``fac_product_count``; collateral ``other`` counts as secured, and the limit of a
+facility whose collateral is ``unknown`` is left out of ``fac_secured_share`` (its share is
+of the limit whose collateral is known). An empty interest rate leaves the facility out of
+the limit-weighted mean rate, which is missing when no active facility has a rate.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from research.data.contract import PRODUCTS
+from research.data.contract import OPEN_LEVELS, PRODUCTS
 from research.features._grid import (
     NAT,
     NEVER,
@@ -70,11 +76,25 @@ def _contract_features(facilities: pd.DataFrame, grid: SnapshotGrid, long_window
     maturity = to_ns(facilities["maturity_date"], missing=NEVER)[ok]
     limit = facilities["limit_amount"].to_numpy(dtype=np.float64)[ok]
     rate = facilities["interest_rate"].to_numpy(dtype=np.float64)[ok]
-    product = category_codes(facilities["product"], PRODUCTS)[ok]
-    secured = (category_codes(facilities["collateral_type"], ("unsecured",)) < 0)[ok]
-    n, n_products = grid.n_customers, len(PRODUCTS)
+    rated = ~np.isnan(rate)  # an empty rate is not known, not zero
+    rate = np.where(rated, rate, 0.0)
+    product = category_codes(facilities["product"], (*PRODUCTS, *OPEN_LEVELS))[ok]
+    collateral = category_codes(facilities["collateral_type"], ("unsecured", "unknown"))[ok]
+    secured, collateral_known = collateral < 0, collateral != 1
+    n, n_products = grid.n_customers, len(PRODUCTS) + len(OPEN_LEVELS)
     shape = (grid.n_snapshots, n)
-    names = ("active", "products", "opened", "closed", "limit", "maturity", "rate", "secured")
+    names = (
+        "active",
+        "products",
+        "opened",
+        "closed",
+        "limit",
+        "maturity",
+        "rate",
+        "rated_limit",
+        "secured",
+        "collateral_known",
+    )
     f = {name: np.zeros(shape) for name in names}
     for i, s in enumerate(grid.snapshot_ns):
         seen = origination < s
@@ -89,7 +109,11 @@ def _contract_features(facilities: pd.DataFrame, grid: SnapshotGrid, long_window
         f["closed"][i] = np.bincount(codes[seen & (close >= since) & (close < s)], minlength=n)
         f["limit"][i] = np.bincount(c, weights=limit[active], minlength=n)
         f["rate"][i] = np.bincount(c, weights=(limit * rate)[active], minlength=n)
+        f["rated_limit"][i] = np.bincount(c, weights=(limit * rated)[active], minlength=n)
         f["secured"][i] = np.bincount(c, weights=(limit * secured)[active], minlength=n)
+        f["collateral_known"][i] = np.bincount(
+            c, weights=(limit * collateral_known)[active], minlength=n
+        )
         nearest = np.full(n, NEVER, dtype=np.int64)
         np.minimum.at(nearest, c, maturity[active])
         f["maturity"][i] = np.where(nearest == NEVER, np.nan, (nearest - s) / NS_PER_MONTH)
@@ -100,8 +124,8 @@ def _contract_features(facilities: pd.DataFrame, grid: SnapshotGrid, long_window
         f"fac_closed_{long_window}m": f["closed"],
         "fac_total_limit": f["limit"],
         "fac_months_to_maturity": f["maturity"],
-        "fac_mean_interest_rate": ratio(f["rate"], f["limit"]),
-        "fac_secured_share": ratio(f["secured"], f["limit"]),
+        "fac_mean_interest_rate": ratio(f["rate"], f["rated_limit"]),
+        "fac_secured_share": ratio(f["secured"], f["collateral_known"]),
     }
 
 

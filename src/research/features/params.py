@@ -4,28 +4,158 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, Literal
 
 from research._params import check as _check
 from research._params import check_date as _check_date
 from research._params import increasing as _increasing
 
+# Anchors of the event-anchored mode read from the applications table: its decision date
+# (``applications`` means the same), or the date the request was submitted.
+APPLICATION_ANCHORS = ("applications", "applications.decided_date", "applications.submitted_date")
+# A user-given anchor table: Parquet or CSV with customer_id, anchor_date (and anchor_id).
+ANCHOR_SUFFIXES = (".parquet", ".pq", ".csv", ".txt", ".csv.gz")
+# The anchor id column an event-anchored panel carries when its anchors have one: the
+# application, or a user table's ``anchor_id``. Ids, never features.
+ANCHOR_ID_COLUMNS = ("application_id", "anchor_id")
+
 
 @dataclasses.dataclass(frozen=True)
 class SnapshotParams:
+    """``features.snapshots``: the dates the panel's rows are taken at.
+
+    ``calendar``: every ``every_months`` months from ``first`` to ``last``; an empty
+    ``first`` or ``last`` is derived from the data (``research.features.snapshot.calendar_snapshots``).
+    ``events``: one row per anchor event (``anchors``), for origination scoring; ``first``
+    and ``last``, when set, bound the anchor dates.
+    """
+
+    mode: Literal["calendar", "events"]
     first: str
     last: str
     every_months: int
+    anchors: str
 
     def __post_init__(self) -> None:
-        _check_date(self.first, "features.snapshots.first")
-        _check_date(self.last, "features.snapshots.last")
-        _check(
-            dt.date.fromisoformat(self.first) <= dt.date.fromisoformat(self.last),
-            "features.snapshots.first",
-            f"must not be after features.snapshots.last ({self.first} > {self.last})",
-        )
+        for key in ("first", "last"):
+            if getattr(self, key):
+                _check_date(getattr(self, key), f"features.snapshots.{key}")
+        if self.first and self.last:
+            _check(
+                dt.date.fromisoformat(self.first) <= dt.date.fromisoformat(self.last),
+                "features.snapshots.first",
+                f"must not be after features.snapshots.last ({self.first} > {self.last})",
+            )
         _check(self.every_months >= 1, "features.snapshots.every_months", "must be at least 1")
+        if self.mode == "events":
+            _check(
+                bool(self.anchors.strip()),
+                "features.snapshots.anchors",
+                "must name the anchor events of mode: events: "
+                f"{' | '.join(APPLICATION_ANCHORS)} | the path of a Parquet or CSV table "
+                "(customer_id, anchor_date and optionally anchor_id)",
+            )
+        if self.anchors.strip():
+            anchors = self.anchors.strip()
+            _check(
+                anchors in APPLICATION_ANCHORS or anchors.lower().endswith(ANCHOR_SUFFIXES),
+                "features.snapshots.anchors",
+                f"must be one of {', '.join(APPLICATION_ANCHORS)} or the path of a table "
+                f"ending in {', '.join(ANCHOR_SUFFIXES)}, got {self.anchors!r}",
+            )
+
+    @property
+    def derived(self) -> bool:
+        """Whether the calendar grid (or part of it) comes from the data's date range."""
+        return self.mode == "calendar" and not (self.first and self.last)
+
+
+# The resolved snapshots and the derived out-of-time split, written by the features stage
+# beside the panel (``data/features/snapshots.json``) and read by the train stage.
+SNAPSHOT_PLAN_FILE = "snapshots.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotPlan:
+    """The snapshots the features stage used and the out-of-time start the data suggests.
+
+    Attributes:
+        mode: ``calendar`` or ``events`` (``features.snapshots.mode``).
+        first, last: The first and last snapshot (anchor) date, ISO.
+        every_months: The calendar grid's step (0 for event anchors).
+        snapshots: The calendar grid's dates, ISO (empty for event anchors: one per row).
+        oot_first_snapshot: The derived start of the out-of-time test (ISO; empty when the
+            data cannot hold one, ``oot_note`` says why). The train stage uses it when
+            ``split.oot_first_snapshot`` is empty.
+        notes: How each derived value was found, one sentence each.
+        oot_note: How ``oot_first_snapshot`` was derived, or why it could not be.
+    """
+
+    mode: str
+    first: str
+    last: str
+    every_months: int
+    snapshots: list[str]
+    oot_first_snapshot: str
+    notes: list[str]
+    oot_note: str
+
+    def oot_for(self, configured: str) -> str:
+        """The out-of-time start the train stage uses: ``configured`` when set, else the derived one.
+
+        Raises:
+            ValueError: ``configured`` is empty and none could be derived, or a configured
+                date falls after the last snapshot (the out-of-time test would be empty).
+        """
+        if configured:
+            if self.last and dt.date.fromisoformat(configured) > dt.date.fromisoformat(self.last):
+                raise ValueError(
+                    f"split.oot_first_snapshot ({configured}) is after the last snapshot "
+                    f"({self.last}, features.snapshots as the features stage resolved it): the "
+                    "out-of-time test would be empty. Fix: move it earlier, or leave it empty "
+                    "to derive it from the data"
+                )
+            return configured
+        if not self.oot_first_snapshot:
+            raise ValueError(
+                f"split.oot_first_snapshot is empty and none could be derived: {self.oot_note} "
+                "Fix: set split.oot_first_snapshot in params.yaml, or give the data a longer history"
+            )
+        return self.oot_first_snapshot
+
+    def lines(self) -> list[str]:
+        """What the features stage prints: the snapshots and the derived out-of-time start."""
+        if self.mode == "calendar":
+            head = (
+                f"snapshots: {len(self.snapshots)} from {self.first} to {self.last} every "
+                f"{self.every_months} months"
+            )
+        else:
+            head = f"snapshots: event-anchored rows from {self.first} to {self.last}"
+        oot = (
+            f"derived split.oot_first_snapshot: {self.oot_first_snapshot} ({self.oot_note})"
+            if self.oot_first_snapshot
+            else f"no split.oot_first_snapshot could be derived: {self.oot_note}"
+        )
+        return [head, *self.notes, oot]
+
+    @classmethod
+    def read(cls, folder: str | Path) -> SnapshotPlan:
+        """The plan the features stage wrote to ``folder`` (``data/features``).
+
+        Raises:
+            FileNotFoundError: Naming the stage to run first.
+        """
+        path = Path(folder) / SNAPSHOT_PLAN_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: the features stage writes it with the panel; run it first "
+                "(dvc repro features)"
+            )
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ window from the snapshot on. A missing input table drops its family with a note.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,6 +18,7 @@ import pandas as pd
 from research import labels
 from research.features._grid import SnapshotGrid, as_snapshot_index, make_grid
 from research.features.applications import application_features
+from research.features.balances import balance_features, cash_cover_names
 from research.features.cashflow import cashflow_features
 from research.features.catalog import feature_catalog
 from research.features.engagement import engagement_features
@@ -30,6 +32,7 @@ __all__ = [
     "STANDARD_FEATURE_SETTINGS",
     "SnapshotGrid",
     "build_panel",
+    "calendar_snapshots",
     "make_grid",
     "months_back_needed",
     "snapshot_dates",
@@ -58,6 +61,97 @@ def snapshot_dates(first: str, last: str, every_months: int) -> list[pd.Timestam
     return out
 
 
+class SnapshotRangeError(ValueError):
+    """The snapshots of ``features.snapshots`` do not fit the data's range or its labels."""
+
+
+def _month_start_on_or_after(date: pd.Timestamp) -> pd.Timestamp:
+    start = date.to_period("M").start_time
+    return (start if start == date else start + pd.DateOffset(months=1)).as_unit("ns")
+
+
+def calendar_snapshots(
+    first: str,
+    last: str,
+    every_months: int,
+    *,
+    data_from: dt.date | None,
+    observation_end: pd.Timestamp,
+    history_months: int,
+) -> tuple[list[pd.Timestamp], list[str]]:
+    """The calendar grid of ``features.snapshots``, with an empty ``first`` or ``last`` derived from the data.
+
+    Derived ends (a bank's source without a configured grid):
+
+    - ``last``: the last month start on or before ``observation_end`` (the day after the
+      as-of date). A snapshot sees the records strictly before it, so an as-of date at a
+      month's end gives the following month start, which sees every record; a later
+      snapshot would sum days without records.
+    - ``first``: the first month start at least ``history_months`` (the longest feature
+      window) after the first record date ``data_from``, so no window starts before the data.
+
+    The grid steps ``every_months`` from the configured end (forward from ``first`` when
+    only it is set), else backward from ``last``, so the latest snapshot is as recent as the
+    data allows.
+
+    Returns:
+        The snapshot dates and one note per derived end, saying how it was found.
+
+    Raises:
+        SnapshotRangeError: When the data's range holds no snapshot with that much history.
+    """
+    if every_months < 1:
+        raise ValueError(f"calendar_snapshots: every_months must be >= 1, got {every_months}")
+    if first and last:
+        return snapshot_dates(first, last, every_months), []
+    end = pd.Timestamp(observation_end).as_unit("ns")
+    latest = end.to_period("M").start_time.as_unit("ns")
+    earliest = None
+    if data_from is not None:
+        earliest = _month_start_on_or_after(
+            pd.Timestamp(data_from) + pd.DateOffset(months=history_months)
+        )
+    if not first and earliest is None:
+        raise SnapshotRangeError(
+            "features.snapshots.first is empty and the data has no record dates to derive it "
+            "from; Fix: set features.snapshots.first in params.yaml"
+        )
+    step = pd.DateOffset(months=every_months)
+    if first:  # forward from the configured first snapshot up to the data's end
+        out = snapshot_dates(first, f"{latest:%Y-%m-%d}", every_months)
+    else:
+        stop = pd.Timestamp(last).as_unit("ns") if last else latest
+        out, k = [], 0
+        while (date := (stop - k * step).as_unit("ns")) >= earliest:
+            out.append(date)
+            k += 1
+        out.reverse()
+    if not out:
+        raise SnapshotRangeError(
+            "features.snapshots: the data's range holds no snapshot with "
+            f"{history_months} months of history (the longest feature window): the first "
+            f"possible snapshot is {earliest:%Y-%m-%d} ({history_months} months after the first "
+            f"record date {data_from}) and the last {latest:%Y-%m-%d} (the month start on or "
+            f"before the day after the as-of date, {end:%Y-%m-%d}). Fix: set "
+            "features.snapshots.first and last in params.yaml, or shorten "
+            "features.windows_months / long_window_months"
+        )
+    notes = []
+    if not first:
+        notes.append(
+            f"features.snapshots.first derived: {out[0]:%Y-%m-%d}, the first snapshot at least "
+            f"{history_months} months (the longest feature window) after the first record "
+            f"date {data_from}"
+        )
+    if not last:
+        sees = "; it sees every record" if out[-1] == end else ""
+        notes.append(
+            f"features.snapshots.last derived: {out[-1]:%Y-%m-%d}, the last snapshot on or "
+            f"before {end:%Y-%m-%d} (the day after the as-of date{sees})"
+        )
+    return out, notes
+
+
 def months_back_needed(
     windows_months: Sequence[int], long_window_months: int, trend_recent_months: int
 ) -> int:
@@ -80,6 +174,7 @@ def build_panel(
     observation_end: pd.Timestamp | None = None,
     n_threads: int = 2,
     peer_relative: bool = True,
+    label_sources: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The point-in-time panel and notes on what could not be built.
 
@@ -100,6 +195,9 @@ def build_panel(
             from the peers' median at the snapshot (``research.features.peers``). The Dask
             engine builds customer partitions without it and adds it to the collected panel,
             because peers span partitions.
+        label_sources: Where each label event's dates come from (``research.labels.label_sources``
+            of the whole tables): given by callers that build on a part of the tables
+            (customer partitions, batches of anchors); None decides it from ``tables``.
 
     Returns:
         The panel: ``customer_id``, ``snapshot_date``, the features in catalog order, then
@@ -114,14 +212,22 @@ def build_panel(
         )
     present = {name: frame for name, frame in tables.items() if frame is not None}
     notes: list[str] = []
-    repayments = present.get("repayments")
-    first_default = None if repayments is None else labels.default_dates(repayments, default_dpd)
+    # The same event dates as the labels (the bank's events table first, else derived).
+    sources = labels.label_sources(present) if label_sources is None else dict(label_sources)
     grid = make_grid(
         present["customers"],
         as_snapshot_index(snapshots),
         months_back=months_back_needed(windows_months, long_window_months, trend_recent_months),
-        default_dates=first_default,
+        default_dates=labels.event_dates(
+            present, labels.DEFAULT_EVENT, default_dpd, source=sources[labels.DEFAULT_EVENT]
+        ),
+        churn_dates=(
+            labels.event_dates(present, labels.CHURN_EVENT, default_dpd, source=labels.EVENTS_TABLE)
+            if sources[labels.CHURN_EVENT] == labels.EVENTS_TABLE
+            else None  # derived churn is the relationship end date, which make_grid reads
+        ),
     )
+    notes.extend(labels.event_source_notes(sources))
     jobs = _family_jobs(
         present,
         grid,
@@ -154,6 +260,7 @@ def build_panel(
         default_dpd=default_dpd,
         horizons_months=horizons_months,
         observation_end=end,
+        sources=sources,
     )
     panel = pd.concat([keys, features[ordered], label_frame], axis=1)
     return (add_peer_relative(panel) if peer_relative else panel), notes
@@ -182,6 +289,11 @@ def _family_jobs(
             notes.append(f"{table}: table absent, so no {family} features ({prefix}*){more}")
 
     # The largest tables first, so the two workers finish together.
+    cover = (
+        f", nor {', '.join(cash_cover_names(windows_months))} (balances against outflows)"
+        if "account_balances" in tables
+        else ""
+    )
     add(
         "transactions",
         "cash-flow",
@@ -192,6 +304,7 @@ def _family_jobs(
             windows_months=windows_months,
             trend_recent_months=trend_recent_months,
         ),
+        cover,
     )
     add(
         "repayments",
@@ -204,7 +317,12 @@ def _family_jobs(
             trend_recent_months=trend_recent_months,
             dpd_thresholds=dpd_thresholds,
         ),
-        ", no exclusion of customers in default, and the default label is missing (NaN) throughout",
+        (
+            ", no exclusion of customers in default, and the default label is missing (NaN) "
+            "throughout"
+            if labels.label_sources(tables)[labels.DEFAULT_EVENT] != labels.EVENTS_TABLE
+            else " (defaults come from the events table)"
+        ),
     )
     add(
         "facilities",
@@ -223,6 +341,18 @@ def _family_jobs(
         notes.append(f"facility_balances: table absent, so no {', '.join(BALANCE_FEATURES)}")
     if "facility_balances" in tables and "facilities" not in tables:
         notes.append("facility_balances: present but unused without the facilities table")
+    add(
+        "account_balances",
+        "account-conduct",
+        "bal_",
+        lambda: balance_features(
+            tables["account_balances"],
+            grid,
+            windows_months=windows_months,
+            trend_recent_months=trend_recent_months,
+            transactions=tables.get("transactions"),
+        ),
+    )
     add(
         "interactions",
         "engagement",

@@ -21,7 +21,8 @@ class SplitParams:
     min_events: int
 
     def __post_init__(self) -> None:
-        _check_date(self.oot_first_snapshot, "split.oot_first_snapshot")
+        if self.oot_first_snapshot:  # empty: derived from the data by the features stage
+            _check_date(self.oot_first_snapshot, "split.oot_first_snapshot")
         _check(0 < self.valid_fraction < 1, "split.valid_fraction", "must lie in (0, 1)")
         _check(0 < self.test_fraction < 1, "split.test_fraction", "must lie in (0, 1)")
         _check(
@@ -143,8 +144,9 @@ class ModelSpec:
     ``task`` says what the score is: ``pd`` a probability of default (shown as PD; the
     value step takes expected loss and grades from it), ``attrition`` the probability that
     the client leaves (the value step's retention term), ``propensity`` any other event.
-    ``label`` is the outcome column: on the panel ``<event>_<horizon>m`` as the features
-    stage builds it (``research.labels``), in a flat table any 1/0 column.
+    ``label`` is the outcome column: on the panel the event (``default``: the column
+    ``<event>_<horizon_months>m`` as the features stage builds it, ``research.labels``; the
+    settings hold the resolved column) or that column's name; in a flat table any 1/0 column.
     """
 
     enabled: bool

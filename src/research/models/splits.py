@@ -19,9 +19,16 @@ With a snapshot date (the panel, or a flat table that has one):
 
 Without a date column (a flat table), ``test`` is a stratified random share of the
 customers (``test_fraction``) and the rest divides into ``train`` / ``valid`` as above.
+
+An empty ``split.oot_first_snapshot`` is derived from the snapshots and the as-of date
+(``derive_oot_first_snapshot``): the out-of-time test is the latest ``OOT_SHARE`` (a fifth,
+rounded up) of the labelled snapshots, those whose longest label window ends by the day
+after the as-of date, so its labels are fully observed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +36,70 @@ import pandas as pd
 TRAIN, VALID, OOT, TEST, PURGED, LATEST = "train", "valid", "oot", "test", "purged", "latest"
 SPLITS = (TRAIN, VALID, OOT, TEST, PURGED, LATEST)
 FITTED = (TRAIN, VALID)
+
+
+# Share of the fully labelled snapshots (rows, for event anchors) that a derived
+# out-of-time test holds, at least: a fifth, rounded up to whole snapshots (4 of the 17
+# labelled quarterly snapshots of the default grid: 2023-04-01 on, as configured).
+OOT_SHARE = 0.2
+
+
+def derive_oot_first_snapshot(
+    dates: Sequence[pd.Timestamp] | pd.Series,
+    *,
+    observation_end: pd.Timestamp,
+    horizon_months: int,
+    share: float = OOT_SHARE,
+) -> tuple[pd.Timestamp, str]:
+    """The out-of-time start that the data suggests, and a sentence saying how it was found.
+
+    Args:
+        dates: The snapshot dates, once each (a calendar grid), or the panel's row dates
+            (event anchors: a date weighs as many rows as it has).
+        observation_end: The day after the as-of date.
+        horizon_months: The longest label window of the models on the panel.
+        share: The least share of the labelled dates (rows) the out-of-time test holds.
+
+    A date is labelled when its ``horizon_months`` window ends by ``observation_end``. The
+    result is the latest labelled date such that the labelled dates from it on hold at least
+    ``share`` of them, moved later while it leaves no development date whose window ends by
+    it (every development row would be purged).
+
+    Raises:
+        ValueError: When fewer than two labelled dates, or no development date, remain.
+    """
+    stamps = pd.Series(pd.to_datetime(pd.Series(dates)).astype("datetime64[ns]").to_numpy())
+    end = pd.Timestamp(observation_end).as_unit("ns")
+    window_end = stamps + pd.DateOffset(months=horizon_months)
+    labelled = stamps[window_end <= end].sort_values().reset_index(drop=True)
+    counts = labelled.value_counts().sort_index()
+    if len(counts) < 2:
+        latest = (end - pd.DateOffset(months=horizon_months)).date()
+        raise ValueError(
+            f"{len(counts)} snapshot date(s) have a {horizon_months}-month label window that "
+            f"ends by {end:%Y-%m-%d} (the day after the as-of date; windows must start on or "
+            f"before {latest}); an out-of-time test needs a development period before it"
+        )
+    tail = counts[::-1].cumsum()[::-1]  # labelled rows on or after each date
+    target = share * len(labelled)
+    candidates = tail.index[tail.to_numpy() >= target]
+    earliest_allowed = counts.index[0] + pd.DateOffset(months=horizon_months)
+    allowed = [d for d in counts.index[1:] if d >= earliest_allowed]
+    if not allowed:
+        raise ValueError(
+            f"the labelled snapshots run {counts.index[0]:%Y-%m-%d} .. {counts.index[-1]:%Y-%m-%d}: "
+            f"no out-of-time start leaves a development snapshot whose {horizon_months}-month "
+            f"window ends before it (one on or after {earliest_allowed:%Y-%m-%d} is needed)"
+        )
+    best = candidates[-1]
+    oot = max(best, allowed[0]) if best < allowed[0] else best
+    held = int(tail[oot])
+    how = (
+        f"the latest {held} of {len(labelled)} labelled "
+        f"{'snapshots' if counts.max() == 1 else 'rows'} ({held / len(labelled):.0%}; at least "
+        f"{share:.0%}), those whose {horizon_months}-month windows end by {end:%Y-%m-%d}"
+    )
+    return oot.as_unit("ns"), how
 
 
 def purged(dates: pd.Series, *, oot_first_snapshot: str, horizon_months: int) -> pd.Series:

@@ -1,7 +1,8 @@
 """The front page ``reports/index.html``: every model's reports, run ids, headline figures and lights.
 
 ``collect_index`` reads what the stages left behind (run.json, the metrics files, which
-reports exist); ``index_page_html`` is the pure rendering; ``write_index_page`` does both.
+reports exist, and where the data came from: ``data/raw/_source.json`` with its currency
+and default definition); ``index_page_html`` is the pure rendering; ``write_index_page`` does both.
 Links are relative to ``reports/`` so the folder can be copied or zipped as a whole; a
 report that has not been built is named without a link. While a stage's last run has
 failed, a banner at the top names it and the stages whose reports no longer match their
@@ -18,9 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from research.paths import metrics_path, model_dir, report_dir
+from research.paths import metrics_path, model_dir, raw_dir, report_dir
 from research.reporting.html import Section, escape, light, note, page, paragraph, table
 
+SOURCE_INFO = "_source.json"  # in data/raw (research.data.mapping.SOURCE_INFO)
 HEADLINE = (
     ("oot AUC", ("discrimination", "oot", "auc")),
     ("oot AUC 95% low", ("discrimination", "oot", "auc_ci_low")),
@@ -78,6 +80,7 @@ class IndexContent:
     notebooks: Sequence[tuple[str, str]]
     failures: Sequence[StageFailure] = ()
     disabled: Sequence[str] = ()
+    source: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # data/raw/_source.json
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -85,6 +88,14 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def source_info(root: Path) -> dict[str, Any]:
+    """Where the data came from (``data/raw/_source.json``, written by the data stage); {} before it."""
+    try:
+        return _read_json(raw_dir(root) / SOURCE_INFO)
+    except (OSError, ValueError):
+        return {}
 
 
 def _link_if_built(reports: Path, relative: str) -> str | None:
@@ -135,6 +146,7 @@ def collect_index(
         notebooks=notebooks,
         failures=tuple(failures),
         disabled=tuple(disabled),
+        source=source_info(root),
     )
 
 
@@ -240,6 +252,45 @@ def disabled_section(disabled: Sequence[str]) -> str:
     return f"<h3>Disabled models</h3><ul>{items}</ul>"
 
 
+_SOURCE_KINDS = {
+    "synthetic": "the embedded synthetic portfolio",
+    "folder": "a folder of tables named as the contract",
+    "mapping": "a bank's export read through a source mapping",
+}
+
+
+def source_section(source: Mapping[str, Any]) -> str:
+    """The data the reports describe: its source, as-of date, currency and default definition."""
+    if not source:
+        return note("The data stage has not run yet: no data/raw/_source.json.")
+    kind = str(source.get("kind", ""))
+    where = [("source", escape(_SOURCE_KINDS.get(kind, kind)))]
+    if source.get("mapping"):
+        where.append(("mapping", f"<code>{escape(source['mapping'])}</code>"))
+    if source.get("folder"):
+        where.append(("folder", f"<code>{escape(source['folder'])}</code>"))
+    currency = source.get("currency")
+    scale = source.get("amount_scale", 1.0)
+    if currency:
+        amounts = escape(currency)
+    elif kind == "synthetic":
+        amounts = "the synthetic portfolio's units (no currency)"
+    else:
+        amounts = "not stated (a source mapping states it)"
+    if currency and scale not in (1, 1.0, None):
+        amounts += escape(f" (the export's amounts multiplied by {scale:g})")
+    where += [
+        ("amounts in", amounts),
+        ("default definition", escape(source.get("default_definition", ""))),
+        (
+            "as-of date",
+            escape(f"{source.get('as_of', '')} ({source.get('as_of_how', '')})"),
+        ),
+    ]
+    rows = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in where)
+    return f'<table class="source">{rows}</table>'
+
+
 def index_page_html(content: IndexContent) -> str:
     """The front page as a self-contained HTML document (only relative links to sibling reports)."""
     overview = pd.DataFrame(
@@ -283,6 +334,16 @@ def index_page_html(content: IndexContent) -> str:
     sections = [
         *([Section("Stale reports", banner, anchor="stale")] if banner else []),
         Section("Overview", intro),
+        Section(
+            "Data",
+            paragraph(
+                "What every model and report here was built from (data/raw/_source.json, "
+                "written by the data stage). Default rates and PDs count defaults by the "
+                "definition below."
+            )
+            + source_section(content.source),
+            anchor="data",
+        ),
         *(_model_section(e) for e in content.models),
         Section(
             "Executed notebooks",

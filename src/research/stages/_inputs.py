@@ -9,6 +9,7 @@ import pandas as pd
 
 from research.data import asof as _asof
 from research.data.contract import EVENT_TIME
+from research.data.params import configured_as_of
 from research.paths import panel_path, raw_dir
 from research.stages._context import StageContext
 
@@ -30,7 +31,8 @@ def panel_rows(root: Path, features: Sequence[str]) -> pd.DataFrame:
 def as_of(ctx: StageContext, tables: Mapping[str, pd.DataFrame] | None = None) -> _asof.AsOf:
     """The as-of date of the data, resolved the same way in every stage.
 
-    ``params.yaml`` → ``data.as_of`` when set, else the end of the synthetic history for
+    ``params.yaml`` → ``data.as_of`` or the ``as_of`` of the source mapping ``data.source``
+    names (both only when equal) when set, else the end of the synthetic history for
     ``data.source: synthetic``, else derived from the tables' dates
     (``research.data.asof.resolve_as_of``). Deterministic from the params and the data, so
     the data stage, which refuses records after it, and the features stage, whose labels
@@ -50,7 +52,10 @@ def as_of(ctx: StageContext, tables: Mapping[str, pd.DataFrame] | None = None) -
     counts = (
         _asof.event_time_counts(tables) if tables is not None else raw_counts(raw_dir(ctx.root))
     )
-    return _asof.resolve_as_of(data.as_of, None, synthetic_end, counts=counts)
+    configured, configured_as = configured_as_of(data.source, ctx.root, data.as_of)
+    return _asof.resolve_as_of(
+        configured, None, synthetic_end, counts=counts, configured_as=configured_as
+    )
 
 
 def raw_counts(folder: Path) -> pd.Series:

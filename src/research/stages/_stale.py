@@ -38,7 +38,8 @@ SAME_MODEL = "="  # a target of the same model's stage
 
 # stage -> the stages that read its outputs (``(stage, which model)``; None: not a model stage)
 DOWNSTREAM: dict[str, tuple[tuple[str, str | None], ...]] = {
-    "data": (("features", None), ("train", ALL_MODELS), ("value", None)),
+    "source": (("data", None),),
+    "data": (("features", None), ("train", ALL_MODELS), ("value", None), ("report", None)),
     "features": (("train", ALL_MODELS), ("explain", ALL_MODELS), ("validate", ALL_MODELS)),
     "train": (("explain", SAME_MODEL), ("validate", SAME_MODEL), ("value", None), ("report", None)),
     "explain": (("value", None), ("report", None)),
@@ -46,7 +47,7 @@ DOWNSTREAM: dict[str, tuple[tuple[str, str | None], ...]] = {
     "value": (("report", None),),
     "report": (),
 }
-_ORDER = ("data", "features", "train", "explain", "validate", "value", "report")
+_ORDER = ("source", "data", "features", "train", "explain", "validate", "value", "report")
 
 
 def address(stage: str, model: str | None = None) -> str:

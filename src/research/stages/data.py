@@ -1,22 +1,29 @@
-"""The data stage: the raw tables (synthetic or a folder of the bank's own), checked, then written.
+"""The data stage: the raw tables (synthetic, a folder or a bank's export through a source mapping), checked, then written.
 
-Checks run before anything is written, so bad input leaves no output behind: open-ended
-placeholder dates (9999-12-31) read as empty, the contract's rules, then the as-of date of
-the data (``params.yaml`` → ``data.as_of``, the end of the synthetic history, or derived
-from the dates) and the refusal of every record dated after it.
+Checks run before anything is written, so bad input leaves no output behind: the source
+mapping itself (``research.data.mapping``), open-ended placeholder dates (9999-12-31) read
+as empty, the contract's rules, then the as-of date of the data (``params.yaml`` →
+``data.as_of`` or the mapping's ``as_of``, the end of the synthetic history, or derived
+from the dates) and the refusal of every record dated after it. Beside the tables,
+``data/raw/_source.json`` says where they came from: the kind of source, the mapping,
+the currency, the amount scale, the default definition and the as-of date (the reports
+show them; ``research.data.mapping.describe_source``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+import json
+from typing import Any
 
 import pandas as pd
 
 from research import evaluation
 from research.data import profile
 from research.data.asof import AsOf, check_after_as_of, clear_placeholders
-from research.data.io import read_tables, write_tables
+from research.data.io import write_tables
+from research.data.mapping import SOURCE_INFO, SourceRead, describe_source, read_source
+from research.data.params import source_kind, source_path
 from research.data.schema import validate_tables
 from research.data.synthetic import generate_portfolio
 from research.paths import raw_dir, truth_dir
@@ -36,13 +43,20 @@ class DataResult:
     event_rates: pd.DataFrame
     informativeness: pd.DataFrame | None  # the oracle against single observables (synthetic only)
     as_of: AsOf  # the extract date of the data and how it was found; labels censor there
-    notes: list[str]  # what was read differently (open-ended placeholder dates read as empty)
+    notes: list[str]  # what was read differently (placeholder dates, source columns not read)
+    source_info: dict[str, Any] = dataclasses.field(default_factory=dict)  # data/raw/_source.json
 
 
-def source_tables(ctx: StageContext) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """The raw tables and the ground truth (empty for the bank's own data) that ``data.source`` names."""
+def source_tables(
+    ctx: StageContext,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], SourceRead | None]:
+    """The raw tables, the ground truth (empty for a bank's own data) and how they were read.
+
+    ``data.source`` names the generator (``synthetic``: no read), a folder of tables or a
+    source mapping file (relative to the project root, or absolute).
+    """
     data, labels = ctx.settings.data, ctx.settings.labels
-    if data.source == "synthetic":
+    if source_kind(data.source) == "synthetic":
         syn = data.synthetic
         portfolio = generate_portfolio(
             n_customers=syn.n_customers,
@@ -54,21 +68,33 @@ def source_tables(ctx: StageContext) -> tuple[dict[str, pd.DataFrame], dict[str,
             default_dpd=labels.default_dpd,
             horizons_months=labels.horizons_months,
         )
-        return portfolio.tables, portfolio.truth
-    source = Path(data.source)
-    return read_tables(source if source.is_absolute() else ctx.root / source), {}
+        return portfolio.tables, portfolio.truth, None
+    read = read_source(source_path(data.source, ctx.root))
+    return read.frames, {}, read
 
 
 def run(ctx: StageContext) -> DataResult:
     """Build or read the tables, check them (raising before any write), write ``data/raw`` and ``data/truth``."""
-    raw, truth = source_tables(ctx)
+    raw, truth, read = source_tables(ctx)
     raw, notes = clear_placeholders(raw)
     # Validation raises (naming table, column, rule and example rows) before anything is written.
-    tables = validate_tables(raw)
+    tables = read.validated(raw) if read is not None else validate_tables(raw)
     as_of = _inputs.as_of(ctx, tables)
     check_after_as_of(tables, as_of)  # every column with records after it, before any write
+    data = ctx.settings.data
+    info = describe_source(
+        data.source,
+        ctx.root,
+        mapping=read.mapping if read is not None else None,
+        tables=tables,
+        default_dpd=ctx.settings.labels.default_dpd,
+        as_of=f"{as_of.date:%Y-%m-%d}",
+        as_of_how=as_of.how,
+    )
+    notes = [*(read.notes if read is not None else []), *notes, _source_note(info)]
     if ctx.write:
-        write_tables(tables, raw_dir(ctx.root))
+        text = json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        write_tables(tables, raw_dir(ctx.root), notes={SOURCE_INFO: text})
         write_tables(truth, truth_dir(ctx.root))
     labels = ctx.settings.labels
     return DataResult(
@@ -93,4 +119,21 @@ def run(ctx: StageContext) -> DataResult:
         ),
         as_of=as_of,
         notes=notes,
+        source_info=info,
+    )
+
+
+def _source_note(info: dict[str, Any]) -> str:
+    """One line on where the tables came from, their currency and the default definition."""
+    where = {
+        "synthetic": "the synthetic portfolio",
+        "folder": f"the folder {info.get('folder')}",
+        "mapping": f"{info.get('folder')} through the source mapping {info.get('mapping')}",
+    }[info["kind"]]
+    currency = info.get("currency") or "not stated"
+    scale = info.get("amount_scale", 1.0)
+    scaled = f" (source amounts x {scale:g})" if scale != 1 else ""
+    return (
+        f"source: {where}; currency: {currency}{scaled}; default definition: "
+        f"{info.get('default_definition')}"
     )

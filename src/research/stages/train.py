@@ -17,6 +17,7 @@ import pandas as pd
 from research import tracking
 from research.evaluation import oracle_column, oracle_comparison
 from research.features.catalog import catalog_for
+from research.features.params import ANCHOR_ID_COLUMNS, SNAPSHOT_PLAN_FILE, SnapshotPlan
 from research.labels import label_names
 from research.models import calibration, checks, flat, scoring, splits, train
 from research.models import metrics as measures
@@ -24,6 +25,7 @@ from research.models.io import content_hash, save_scoring_model
 from research.models.params import ModelSpec, disabled_note
 from research.models.scoring import FitReport, ScoringModel
 from research.paths import (
+    feature_dir,
     metrics_path,
     model_dir,
     panel_path,
@@ -79,6 +81,22 @@ def _other_labels(ctx: StageContext) -> list[str]:
             ]
         )
     )
+
+
+def _oot_first_snapshot(
+    ctx: StageContext, model: str, spec: ModelSpec, date_column: str | None
+) -> str:
+    """``split.oot_first_snapshot``, or (empty) the one the features stage derived for the panel."""
+    configured = ctx.settings.split.oot_first_snapshot
+    plan = feature_dir(ctx.root) / SNAPSHOT_PLAN_FILE  # written with the panel
+    if spec.uses_panel and (not configured or plan.is_file()):
+        return SnapshotPlan.read(plan.parent).oot_for(configured)
+    if date_column and not configured:
+        raise ValueError(
+            f"split.oot_first_snapshot is empty, and only the panel's is derived: set it in "
+            f"params.yaml for models.{model}'s dated flat table ({spec.source})"
+        )
+    return configured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +167,11 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         raw_table, id_column=spec.id_column, date_column=spec.date_column, label=spec.label
     )
     candidates = flat.modeling_features(
-        table, id_column=spec.id_column, date_column=date_column, labels=_other_labels(ctx)
+        table,
+        id_column=spec.id_column,
+        date_column=date_column,
+        # an event-anchored panel's anchor id (application_id) is an id, never a feature
+        labels=[*_other_labels(ctx), *(ANCHOR_ID_COLUMNS if spec.uses_panel else ())],
     )
     feature_names = spec.features.select(candidates)
     directions = train.risk_directions(catalog_for(feature_names)) if spec.monotone else {}
@@ -160,7 +182,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         id_column=spec.id_column,
         date_column=date_column,
         label=spec.label,
-        oot_first_snapshot=settings.split.oot_first_snapshot,
+        oot_first_snapshot=_oot_first_snapshot(ctx, model, spec, date_column),
         horizon_months=spec.horizon_months,
         valid_fraction=settings.split.valid_fraction,
         test_fraction=settings.split.test_fraction,
@@ -216,7 +238,9 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         n_features=len(layout.features),
     )
     oracle_file = truth_dir(ctx.root) / "oracle.parquet"
-    if spec.uses_panel and oracle_file.exists():
+    # The oracle is at the calendar's month starts; event-anchored rows are not.
+    calendar = settings.features.snapshots.mode == "calendar"
+    if spec.uses_panel and calendar and oracle_file.exists():
         oracle = pd.read_parquet(oracle_file)
         if oracle_column(spec.label) in oracle.columns:
             results["oracle"] = oracle_comparison(

@@ -8,6 +8,7 @@ from research._params import check as _check
 from research._params import check_known as _check_known
 from research._params import check_weights as _check_weights
 from research._params import increasing as _increasing
+from research.data.contract import COLLATERAL_TYPES, OPEN_LEVELS, PRODUCTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +43,18 @@ class LGDParams:
     product_adjustment: dict[str, float]
 
     def __post_init__(self) -> None:
+        _check_known(
+            self.collateral,
+            [*COLLATERAL_TYPES, *OPEN_LEVELS],
+            "value.lgd.collateral",
+            "names collateral types not in the input contract:",
+        )
+        _check_known(
+            self.product_adjustment,
+            [*PRODUCTS, *OPEN_LEVELS],
+            "value.lgd.product_adjustment",
+            "names products not in the input contract:",
+        )
         for name, lgd in self.collateral.items():
             _check(0 <= lgd <= 1, f"value.lgd.collateral.{name}", "must lie in [0, 1]")
         for name, shift in self.product_adjustment.items():

@@ -55,6 +55,46 @@ def open_facilities(facilities: pd.DataFrame, snapshot: SnapshotLike) -> pd.Data
     return facilities.loc[(facilities["origination_date"] < snapshot) & ~closed]
 
 
+RATE_COLUMNS = ("interest_rate", "fee_rate")
+
+
+def priced_facilities(facilities: pd.DataFrame, snapshot: SnapshotLike) -> pd.DataFrame:
+    """The facilities with every empty rate estimated, point in time.
+
+    A bank's export may lack a facility's interest or fee rate (empty: not known, never
+    zero). Such a facility is priced at the median rate of the facilities of the same
+    product originated before the snapshot whose rate is known, else at the median of all
+    of them: the best estimate the book gives without inventing a price. When no facility
+    originated before the snapshot has a fee rate (no fees recorded), fee income is left out
+    (value is then understated, never overstated).
+
+    Raises:
+        ValueError: If a facility originated before the snapshot has no interest rate and
+            none of the book's facilities has one to estimate it from.
+    """
+    snapshot = pd.Timestamp(snapshot)
+    missing = {c: facilities[c].isna() for c in RATE_COLUMNS if c in facilities.columns}
+    if not any(m.any() for m in missing.values()):
+        return facilities
+    seen = facilities["origination_date"] < snapshot
+    out = facilities.copy()
+    for column, empty in missing.items():
+        if not empty.any():
+            continue
+        known = facilities.loc[seen & ~empty, ["product", column]]
+        estimate = facilities["product"].map(known.groupby("product")[column].median())
+        estimate = estimate.astype("float64").fillna(known[column].median())
+        if column == "interest_rate" and (seen & empty & estimate.isna()).any():
+            raise ValueError(
+                f"facilities.interest_rate is empty for every facility originated before "
+                f"{snapshot.date()}, so customer value has no interest income to go on; "
+                "Fix: give the facilities' interest rates (the source mapping's facilities "
+                "columns), or leave the value stage out"
+            )
+        out[column] = facilities[column].fillna(estimate.fillna(0.0))
+    return out
+
+
 def facility_lgd(facilities: pd.DataFrame, lgd: LGDParams) -> pd.Series:
     """Loss given default of each facility: its collateral's LGD plus its product's adjustment, in [0, 1].
 
@@ -110,8 +150,9 @@ def trailing_income(
 
     Each month-end balance in the window earns a month of interest on the drawn amount
     (``interest_rate / 12``) and a month of fees on the limit (``fee_rate / 12``); the
-    rates are yearly.
+    rates are yearly (empty ones estimated: ``priced_facilities``).
     """
+    facilities = priced_facilities(facilities, snapshot)
     rows = window(balances, "month_end", snapshot, months)
     rates = facilities[["facility_id", "interest_rate", "fee_rate"]]
     rows = rows.merge(rates, on="facility_id", how="inner")
@@ -164,9 +205,10 @@ def relationship_business(
     ``loss_exposure`` (sum of LGD x EAD over facilities), ``facilities``, ``products``
     (distinct products open) and ``yearly_margin``: drawn x (rate - funding cost) +
     limit x fee rate over open facilities, plus yearly turnover x ``payments_margin``.
-    LGD by collateral and product comes from ``lgd`` (``facility_lgd``).
+    LGD by collateral and product comes from ``lgd`` (``facility_lgd``); empty rates are
+    estimated from the book (``priced_facilities``).
     """
-    facilities = table_or_empty(tables, "facilities")
+    facilities = priced_facilities(table_or_empty(tables, "facilities"), snapshot)
     balances = table_or_empty(tables, "facility_balances")
     ids = pd.Index(pd.unique(pd.Series(customer_ids, dtype="str")), name="customer_id")
     exposure = facility_exposure(facilities, balances, snapshot, ccf=ccf)
