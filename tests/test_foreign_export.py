@@ -156,3 +156,42 @@ def test_generate_foreign_writes_an_export_the_mapping_reads(tmp_path, monkeypat
     read = read_source(tmp_path / "m.yaml")
     raw, _ = clear_placeholders(read.frames)
     assert len(read.validated(raw)["customers"]) == 40
+
+
+def test_the_panel_and_labels_equal_the_native_ones_on_every_shared_feature(native, read):
+    """Issue 14's must-show: the export's panel equals the native one wherever both can say.
+
+    The native side derives defaults from repayments and churn from relationship end dates;
+    the export has no repayments and carries both only as the bank's events.
+    """
+    from research.features.snapshot import build_panel
+
+    raw, _ = clear_placeholders(read.frames)
+    exported = read.validated(raw)
+    derived = {name: frame for name, frame in native.items() if name != "events"}
+    snapshots = pd.to_datetime(["2021-01-01", "2022-07-01", "2023-10-01", "2024-07-01"])
+    settings = dict(
+        windows_months=[3, 6, 12],
+        long_window_months=12,
+        trend_recent_months=3,
+        dpd_thresholds=[30, 60, 90],
+        financials_overdue_days=180,
+        default_dpd=90,
+        horizons_months=[6, 12],
+        observation_end=pd.Timestamp(AS_OF) + pd.Timedelta(days=1),
+        n_threads=1,
+    )
+    native_panel, _ = build_panel(derived, snapshots, **settings)
+    export_panel, notes = build_panel(exported, snapshots, **settings)
+    assert any("defaults come from the events table" in note for note in notes)
+    shared = [c for c in native_panel.columns if c in export_panel.columns]
+    lost = sorted(set(native_panel.columns) - set(shared))
+    # only the families of the tables the export leaves out are missing
+    assert lost and all(c.startswith(("rep_", "eng_")) for c in lost), lost
+    assert set(export_panel.columns) <= set(native_panel.columns)
+    for label in labels.label_names([6, 12]):
+        assert label in shared and export_panel[label].notna().any()
+    assert export_panel["default_12m"].sum() > 0
+    pd.testing.assert_frame_equal(
+        export_panel[shared], native_panel[shared], check_exact=False, rtol=1e-9
+    )
