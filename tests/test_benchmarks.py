@@ -36,6 +36,7 @@ def _run(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Compl
 
 def test_every_benchmark_is_tested():
     assert {p.stem for p in BENCHMARKS} >= {
+        "bench_cv",
         "bench_dask",
         "bench_explain",
         "bench_features",

@@ -41,6 +41,12 @@ def test_train_notebook_on_a_flat_table_without_dates(tmp_path, monkeypatch):
     assert "oracle comparison is skipped" in text
     metrics = json.loads((tmp_path / "metrics" / "credit.json").read_text())
     assert metrics["holdout"] == "test" and "oracle" not in metrics
+    # issue 15: imbalance handling stated, the round cap reported with the setting to raise
+    assert "class imbalance: none" in text and metrics["imbalance"].startswith("none")
+    assert metrics["xgb_auto"] == {}
+    if metrics["round_cap_hit"]:
+        assert "models.credit.xgb.n_estimators (now 40)" in text
+        assert metrics["fit_notes"]
     for section in ("train", "valid", "test", "challenger"):
         assert {"auc", "gini", "ks", "brier", "logloss", "n", "events"} <= set(metrics[section]), (
             section

@@ -274,13 +274,16 @@ def test_degenerate_models_stop_train_before_writing(project, built, tmp_path):
 
     from research.models.checks import DegenerateModelError
 
-    # A label drawn at random, beside features that say nothing: the booster can find no split.
+    # A label drawn at random, beside features that say nothing: the booster can find no split
+    # (each feature's second value is on 40 rows, too few for min_child_weight; a constant
+    # column would be dropped before fitting, research.models.flat.prepare_features).
     rng = np.random.default_rng(7)
+    rare = np.arange(3000) % 75 == 0
     noise = pd.DataFrame(
         {
             "loan_id": np.arange(3000),
-            "income": np.full(3000, 1.0),
-            "segment": ["a"] * 3000,
+            "income": np.where(rare, 2.0, 1.0),
+            "segment": np.where(rare, "b", "a"),
             "bad": (rng.random(3000) < 0.2).astype(int),
         }
     )

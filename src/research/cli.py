@@ -171,6 +171,51 @@ def _iso_date(text: str) -> str:
     return text
 
 
+def _cv(args: argparse.Namespace) -> int:
+    """Repeated stratified k-fold AUC of a model's booster and challenger on its modeling table."""
+    from research.models import flat
+    from research.models.cv import format_summary, repeated_cv
+    from research.stages._context import stage_context
+    from research.stages.train import _other_labels, modeling_table
+
+    ctx = stage_context(write=False)
+    spec = ctx.settings.model(args.model)
+    raw, path = modeling_table(ctx, spec)
+    # the event value, where params name one (models.<name>.event_value)
+    event_value = str(getattr(spec, "event_value", ""))
+    event = {"event_value": event_value} if event_value else {}
+    table, date_column = flat.prepare_modeling_table(
+        raw, id_column=spec.id_column, date_column=spec.date_column, label=spec.label, **event
+    )
+    table = table[table[spec.label].notna()]  # censored rows measure nothing
+    candidates = flat.modeling_features(
+        table, id_column=spec.id_column, date_column=date_column, labels=_other_labels(ctx)
+    )
+    features = spec.features.select(candidates)
+    ids = table[spec.id_column]
+    result = repeated_cv(
+        table,
+        label=spec.label,
+        features=features,
+        xgb_settings=spec.xgb.as_dict(),
+        folds=args.folds,
+        repeats=args.repeats,
+        seed=ctx.settings.seed if args.seed is None else args.seed,
+        valid_fraction=ctx.settings.split.valid_fraction,
+        nthread=ctx.settings.compute.nthread,
+        groups=ids if ids.duplicated().any() else None,  # a customer's rows stay in one fold
+    )
+    grouped = " (grouped by " + spec.id_column + ")" if ids.duplicated().any() else ""
+    print(
+        format_summary(
+            result,
+            title=f"{args.model}: {path.name}, {len(table):,} rows, {int(table[spec.label].sum()):,} "
+            f"events, {len(features)} features; {args.folds} folds x {args.repeats} repeats{grouped}",
+        )
+    )
+    return 0
+
+
 def _contract_doc(args: argparse.Namespace) -> int:
     from research.data.contract import contract_markdown
     from research.features.inputs import lost_text
@@ -254,6 +299,17 @@ def main(argv: list[str] | None = None) -> int:
         help="write data/source.json: the files data.source reads (the dvc source stage)",
     )
     fp.set_defaults(func=_source_fingerprint)
+
+    cv = sub.add_parser(
+        "cv",
+        help="repeated stratified k-fold AUC of a model's booster and its challenger on its "
+        "modeling table (models.<name>.source), with the spread",
+    )
+    cv.add_argument("model", help="a model of params.yaml (models:)")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--repeats", type=int, default=3)
+    cv.add_argument("--seed", type=int, default=None, help="default: params.yaml seed")
+    cv.set_defaults(func=_cv)
 
     doc = sub.add_parser("contract-doc", help="write the input contract as Markdown")
     doc.add_argument("--out", default="docs/input_contract.md")

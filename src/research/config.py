@@ -463,8 +463,21 @@ def _build(cls: Any, raw: Any, key: str) -> Any:
         if not isinstance(raw, Mapping):
             raise ParamsError(f"params.yaml: {key} must be a mapping, got {raw!r}")
         return {str(k): _build(item, v, _join(key, str(k))) for k, v in raw.items()}
+    # a union (float | Literal["auto"]): the first arm that fits
     if origin in (types.UnionType, typing.Union):
-        raise TypeError("unions are not used in settings")
+        arms = typing.get_args(cls)
+        for arm in arms:
+            try:
+                return _build(arm, raw, key)
+            except ParamsError:
+                continue
+        names = [
+            " or ".join(map(str, typing.get_args(a)))
+            if typing.get_origin(a) is Literal
+            else getattr(a, "__name__", str(a))
+            for a in arms
+        ]
+        raise ParamsError(f"params.yaml: {key} must be {' or '.join(names)}, got {raw!r}")
     if cls is float and isinstance(raw, int) and not isinstance(raw, bool):
         return float(raw)
     if cls is float and isinstance(raw, float) and not math.isfinite(raw):

@@ -45,7 +45,8 @@ class XGBParams:
     n_estimators: int
     learning_rate: float
     max_depth: int
-    min_child_weight: float
+    # ``auto``: from the training rows and events at fit time (research.models.train.auto_min_child_weight)
+    min_child_weight: float | Literal["auto"]
     subsample: float
     colsample_bytree: float
     reg_lambda: float
@@ -59,7 +60,11 @@ class XGBParams:
             "xgb.max_depth",
             f"must lie in [1, {MAX_DEPTH}] (a tree of depth d has up to 2^d leaves)",
         )
-        _check(self.min_child_weight >= 0, "xgb.min_child_weight", "must be >= 0")
+        _check(
+            self.min_child_weight == "auto" or self.min_child_weight >= 0,
+            "xgb.min_child_weight",
+            "must be >= 0 or auto",
+        )
         _check(0 < self.subsample <= 1, "xgb.subsample", "must lie in (0, 1]")
         _check(0 < self.colsample_bytree <= 1, "xgb.colsample_bytree", "must lie in (0, 1]")
         _check(self.reg_lambda >= 0, "xgb.reg_lambda", "must be >= 0")
@@ -146,7 +151,12 @@ class ModelSpec:
     the client leaves (the value step's retention term), ``propensity`` any other event.
     ``label`` is the outcome column: on the panel the event (``default``: the column
     ``<event>_<horizon_months>m`` as the features stage builds it, ``research.labels``; the
-    settings hold the resolved column) or that column's name; in a flat table any 1/0 column.
+    settings hold the resolved column) or that column's name; in a flat table any column:
+    ``event_value`` empty means it holds 1/0 already, else it is the value that means the
+    event (``Yes``, ``bad``, ``2``; compared as text, case-insensitively, or as a number) and
+    every other value is 0. ``allow_protected`` names protected columns of a flat table (sex,
+    age, marital status, ...; excluded by default) that the model may use: an explicit,
+    recorded choice (``research.models.flat.prepare_features``).
     """
 
     enabled: bool
@@ -159,6 +169,8 @@ class ModelSpec:
     source: str
     id_column: str
     date_column: str
+    event_value: str
+    allow_protected: list[str]
     features: FeatureSelection
     monotone: bool
     xgb: XGBParams
@@ -176,6 +188,18 @@ class ModelSpec:
             'must be "panel" or the path of a flat modeling table (.parquet or .csv)',
         )
         if self.uses_panel:
+            _check(
+                not self.event_value,
+                "event_value",
+                'must be "" for a model on the panel (its labels are 0/1 already); it names '
+                "the event value of a flat table's label",
+            )
+            _check(
+                not self.allow_protected,
+                "allow_protected",
+                "must be [] for a model on the panel; it names protected columns of a flat "
+                "table that the model may use",
+            )
             _check(
                 self.id_column == PANEL_ID,
                 "id_column",

@@ -30,11 +30,14 @@ from research.models.metrics import binary_metrics
 from research.models.params import ModelSpec
 from research.models.splits import FITTED, TRAIN, VALID, holdout_name
 from research.models.train import (
+    IMBALANCE,
     FeatureLayout,
     booster_params,
     fit_booster,
     model_matrix,
     predict_margin,
+    resolve_xgb_settings,
+    round_cap_note,
     sigmoid,
 )
 
@@ -63,9 +66,10 @@ class FitSettings:
     grade_names: Sequence[str] = ()
     grade_upper_pd: Sequence[float] = ()
     challenger_c: float = 1.0
+    model: str = "model"  # names the model in notes (``models.<model>.xgb...``)
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec) -> FitSettings:
+    def from_spec(cls, spec: ModelSpec, model: str = "model") -> FitSettings:
         """The fit settings of a model specification (``params.yaml`` → ``models.<name>``)."""
         return cls(
             label=spec.label,
@@ -73,6 +77,7 @@ class FitSettings:
             calibration_method=spec.calibration.method,
             grade_names=tuple(spec.grades.names) if spec.graded else (),
             grade_upper_pd=tuple(spec.grades.upper_pd) if spec.graded else (),
+            model=model,
         )
 
 
@@ -111,11 +116,27 @@ class ScoringModel:
 
 @dataclasses.dataclass(frozen=True)
 class FitReport:
-    """How the fit went: best round, loss by round and seconds per part."""
+    """How the fit went: best round, loss by round and seconds per part.
+
+    ``xgb`` holds the booster settings used (``auto`` ones resolved), ``resolved`` the
+    values ``auto`` stood for (empty when none), ``notes`` warnings for the stage to show
+    (the round cap hit, with the setting to raise) and ``imbalance`` how the event rate
+    was handled.
+    """
 
     best_iteration: int
     loss: dict[str, list[float]]
     seconds: dict[str, float]
+    xgb: dict[str, Any] = dataclasses.field(default_factory=dict)
+    resolved: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    imbalance: str = IMBALANCE
+
+    @property
+    def round_cap_hit(self) -> bool:
+        """Whether early stopping never stopped: the best round is the last one allowed."""
+        cap = int(self.xgb.get("n_estimators", 0))
+        return bool(cap) and self.best_iteration >= cap - 1
 
 
 def fit_scoring_model(
@@ -143,11 +164,11 @@ def fit_scoring_model(
         boost: Replaces ``fit_booster`` (same signature); the Dask engine boosts on its cluster.
         margins: Replaces ``predict_margin(booster, x)`` for the development margins.
     """
-    label, xgb_settings = settings.label, settings.xgb
+    label = settings.label
     grade_names, grade_upper_pd = settings.grade_names, settings.grade_upper_pd
     boost = boost or fit_booster
     margins = margins or (lambda booster, x: predict_margin(booster, x, nthread=nthread))
-    unknown = sorted(set(xgb_settings) ^ set(XGB_KEYS))
+    unknown = sorted(set(settings.xgb) ^ set(XGB_KEYS))
     if unknown:
         raise KeyError(
             f"xgb settings must hold exactly {', '.join(XGB_KEYS)}; mismatched: {unknown}"
@@ -157,6 +178,8 @@ def fit_scoring_model(
     x = model_matrix(table.loc[split.isin(FITTED)], layout)
     y = table.loc[x.index, label].to_numpy(dtype=float)
     is_train = (split.loc[x.index] == TRAIN).to_numpy()
+    # ``auto`` settings from the rows the trees grow on
+    xgb_settings, resolved = resolve_xgb_settings(settings.xgb, y[is_train])
     params = booster_params(
         **{
             k: xgb_settings[k]
@@ -192,7 +215,21 @@ def fit_scoring_model(
     )
     seconds["challenger"] = time.perf_counter() - clock
     model = ScoringModel(layout, booster, calibrator, challenger, master_scale, deciles)
-    report = FitReport(best_iteration=booster.num_boosted_rounds() - 1, loss=loss, seconds=seconds)
+    best = booster.num_boosted_rounds() - 1
+    cap_note = round_cap_note(
+        settings.model,
+        best_iteration=best,
+        n_estimators=int(xgb_settings["n_estimators"]),
+        learning_rate=float(xgb_settings["learning_rate"]),
+    )
+    report = FitReport(
+        best_iteration=best,
+        loss=loss,
+        seconds=seconds,
+        xgb=dict(xgb_settings),
+        resolved=resolved,
+        notes=(cap_note,) if cap_note else (),
+    )
     return model, report
 
 

@@ -445,6 +445,7 @@ def validation_report(
     run_id: str = "",
     model_version: str = "",
     oot_first_snapshot: str = "",
+    target: str = "",
     related: Mapping[str, str] | None = None,
 ) -> str:
     """The validation report of one model as a self-contained HTML page.
@@ -456,6 +457,7 @@ def validation_report(
         run_id: The model's MLflow run id.
         model_version: The registered model version, if any.
         oot_first_snapshot: First out-of-time snapshot (shown in the header).
+        target: The label and its definition in words (shown in the header).
         related: Name and path (relative to this report) of sibling reports, shown as text
             (the SHAP report, the executed notebook); the front page holds the links.
 
@@ -471,6 +473,7 @@ def validation_report(
             f"version {model_version}" if model_version else "",
             f"out-of-time from {oot_first_snapshot}" if oot_first_snapshot else "",
             f"calibration by {result.rating_column}",
+            f"target {target}" if target else "",
         )
         if part
     )

@@ -164,7 +164,11 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
     seed, nthread = settings.seed, settings.compute.nthread
     raw_table, source_path = modeling_table(ctx, spec)
     table, date_column = flat.prepare_modeling_table(
-        raw_table, id_column=spec.id_column, date_column=spec.date_column, label=spec.label
+        raw_table,
+        id_column=spec.id_column,
+        date_column=spec.date_column,
+        label=spec.label,
+        event_value=spec.event_value,
     )
     candidates = flat.modeling_features(
         table,
@@ -174,6 +178,14 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         labels=[*_other_labels(ctx), *(ANCHOR_ID_COLUMNS if spec.uses_panel else ())],
     )
     feature_names = spec.features.select(candidates)
+    preparation = None
+    if not spec.uses_panel:  # a flat table: numbers as text, ids, constants, protected, names
+        table, feature_names, preparation = flat.prepare_features(
+            table,
+            feature_names,
+            allow_protected=spec.allow_protected,
+            label_mapping=flat.label_mapping(raw_table[spec.label], table[spec.label]),
+        )
     directions = train.risk_directions(catalog_for(feature_names)) if spec.monotone else {}
     layout = train.feature_layout(table, feature_names, directions)
 
@@ -201,7 +213,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
     scoring_model, fit_report = engine.fit(
         table,
         split_of_row,
-        settings=scoring.FitSettings.from_spec(spec),
+        settings=scoring.FitSettings.from_spec(spec, model),
         layout=layout,
         nthread=nthread,
         seed=seed,
@@ -218,7 +230,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         model,
         spec.label,
         scoring_model.booster.get_dump(),
-        min_child_weight=spec.xgb.min_child_weight,
+        min_child_weight=float(fit_report.xgb["min_child_weight"]),  # ``auto`` resolved
         max_depth=spec.xgb.max_depth,
     ).raise_if_failed()
     valid = scores[scores["split"] == splits.VALID]
@@ -227,7 +239,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         spec.label,
         valid["label"],
         valid["raw_score"],
-        min_child_weight=spec.xgb.min_child_weight,
+        min_child_weight=float(fit_report.xgb["min_child_weight"]),
         max_depth=spec.xgb.max_depth,
     ).raise_if_failed()
     results = scoring.model_metrics(scores)
@@ -236,7 +248,13 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         label=spec.label,
         best_iteration=fit_report.best_iteration,
         n_features=len(layout.features),
+        xgb_auto=fit_report.resolved,  # what each ``auto`` setting stood for
+        round_cap_hit=fit_report.round_cap_hit,
+        fit_notes=list(fit_report.notes),
+        imbalance=fit_report.imbalance,
     )
+    if preparation is not None:  # flat tables only: the panel models' metrics are unchanged
+        results["table_preparation"] = preparation.as_dict()
     oracle_file = truth_dir(ctx.root) / "oracle.parquet"
     # The oracle is at the calendar's month starts; event-anchored rows are not.
     calendar = settings.features.snapshots.mode == "calendar"

@@ -8,11 +8,14 @@ import json
 import pandas as pd
 
 from research import tracking
+from research.labels import CHURN_EVENT, DEFAULT_EVENT, parse_label_name
 from research.models.params import disabled_note
 from research.paths import (
+    feature_dir,
     metrics_path,
     model_dir,
     plots_dir,
+    raw_dir,
     run_file,
     scores_path,
     validation_report_path,
@@ -107,6 +110,41 @@ def run(ctx: StageContext, model: str) -> ValidateStageResult | DisabledValidate
     )
 
 
+def _oot_first_snapshot(ctx: StageContext, model: str) -> str:
+    """The out-of-time start: configured, or (empty) the one the features stage derived."""
+    from research.features.params import SNAPSHOT_PLAN_FILE, SnapshotPlan
+
+    configured = ctx.settings.split.oot_first_snapshot
+    plan = feature_dir(ctx.root) / SNAPSHOT_PLAN_FILE
+    if ctx.settings.model(model).uses_panel and plan.is_file():
+        return SnapshotPlan.read(plan.parent).oot_for(configured)
+    return configured
+
+
+def target_definition(ctx: StageContext, model: str) -> str:
+    """What the model's label counts, in words: the event, its window and its definition.
+
+    A default is the bank's own definition when the source mapping states one (its events
+    table), else ``labels.default_dpd`` days past due derived from the repayments.
+    """
+    spec = ctx.settings.model(model)
+    parsed = parse_label_name(spec.label) if spec.uses_panel else None
+    if parsed is None:
+        return f"{spec.label} (a column of {spec.source})" if not spec.uses_panel else spec.label
+    event, horizon = parsed
+    info_file = raw_dir(ctx.root) / "_source.json"  # written by the data stage
+    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+    if event == DEFAULT_EVENT:
+        definition = info.get("default_definition") or (
+            f"{ctx.settings.labels.default_dpd} days past due on an instalment, from the repayments"
+        )
+    elif event == CHURN_EVENT:
+        definition = "the relationship ends (the bank's churn events, else the end date)"
+    else:
+        definition = event
+    return f"{spec.label}: {event} within {horizon} months; {definition}"
+
+
 def _write_and_log(
     ctx: StageContext, model: str, result, thresholds: Thresholds, summary: dict
 ) -> None:
@@ -122,7 +160,8 @@ def _write_and_log(
         thresholds=thresholds,
         run_id=run_info.get("run_id", ""),
         model_version=str(run_info.get("model_version", "")),
-        oot_first_snapshot=ctx.settings.split.oot_first_snapshot,
+        oot_first_snapshot=_oot_first_snapshot(ctx, model),
+        target=target_definition(ctx, model),
         related={
             "SHAP report": "shap.html",
             "executed notebook": f"../notebooks/validate-{model}.html",
