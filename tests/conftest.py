@@ -23,6 +23,7 @@ SLOW_MODULES = {
     "test_models_notebook": "runs the train notebook (42 s)",
     "test_dask_engine": "LocalCluster workers; Dask features and training (5-20 s each)",
     "test_benchmarks": "runs every benchmark script at its tiny size",
+    "test_flat_route": "train, explain and validate a flat table in a temporary project (27 s)",
 }
 
 # Tests of a module that use one of its expensive module-scoped fixtures.
@@ -39,6 +40,11 @@ SLOW_FIXTURES = {
 
 # Single tests (the name without parameters).
 SLOW_TESTS = {
+    "test_flat_dvc": {
+        "test_flat_only_data_and_features_write_placeholders_without_building_anything": (
+            "runs the data and features stages in a temporary project (3 s)"
+        ),
+    },
     "test_point_in_time": {
         "test_records_on_or_after_the_snapshot_change_no_feature": "50 hypothesis examples (42 s)",
         "test_records_on_or_after_an_anchor_change_no_anchored_feature": (

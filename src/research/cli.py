@@ -147,15 +147,23 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _source_fingerprint(args: argparse.Namespace) -> int:
+    import json
+
     from research.stages import stage_context
-    from research.stages.source import fingerprint_path, run
+    from research.stages.source import fingerprint_path, model_fingerprint_path, run
 
     ctx = stage_context(write=True)
     fingerprint = run(ctx)
     files = fingerprint.get("files", [])
+    models = {
+        name: json.loads(model_fingerprint_path(ctx.root, name).read_text()).get("source", "off")
+        for name in ctx.settings.models
+    }
     print(
         f"wrote {fingerprint_path(ctx.root).relative_to(ctx.root)}: {fingerprint['kind']} source"
-        + (f", {len(files)} file(s)" if fingerprint["kind"] != "synthetic" else "")
+        + (f", {len(files)} file(s)" if fingerprint["kind"] not in ("synthetic", "none") else "")
+        + "; data/sources/<model>.json: "
+        + ", ".join(f"{name} ({where})" for name, where in models.items())
     )
     return 0
 
@@ -192,6 +200,13 @@ def _cv(args: argparse.Namespace) -> int:
         table, id_column=spec.id_column, date_column=date_column, labels=_other_labels(ctx)
     )
     features = spec.features.select(candidates)
+    if not spec.uses_panel:  # as the train stage reads it: ids, constants, protected excluded
+        table, features, _ = flat.prepare_features(
+            table,
+            features,
+            allow_protected=spec.allow_protected,
+            label_mapping=flat.label_mapping(raw[spec.label], table[spec.label]),
+        )
     ids = table[spec.id_column]
     result = repeated_cv(
         table,
@@ -296,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fp = sub.add_parser(
         "source-fingerprint",
-        help="write data/source.json: the files data.source reads (the dvc source stage)",
+        help="write data/source.json and data/sources/<model>.json: the files data.source and each model read (the dvc source stage)",
     )
     fp.set_defaults(func=_source_fingerprint)
 

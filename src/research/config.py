@@ -196,6 +196,30 @@ class Settings:
         """Names of the enabled models, in params order."""
         return [name for name, spec in self.models.items() if spec.enabled]
 
+    @property
+    def needs_panel(self) -> bool:
+        """Whether an enabled model is trained on the panel (``source: panel``).
+
+        When none is, the data and features stages write placeholders instead of reading
+        ``data.source`` and building the panel (every enabled model reads its own flat table).
+        """
+        return any(s.enabled and s.uses_panel for s in self.models.values())
+
+    def flat_tables(self) -> dict[str, str]:
+        """The enabled models on a flat table: name -> the table (``models.<name>.source``)."""
+        return {n: s.source for n, s in self.models.items() if s.enabled and not s.uses_panel}
+
+    def no_panel_note(self) -> str:
+        """What the data and features stages say when no enabled model is trained on the panel."""
+        tables = self.flat_tables()
+        named = "; ".join(f"{n} reads {t}" for n, t in tables.items()) or "no model is enabled"
+        return (
+            "No enabled model is trained on the panel (models.<name>.source: panel), so "
+            f"data.source is not read and no panel is built ({named}). The data and features "
+            "stages write empty placeholders (data/raw/_source.json, an empty panel) that keep "
+            "the pipeline's dependencies satisfied; set a model's source to panel to build them."
+        )
+
     def model_for_task(self, task: str) -> str | None:
         """The first enabled model trained on the panel with ``task`` (``pd``, ``attrition``), if any."""
         return next(

@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 KEYS = ["customer_id", "snapshot_date"]
+# What the explained rows of an undated table are: its random test split, standing in for
+# the out-of-time set and the latest snapshot.
+UNDATED_POPULATION = "test"
 
 
 def explain_population(scores: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
@@ -17,15 +20,26 @@ def explain_population(scores: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFram
 
     Returns one row per (customer, snapshot), ordered by snapshot and customer, with the
     score columns, a ``population`` column (``oot`` or ``latest``) and the panel columns.
+    Rows without snapshot dates (a flat table without a date column) have neither an
+    out-of-time set nor a latest snapshot: their random ``test`` split stands in, and every
+    explained row's ``population`` is ``test`` (:data:`UNDATED_POPULATION`).
+    ``panel`` is the model's own rows keyed the same way (``research.stages._model_rows``).
     """
     lacking = sorted({*KEYS, "split", "score", "margin"} - set(scores.columns))
     if lacking:
         raise ValueError(f"scores table lacks columns {lacking}; rerun the train stage")
-    latest = scores["snapshot_date"].max()
-    chosen = scores[
-        (scores["split"] == "oot") | (scores["snapshot_date"] == latest)
-    ].drop_duplicates(KEYS)
-    chosen = chosen.assign(population=np.where(chosen["snapshot_date"] == latest, "latest", "oot"))
+    if scores["snapshot_date"].notna().any():
+        latest = scores["snapshot_date"].max()
+        chosen = scores[
+            (scores["split"] == "oot") | (scores["snapshot_date"] == latest)
+        ].drop_duplicates(KEYS)
+        chosen = chosen.assign(
+            population=np.where(chosen["snapshot_date"] == latest, "latest", "oot")
+        )
+    else:
+        holdout = "oot" if (scores["split"] == "oot").any() else UNDATED_POPULATION
+        chosen = scores[scores["split"] == holdout].drop_duplicates(KEYS)
+        chosen = chosen.assign(population=UNDATED_POPULATION)
     panel_columns = [c for c in panel.columns if c not in chosen.columns or c in KEYS]
     joined = chosen.merge(
         panel[panel_columns], on=KEYS, how="left", validate="one_to_one", indicator=True
@@ -49,6 +63,8 @@ def previous_scores(scores: pd.DataFrame) -> pd.DataFrame:
     scored then (new that quarter) gets a missing previous score.
     """
     rows = scores.drop_duplicates(KEYS)[[*KEYS, "score"]]
+    if rows["snapshot_date"].isna().all():  # an undated table: no row has a previous score
+        return rows[KEYS].assign(previous_score=np.nan).reset_index(drop=True)
     dates = np.sort(rows["snapshot_date"].unique())
     before = pd.Series(dates[:-1], index=dates[1:])
     keyed = rows[KEYS].assign(previous_date=rows["snapshot_date"].map(before))

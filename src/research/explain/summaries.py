@@ -114,6 +114,8 @@ def chosen_customers(
 ) -> pd.DataFrame:
     """Latest-snapshot customers to explain one by one, with why each was chosen.
 
+    Rows without snapshot dates (an undated table) are chosen from all of ``population``.
+
     Picks the ``highest`` riskiest scores, the customer closest to each boundary between
     adjacent grades (grades ordered by their mean score), and the ``rises`` largest score
     increases since the previous snapshot (``score_label`` names the score in the reasons).
@@ -122,7 +124,11 @@ def chosen_customers(
     listed once, with the first reason.
     """
     latest_date = population["snapshot_date"].max()
-    latest = population[population["snapshot_date"] == latest_date]
+    latest = (  # an undated table's explained rows (its test split) are all "latest"
+        population
+        if pd.isna(latest_date)
+        else population[population["snapshot_date"] == latest_date]
+    )
     picks: list[tuple[int, str]] = []
     ranked = latest.sort_values(["score", "customer_id"], ascending=[False, True], kind="stable")
     picks += [(row, f"highest risk #{k + 1}") for k, row in enumerate(ranked.index[:highest])]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -454,3 +454,62 @@ def prepare_features(
         notes=notes,
     )
     return table, final, record
+
+
+def preparation_table(
+    record: Mapping[str, Any],
+    *,
+    id_column: str = "",
+    date_column: str | None = None,
+    label: str = "",
+) -> pd.DataFrame:
+    """What preparing a flat table did to each column it did not keep as it was, for the reports.
+
+    ``record`` is :meth:`TablePreparation.as_dict` (as the train stage writes it into
+    ``metrics/<model>.json``). One row per column: ``column`` (its name in the table),
+    ``treatment`` and ``detail``; the key, date and label columns first when given.
+    """
+    rows: list[tuple[str, str, str]] = []
+    if id_column:
+        rows.append((id_column, "key", "the id column: a key, never a feature"))
+    if label:
+        mapping = ", ".join(
+            f"{r['value']} → {r['label']:g}" for r in record.get("label_mapping") or []
+        )
+        rows.append((label, "label", f"the outcome ({mapping})" if mapping else "the outcome"))
+    rows.append(
+        (date_column, "date", "the snapshot date: a key, never a feature")
+        if date_column
+        else (
+            "(none)",
+            "no date",
+            "no snapshot date: the random stratified test split stands in for out-of-time",
+        )
+    )
+    for column, kind in (record.get("protected_excluded") or {}).items():
+        rows.append((column, "excluded: protected", f"{kind}; {ALLOW_PROTECTED_KEY} to include"))
+    for column, kind in (record.get("protected_included") or {}).items():
+        rows.append((column, "INCLUDED: protected", f"{kind}; named in {ALLOW_PROTECTED_KEY}"))
+    for column, why in (record.get("dropped_id_like") or {}).items():
+        rows.append((column, "dropped: id-like", why))
+    for column in record.get("dropped_constant") or []:
+        rows.append((column, "dropped: constant", "one value in every row"))
+    for item in record.get("dropped_high_cardinality") or []:
+        rows.append(
+            (
+                item["column"],
+                "excluded: high cardinality",
+                f"text with {item['levels']} levels (more than {MAX_CATEGORY_LEVELS})",
+            )
+        )
+    for item in record.get("converted_numeric") or []:
+        rows.append(
+            (
+                item["column"],
+                "numbers held as text",
+                f"read as numeric; {item['blanks']} blank values left missing",
+            )
+        )
+    for new, old in (record.get("renamed") or {}).items():
+        rows.append((str(old), "renamed", f"modelled as {new} (XGBoost refuses the name)"))
+    return pd.DataFrame(rows, columns=["column", "treatment", "detail"])

@@ -256,6 +256,7 @@ _SOURCE_KINDS = {
     "synthetic": "the embedded synthetic portfolio",
     "folder": "a folder of tables named as the contract",
     "mapping": "a bank's export read through a source mapping",
+    "flat": "flat modelling tables only (no portfolio read, no panel built)",
 }
 
 

@@ -15,6 +15,7 @@ fixed seed (``seeded``), and wall times are not shown (they are in the MLflow ru
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -103,10 +104,69 @@ def _left(text: object) -> str:
     return f'<span style="display:block;text-align:left">{escape(text)}</span>'
 
 
-def shap_report(result: ExplainResult, identity: Mapping[str, str]) -> str:
-    """The complete HTML page for ``result``; ``identity`` holds the ``IDENTITY_FIELDS`` keys."""
+UNDATED_NOTE = (
+    "The model's table has no snapshot date: the random stratified test split stands in for "
+    "out-of-time, and the rows explained are that test split (there is no latest snapshot)."
+)
+
+
+def _undated(result: ExplainResult) -> bool:
+    """Are the explained rows an undated table's test split (no out-of-time, no latest snapshot)?"""
+    return bool(result.population["snapshot_date"].isna().all())
+
+
+def relabelled(result: ExplainResult, names: Mapping[str, object]) -> ExplainResult:
+    """``result`` with each feature shown under its name in the table as read.
+
+    ``names`` maps a model feature's name to its original (a flat table's columns renamed
+    for XGBoost, ``TablePreparation.renamed``); features it does not name keep theirs.
+    Only the report's copy changes: the reason codes file keeps the model's names.
+    """
+    if not names:
+        return result
+    shown = {str(k): str(v) for k, v in names.items()}
+
+    def name(value: object) -> object:
+        return shown.get(value, value) if isinstance(value, str) else value
+
+    def column(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+        out = frame.copy()
+        for c in columns:
+            if c in out.columns:
+                out[c] = out[c].map(name)
+        return out
+
+    segments = result.segments.rename(index=name)
+    return dataclasses.replace(
+        result,
+        frame=result.frame.rename(columns=name),
+        importance=column(result.importance, "feature"),
+        segments=segments,
+        interactions=column(result.interactions, "feature", "partner"),
+        dependence=[
+            (str(name(f)), None if p is None else str(name(p))) for f, p in result.dependence
+        ],
+        monotone=column(result.monotone, "feature"),
+        challenger=None if result.challenger is None else column(result.challenger, "feature"),
+        reason_codes=column(result.reason_codes, "feature"),
+    )
+
+
+def shap_report(
+    result: ExplainResult,
+    identity: Mapping[str, str],
+    *,
+    original_names: Mapping[str, object] | None = None,
+    notes: list[str] | tuple[str, ...] = (),
+) -> str:
+    """The complete HTML page for ``result``; ``identity`` holds the ``IDENTITY_FIELDS`` keys.
+
+    ``original_names`` maps renamed features to their names in the table (shown instead);
+    ``notes`` are shown under the model's identity (what the table's preparation did).
+    """
+    result = relabelled(result, original_names or {})
     sections = [
-        _identity_section(result, identity),
+        _identity_section(result, identity, notes),
         _checks_section(result),
         _importance_section(result),
         _dependence_section(result),
@@ -116,26 +176,39 @@ def shap_report(result: ExplainResult, identity: Mapping[str, str]) -> str:
         _challenger_section(result),
         _reason_section(result),
     ]
+    rows = (
+        "test split, standing in for out-of-time"
+        if _undated(result)
+        else "out-of-time and latest snapshot"
+    )
     subtitle = (
-        f"{len(result.frame):,} rows (out-of-time and latest snapshot), {result.frame.shape[1]} features, "
+        f"{len(result.frame):,} rows ({rows}), {result.frame.shape[1]} features, "
         f"SHAP by {result.method}, scale: {result.scale}"
     )
     return page(f"SHAP explanation report: {result.model} model", sections, subtitle=subtitle)
 
 
-def _identity_section(result: ExplainResult, identity: Mapping[str, str]) -> Section:
+def _identity_section(
+    result: ExplainResult, identity: Mapping[str, str], notes: list[str] | tuple[str, ...] = ()
+) -> Section:
     rows = [(label, identity.get(key, "unknown")) for key, label in IDENTITY_FIELDS]
-    population = result.population["population"].value_counts().reindex(["oot", "latest"]).fillna(0)
+    counts = result.population["population"].value_counts()
+    if _undated(result):
+        explained = f"{int(counts.sum()):,} rows of the test split (standing in for out-of-time)"
+    else:
+        population = counts.reindex(["oot", "latest"]).fillna(0)
+        explained = f"{int(population['oot']):,} out-of-time + {int(population['latest']):,} latest snapshot"
     rows += [
         ("SHAP method", f"{result.method} (path-dependent TreeSHAP, exact)"),
         ("Scale", result.scale),
         ("Base value (expected margin)", f"{result.shap.base_value:.6f} log-odds"),
-        (
-            "Rows explained",
-            f"{int(population['oot']):,} out-of-time + {int(population['latest']):,} latest snapshot",
-        ),
+        ("Rows explained", explained),
     ]
     body = table(pd.DataFrame(rows, columns=["item", "value"])) + note(SCALE_NOTE)
+    if _undated(result):
+        body += note(UNDATED_NOTE)
+    for text in notes:
+        body += note(text)
     return Section("Model identity", body, anchor="identity")
 
 
@@ -283,6 +356,11 @@ def _local_section(result: ExplainResult) -> Section:
     body = paragraph(
         "Waterfalls of chosen customers at the latest snapshot: from the base value (expected log-odds) to the "
         "customer's log-odds, feature by feature, with the reason codes the customer receives."
+        + (
+            " Undated table: the customers are chosen from the test split."
+            if _undated(result)
+            else ""
+        )
     )
     codes = result.reason_codes
     for chosen in result.chosen.itertuples():
@@ -293,11 +371,18 @@ def _local_section(result: ExplainResult) -> Section:
         fig = plt.gcf()
         fig.axes[0].set_xlabel("log-odds (margin)")
         label = result.score_label
-        title = f"{chosen.customer_id} ({pd.Timestamp(chosen.snapshot_date):%Y-%m-%d}): {chosen.why}, {label} {chosen.score:.4f}"
-        mine = codes[
-            (codes["customer_id"] == chosen.customer_id)
-            & (codes["snapshot_date"] == chosen.snapshot_date)
-        ]["sentence"]
+        when = (
+            ""
+            if pd.isna(chosen.snapshot_date)
+            else f" ({pd.Timestamp(chosen.snapshot_date):%Y-%m-%d})"
+        )
+        title = f"{chosen.customer_id}{when}: {chosen.why}, {label} {chosen.score:.4f}"
+        same_date = (
+            codes["snapshot_date"].isna()
+            if pd.isna(chosen.snapshot_date)
+            else codes["snapshot_date"] == chosen.snapshot_date
+        )
+        mine = codes[(codes["customer_id"] == chosen.customer_id) & same_date]["sentence"]
         body += f"<h3>{escape(title)}</h3>"
         if len(mine):
             body += "<ol>" + "".join(f"<li>{escape(sentence)}</li>" for sentence in mine) + "</ol>"

@@ -6,6 +6,7 @@ pictures the report embeds. Every judged figure appears with its threshold and l
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
@@ -65,7 +66,10 @@ def plot_calibration(result: ValidationResult):
     class_ax.bar(x - 0.2, cal["predicted_rate"], width=0.4, label="predicted", color="#a0aec0")
     class_ax.bar(x + 0.2, cal["observed_rate"], width=0.4, label="observed", color="#c05621")
     class_ax.set_xticks(x, [str(c) for c in cal["class"]])
-    class_ax.set(title=f"Out-of-time rate per {result.rating_column}", ylabel="event rate")
+    class_ax.set(
+        title=f"{_holdout_words(result).capitalize()} rate per {result.rating_column}",
+        ylabel="event rate",
+    )
     class_ax.legend()
     for name, part in result.calibration_curve.groupby("set", sort=False):
         curve_ax.plot(
@@ -163,6 +167,49 @@ def plot_migration(result: ValidationResult):
     return fig
 
 
+OUT_OF_TIME = "out-of-time"
+TEST_STANDS_IN = "test split (standing in for out-of-time)"
+UNDATED_NOTE = (
+    "The model's table has no snapshot date: the random stratified test split stands in for "
+    "out-of-time. Wherever this report says out-of-time (oot), read the test split; "
+    "backtesting per snapshot, migration and concentration need dates and are empty."
+)
+
+
+def _holdout_words(result: ValidationResult) -> str:
+    """How the report names the holdout set: out-of-time, or the test split standing in for it."""
+    return TEST_STANDS_IN if result.undated else OUT_OF_TIME
+
+
+def _with_original_names(result: ValidationResult, names: Mapping[str, object]) -> ValidationResult:
+    """``result`` with renamed features under their names in the table (CSI, checks)."""
+    if not names:
+        return result
+    shown = {str(k): str(v) for k, v in names.items()}
+
+    def name(value: object) -> object:
+        return shown.get(value, value) if isinstance(value, str) else value
+
+    csi = result.csi.assign(feature=result.csi["feature"].map(name))
+    checks = result.checks
+    if "subject" in checks.columns:
+        checks = checks.assign(subject=checks["subject"].map(name))
+    return dataclasses.replace(result, csi=csi, checks=checks)
+
+
+def _preparation_section(preparation: pd.DataFrame) -> Section:
+    body = [
+        paragraph(
+            "How the flat table's columns were read before modelling: keys and label, protected "
+            "attributes excluded (or included by an explicit, recorded choice), id-like, constant and "
+            "high-cardinality columns left out, numbers held as text read as numbers, names XGBoost "
+            "refuses renamed (this report shows the names in the table)."
+        ),
+        table(preparation),
+    ]
+    return Section("Table preparation", "".join(body))
+
+
 def _with_light(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     """``frame`` with each light column replaced by badges (named ``shown``), moved to the end."""
     out = frame.drop(columns=list(columns))
@@ -220,6 +267,8 @@ def _summary_section(
                 float_format="{:.4g}",
             )
         )
+    if result.undated:
+        body.append(note(UNDATED_NOTE))
     for text in result.notes:
         body.append(note(text))
     return Section("Summary", "".join(body))
@@ -297,7 +346,7 @@ def _calibration_section(result: ValidationResult, t: Thresholds) -> Section:
     )
     body = [
         paragraph(
-            f"Out-of-time observed against predicted event rate per {basis}. The binomial test is two-sided and exact; "
+            f"{_holdout_words(result).capitalize()} observed against predicted event rate per {basis}. The binomial test is two-sided and exact; "
             "the Jeffreys test is one-sided (p = Beta(D + ½, N − D + ½) cdf at the mean PD: small p means the PD "
             f"underestimates). Both p-values are Bonferroni-adjusted over the {tests} classes. "
             + _cluster_note(t)
@@ -328,7 +377,7 @@ def _stability_section(result: ValidationResult, t: Thresholds) -> Section:
         ),
         table(psi, raw_html_columns=["light"]),
         figure(plot_stability(result), alt="Score distribution and feature CSI"),
-        "<h3>CSI per feature (development → out-of-time), worst first</h3>",
+        f"<h3>CSI per feature (development → {_holdout_words(result)}), worst first</h3>",
         table(csi, raw_html_columns=["light"]),
     ]
     return Section("Stability", "".join(body))
@@ -412,7 +461,7 @@ def _segment_section(result: ValidationResult, t: Thresholds) -> Section:
     seg = _with_light(seg, {"auc_light": "AUC light", "calibration_light": "rate light"})
     body = [
         paragraph(
-            "Out-of-time performance per size class, project finance, green and inclusive lending, with sample sizes. "
+            f"{_holdout_words(result).capitalize()} performance per size class, project finance, green and inclusive lending, with sample sizes. "
             f"A segment with fewer than {t.min_segment_events} events or non-events is too small to judge (grey). "
             f"AUC: {band_threshold(t.auc_bands, higher_is_better=True)}; rate: two-sided binomial test, Bonferroni over "
             "the judged segments. " + _cluster_note(t)
@@ -447,6 +496,8 @@ def validation_report(
     oot_first_snapshot: str = "",
     target: str = "",
     related: Mapping[str, str] | None = None,
+    original_names: Mapping[str, object] | None = None,
+    preparation: pd.DataFrame | None = None,
 ) -> str:
     """The validation report of one model as a self-contained HTML page.
 
@@ -460,18 +511,28 @@ def validation_report(
         target: The label and its definition in words (shown in the header).
         related: Name and path (relative to this report) of sibling reports, shown as text
             (the SHAP report, the executed notebook); the front page holds the links.
+        original_names: Renamed features (a flat table's, for XGBoost) to their names in
+            the table, shown instead.
+        preparation: What preparing a flat table did to its columns
+            (``research.models.flat.preparation_table``), shown in a section of its own.
 
     Returns:
         The HTML document: images embedded, no scripts, no links out of the page.
     """
     t = thresholds
+    result = _with_original_names(result, original_names or {})
+    holdout = (
+        "holdout: the random stratified test split stands in for out-of-time (no snapshot dates)"
+        if result.undated
+        else (f"out-of-time from {oot_first_snapshot}" if oot_first_snapshot else "")
+    )
     subtitle = " · ".join(
         part
         for part in (
             f"model {model}",
             f"MLflow run {run_id}" if run_id else "",
             f"version {model_version}" if model_version else "",
-            f"out-of-time from {oot_first_snapshot}" if oot_first_snapshot else "",
+            holdout,
             f"calibration by {result.rating_column}",
             f"target {target}" if target else "",
         )
@@ -479,6 +540,7 @@ def validation_report(
     )
     sections = [
         _summary_section(result, model=model, related=related or {}),
+        *([_preparation_section(preparation)] if preparation is not None else []),
         _discrimination_section(result, t),
         _calibration_section(result, t),
         _stability_section(result, t),

@@ -38,7 +38,7 @@ SAME_MODEL = "="  # a target of the same model's stage
 
 # stage -> the stages that read its outputs (``(stage, which model)``; None: not a model stage)
 DOWNSTREAM: dict[str, tuple[tuple[str, str | None], ...]] = {
-    "source": (("data", None),),
+    "source": (("data", None), ("train", ALL_MODELS)),
     "data": (("features", None), ("train", ALL_MODELS), ("value", None), ("report", None)),
     "features": (("train", ALL_MODELS), ("explain", ALL_MODELS), ("validate", ALL_MODELS)),
     "train": (("explain", SAME_MODEL), ("validate", SAME_MODEL), ("value", None), ("report", None)),

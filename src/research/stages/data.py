@@ -47,6 +47,52 @@ class DataResult:
     source_info: dict[str, Any] = dataclasses.field(default_factory=dict)  # data/raw/_source.json
 
 
+@dataclasses.dataclass(frozen=True)
+class DataNotBuilt:
+    """The data stage's placeholder: no enabled model is trained on the panel (``Settings.needs_panel``)."""
+
+    note: str
+    source_info: dict[str, Any]
+
+
+def flat_source_info(ctx: StageContext) -> dict[str, Any]:
+    """``data/raw/_source.json`` when no panel is built: the flat tables the models read, each label's event."""
+    settings = ctx.settings
+    tables = settings.flat_tables()
+    events = "; ".join(
+        f"{name}: {spec.label} = {spec.event_value}"
+        if spec.event_value
+        else f"{name}: {spec.label} = 1"
+        for name, spec in settings.models.items()
+        if name in tables
+    )
+    return {
+        "kind": "flat",
+        "panel": False,
+        "tables": tables,
+        "currency": None,
+        "amount_scale": 1.0,
+        "default_definition": (
+            f"each model's own label column in its flat table ({events})"
+            if events
+            else "no model is enabled"
+        ),
+        "as_of": "",
+        "as_of_how": "no panel: each flat table's own dates, if any",
+        "note": settings.no_panel_note(),
+    }
+
+
+def _write_not_built(ctx: StageContext) -> DataNotBuilt:
+    """No model needs the panel: ``data/raw`` holds only ``_source.json``, ``data/truth`` nothing."""
+    info = flat_source_info(ctx)
+    if ctx.write:
+        text = json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        write_tables({}, raw_dir(ctx.root), notes={SOURCE_INFO: text})
+        write_tables({}, truth_dir(ctx.root))
+    return DataNotBuilt(note=info["note"], source_info=info)
+
+
 def source_tables(
     ctx: StageContext,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], SourceRead | None]:
@@ -73,8 +119,14 @@ def source_tables(
     return read.frames, {}, read
 
 
-def run(ctx: StageContext) -> DataResult:
-    """Build or read the tables, check them (raising before any write), write ``data/raw`` and ``data/truth``."""
+def run(ctx: StageContext) -> DataResult | DataNotBuilt:
+    """Build or read the tables, check them (raising before any write), write ``data/raw`` and ``data/truth``.
+
+    When no enabled model is trained on the panel, nothing is generated or read: the stage
+    writes its placeholder (``DataNotBuilt``) instead.
+    """
+    if not ctx.settings.needs_panel:
+        return _write_not_built(ctx)
     raw, truth, read = source_tables(ctx)
     raw, notes = clear_placeholders(raw)
     # Validation raises (naming table, column, rule and example rows) before anything is written.

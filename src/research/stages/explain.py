@@ -34,7 +34,7 @@ from research.reporting.shap_report import shap_report
 from research.stages import _io
 from research.stages._context import StageContext
 from research.stages._engine import engine_for
-from research.stages._inputs import panel_rows
+from research.stages._model_rows import model_rows, preparation_notes, table_preparation
 
 # How the reports speak of each task's score.
 WORDING = {
@@ -57,9 +57,13 @@ class ExplainStageResult:
 def population_for(
     ctx: StageContext, model: str, features: tuple[str, ...]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The scores of every split and the explained population (out-of-time rows plus the latest snapshot)."""
+    """The scores of every split and the explained population (out-of-time rows plus the latest snapshot).
+
+    The rows are the model's own: the panel's, or its flat table's as training prepared it
+    (an undated table's test split stands in for out-of-time and the latest snapshot).
+    """
     scores = pd.read_parquet(scores_path(ctx.root, model))
-    return scores, explain_population(scores, panel_rows(ctx.root, features))
+    return scores, explain_population(scores, model_rows(ctx, model, features))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +159,16 @@ def _write_and_log(
         reason_codes_path(root, model),
         metrics_path(root, f"{model}_explain"),
     )
-    _io.write_text(report_path, shap_report(result, identity))
+    preparation = table_preparation(ctx, model) or {}
+    _io.write_text(
+        report_path,
+        shap_report(
+            result,
+            identity,
+            original_names=preparation.get("renamed") or {},
+            notes=preparation_notes(preparation),
+        ),
+    )
     _io.write_parquet(codes_path, result.reason_codes)
     _io.write_json(summary_path, summary)
     # the training run gets the figures and files; it stays as training ended it (never reopened)

@@ -36,6 +36,7 @@ from research.stages._context import StageContext
 from research.stages._engine import engine_for
 
 __all__ = [
+    "FeaturesNotBuilt",
     "FeaturesResult",
     "SnapshotRangeError",
     "check_snapshots",
@@ -234,9 +235,57 @@ def _segments(panel: pd.DataFrame) -> list[str]:
     return [*(s for s in SEGMENTS if s in present), *sorted(present - set(SEGMENTS))]
 
 
-def run(ctx: StageContext) -> FeaturesResult:
-    """Build the panel (locally or on Dask), write it and its catalog, quality and power tables."""
+@dataclasses.dataclass(frozen=True)
+class FeaturesNotBuilt:
+    """The features stage's placeholder: no enabled model is trained on the panel."""
+
+    note: str
+    plan: SnapshotPlan
+
+
+def _write_not_built(ctx: StageContext) -> FeaturesNotBuilt:
+    """No model needs the panel: an empty panel (its key columns) and a plan saying why.
+
+    Every model's train, explain and validate stage lists the panel as a DVC dependency (the
+    foreach gives all models the same deps); a flat model never reads it. The files are the
+    same bytes on every run, so rewriting them reruns nothing downstream.
+    """
+    note = ctx.settings.no_panel_note()
+    plan = SnapshotPlan(
+        mode="none",
+        first="",
+        last="",
+        every_months=0,
+        snapshots=[],
+        oot_first_snapshot="",
+        notes=[note],
+        oot_note=note,
+    )
+    if ctx.write:
+        panel = pd.DataFrame(
+            {
+                "customer_id": pd.Series([], dtype="int64"),
+                "snapshot_date": pd.Series([], dtype="datetime64[ns]"),
+            }
+        )
+        folder = feature_dir(ctx.root)
+        for stale in folder.glob("*") if folder.is_dir() else []:
+            if stale.is_file():  # a previous panel's catalog, quality and power tables
+                stale.unlink()
+        _io.write_parquet(panel_path(ctx.root), panel)
+        _io.write_json(folder / SNAPSHOT_PLAN_FILE, dataclasses.asdict(plan), indent=1)
+    return FeaturesNotBuilt(note=note, plan=plan)
+
+
+def run(ctx: StageContext) -> FeaturesResult | FeaturesNotBuilt:
+    """Build the panel (locally or on Dask), write it and its catalog, quality and power tables.
+
+    When no enabled model is trained on the panel, the raw tables are not read: the stage
+    writes its placeholder (``FeaturesNotBuilt``) instead.
+    """
     settings = ctx.settings
+    if not settings.needs_panel:
+        return _write_not_built(ctx)
     feature_settings, label_settings = settings.features, settings.labels
     grid = feature_settings.snapshots
     engine = engine_for(settings.compute)

@@ -229,18 +229,21 @@ def _write_html(notebook, path: Path) -> None:
 def skip_note(ctx: Any, stage: str, model: str | None) -> str | None:
     """Why the stage writes placeholder outputs instead of running its notebook, or None.
 
-    A model disabled in params.yaml (DVC's foreach still lists its stages), or the value
-    stage when a model it needs is disabled.
+    A model disabled in params.yaml (DVC's foreach still lists its stages), the data and
+    features stages when no enabled model is trained on the panel, or the value stage when a
+    model it needs is disabled or trained on a flat table.
     """
     from research.models.params import disabled_note
 
     if model is not None and not ctx.spec(model).enabled:
         return disabled_note(model)
+    if stage in ("data", "features") and not ctx.settings.needs_panel:
+        return ctx.settings.no_panel_note()
     if stage == "value":
         from research.stages.value import disabled_sources, not_computed_note
 
         missing = disabled_sources(ctx)
-        return not_computed_note(missing) if missing else None
+        return not_computed_note(missing, ctx.settings) if missing else None
     return None
 
 

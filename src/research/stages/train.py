@@ -17,8 +17,7 @@ import pandas as pd
 from research import tracking
 from research.evaluation import oracle_column, oracle_comparison
 from research.features.catalog import catalog_for
-from research.features.params import ANCHOR_ID_COLUMNS, SNAPSHOT_PLAN_FILE, SnapshotPlan
-from research.labels import label_names
+from research.features.params import SNAPSHOT_PLAN_FILE, SnapshotPlan
 from research.models import calibration, checks, flat, scoring, splits, train
 from research.models import metrics as measures
 from research.models.io import content_hash, save_scoring_model
@@ -28,7 +27,6 @@ from research.paths import (
     feature_dir,
     metrics_path,
     model_dir,
-    panel_path,
     plots_dir,
     run_file,
     scores_path,
@@ -37,6 +35,9 @@ from research.paths import (
 from research.stages import _io
 from research.stages._context import StageContext
 from research.stages._engine import engine_for
+from research.stages._model_rows import model_table
+from research.stages._model_rows import modeling_table as modeling_table  # re-exported
+from research.stages._model_rows import other_labels as _other_labels  # noqa: F401 (cli.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,29 +59,6 @@ class TrainResult:
     importance: pd.DataFrame
     curves: dict[str, pd.DataFrame]
     run: dict[str, str]
-
-
-def modeling_table(ctx: StageContext, spec: ModelSpec) -> tuple[pd.DataFrame, Path]:
-    """The panel or the model's flat table, as read (before preparation), and where it came from."""
-    if spec.uses_panel:
-        path = panel_path(ctx.root)
-        return pd.read_parquet(path), path
-    path = Path(spec.source)
-    path = path if path.is_absolute() else ctx.root / path
-    return flat.read_modeling_table(path), path
-
-
-def _other_labels(ctx: StageContext) -> list[str]:
-    """Columns that are some model's outcome: never a feature of any model."""
-    settings = ctx.settings
-    return list(
-        dict.fromkeys(
-            [
-                *label_names(settings.labels.horizons_months),
-                *(s.label for s in settings.models.values()),
-            ]
-        )
-    )
 
 
 def _oot_first_snapshot(
@@ -162,30 +140,9 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
     if not spec.enabled:
         return _write_disabled(ctx, model, spec)
     seed, nthread = settings.seed, settings.compute.nthread
-    raw_table, source_path = modeling_table(ctx, spec)
-    table, date_column = flat.prepare_modeling_table(
-        raw_table,
-        id_column=spec.id_column,
-        date_column=spec.date_column,
-        label=spec.label,
-        event_value=spec.event_value,
-    )
-    candidates = flat.modeling_features(
-        table,
-        id_column=spec.id_column,
-        date_column=date_column,
-        # an event-anchored panel's anchor id (application_id) is an id, never a feature
-        labels=[*_other_labels(ctx), *(ANCHOR_ID_COLUMNS if spec.uses_panel else ())],
-    )
-    feature_names = spec.features.select(candidates)
-    preparation = None
-    if not spec.uses_panel:  # a flat table: numbers as text, ids, constants, protected, names
-        table, feature_names, preparation = flat.prepare_features(
-            table,
-            feature_names,
-            allow_protected=spec.allow_protected,
-            label_mapping=flat.label_mapping(raw_table[spec.label], table[spec.label]),
-        )
+    prepared = model_table(ctx, spec)  # shared with the explain and validate stages
+    table, source_path, date_column = prepared.table, prepared.source_path, prepared.date_column
+    feature_names, preparation = prepared.features, prepared.preparation
     directions = train.risk_directions(catalog_for(feature_names)) if spec.monotone else {}
     layout = train.feature_layout(table, feature_names, directions)
 

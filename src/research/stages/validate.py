@@ -9,6 +9,7 @@ import pandas as pd
 
 from research import tracking
 from research.labels import CHURN_EVENT, DEFAULT_EVENT, parse_label_name
+from research.models.flat import preparation_table
 from research.models.params import disabled_note
 from research.paths import (
     feature_dir,
@@ -24,7 +25,7 @@ from research.reporting import html
 from research.reporting import validation_report as report
 from research.stages import _io
 from research.stages._context import StageContext
-from research.stages._inputs import panel_rows
+from research.stages._model_rows import model_rows, table_preparation
 from research.validation import Thresholds, flat_metrics, summary_metrics, validate_model
 
 
@@ -91,10 +92,10 @@ def run(ctx: StageContext, model: str) -> ValidateStageResult | DisabledValidate
     )
     features = list(feature_spec["features"])
     categorical = list(feature_spec.get("categories") or {})
-    panel = panel_rows(ctx.root, features)
+    rows = model_rows(ctx, model, features)  # the panel's, or the model's own flat table's
     result = validate_model(
         scores,
-        panel,
+        rows,
         features=features,
         categorical=categorical,
         grade_names=spec.grades.names if spec.graded else [],
@@ -154,6 +155,8 @@ def _write_and_log(
     summary_path = metrics_path(root, f"{model}_validation")
     backtest_path = plots_dir(root, model) / "backtest.csv"
     csi_path = plots_dir(root, model) / "csi.csv"
+    spec = ctx.settings.model(model)
+    preparation = table_preparation(ctx, model)
     html = report.validation_report(
         result,
         model=model,
@@ -167,6 +170,15 @@ def _write_and_log(
             "executed notebook": f"../notebooks/validate-{model}.html",
             "front page": "../index.html",
         },
+        original_names=(preparation or {}).get("renamed") or {},
+        preparation=None
+        if preparation is None
+        else preparation_table(
+            preparation,
+            id_column=spec.id_column,
+            date_column=spec.date_column or None,
+            label=spec.label,
+        ),
     )
     _io.write_text(report_path, html)
     _io.write_json(summary_path, summary)

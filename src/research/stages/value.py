@@ -12,6 +12,7 @@ import pandas as pd
 
 from research import value as rv
 from research._params import ParamsError
+from research.config import Settings
 from research.data.io import read_tables
 from research.data.schema import validate_tables
 from research.models.params import disabled_note
@@ -43,14 +44,19 @@ class ValueStageResult:
 
 @dataclasses.dataclass(frozen=True)
 class ValueNotComputed:
-    """The value step skipped: a model it needs is disabled in params.yaml (``missing``: task -> model)."""
+    """The value step skipped: a model it needs is disabled or on a flat table (``missing``: task -> model)."""
 
     missing: dict[str, str]
     note: str
 
 
 def disabled_sources(ctx: StageContext) -> dict[str, str]:
-    """Task -> name of a disabled panel model with that task, for the tasks no enabled model serves."""
+    """Task -> the model with that task that cannot feed the value step, for the tasks no enabled panel model serves.
+
+    A disabled panel model, else an enabled model trained on its own flat table (its rows
+    are not the portfolio's customers). A task no model has at all is left to
+    ``source_models`` (a params error).
+    """
     settings = ctx.settings
     found: dict[str, str] = {}
     for task in TASKS:
@@ -58,7 +64,7 @@ def disabled_sources(ctx: StageContext) -> dict[str, str]:
             continue
         name = next(
             (n for n, s in settings.models.items() if s.task == task and s.uses_panel), None
-        )
+        ) or next((n for n, s in settings.models.items() if s.task == task and s.enabled), None)
         if name is not None:
             found[task] = name
     return found
@@ -76,21 +82,35 @@ def source_models(ctx: StageContext) -> dict[str, str]:
     return {task: name for task, name in found.items() if name is not None}
 
 
-def not_computed_note(missing: dict[str, str]) -> str:
-    """Why the value step did not run: the disabled models it needs, by task."""
+def not_computed_note(missing: dict[str, str], settings: Settings | None = None) -> str:
+    """Why the value step did not run: the models it needs, by task, disabled or on a flat table."""
+    models = settings.models if settings is not None else {}
+    flat = {n for n in missing.values() if n in models and models[n].enabled}
     named = ", ".join(f"{name} (task {task})" for task, name in missing.items())
+    why = (
+        "is trained on a flat table, not on the portfolio's panel"
+        if flat and len(flat) == len(missing)
+        else "is disabled in params.yaml"
+        if not flat
+        else "is disabled in params.yaml or trained on a flat table"
+    )
     return (
         f"Customer value was not computed: it needs an enabled PD model and an enabled attrition "
-        f"model, and {named} is disabled in params.yaml. No lifetime value, value-risk matrix or "
-        f"watch list is shown rather than one built without "
+        f"model trained on the panel (models.<name>.source: panel), and {named} {why}. No "
+        f"lifetime value, value-risk matrix or watch list is shown rather than one built without "
         f"{' and '.join('default risk' if t == 'pd' else 'attrition' for t in missing)}. "
-        + " ".join(disabled_note(name) for name in missing.values())
+        + " ".join(
+            f"Model {name!r} reads its own table {models[name].source} (models.{name}.source)."
+            if name in flat
+            else disabled_note(name)
+            for name in missing.values()
+        )
     )
 
 
 def _write_not_computed(ctx: StageContext, missing: dict[str, str]) -> ValueNotComputed:
     """The outputs DVC declares for the value stage, saying which model is missing."""
-    note = not_computed_note(missing)
+    note = not_computed_note(missing, ctx.settings)
     if ctx.write:
         root = ctx.root
         record = {"computed": False, "missing_models": missing, "note": note}
@@ -109,7 +129,7 @@ def _write_not_computed(ctx: StageContext, missing: dict[str, str]) -> ValueNotC
 def run(ctx: StageContext) -> ValueStageResult | ValueNotComputed:
     """Compute customer value and the watch list; write the tables, the page and the metrics.
 
-    When a model it needs is disabled in params.yaml, the stage writes a page and a record
+    When a model it needs is disabled in params.yaml or trained on a flat table, the stage writes a page and a record
     naming it instead of a value computed without it.
     """
     missing = disabled_sources(ctx)

@@ -74,6 +74,8 @@ class ValidationResult:
     segments: pd.DataFrame
     checks: pd.DataFrame
     notes: list[str] = dataclasses.field(default_factory=list)
+    # An undated table: its random test split stands in for the out-of-time set ("oot" here).
+    undated: bool = False
 
     @property
     def lights(self) -> dict[str, int]:
@@ -157,11 +159,12 @@ def validate_model(
         The evidence tables and the ``checks`` table with one light per judged figure.
     """
     notes = []
-    if (
+    undated = bool(
         "split" in scores.columns
         and not (scores["split"] == "oot").any()
         and (scores["split"] == "test").any()
-    ):
+    )
+    if undated:
         scores = scores.assign(split=scores["split"].replace("test", "oot"))
         notes.append(
             "undated modelling table: the random test split stands in for the out-of-time set; "
@@ -258,6 +261,7 @@ def validate_model(
         ),
         checks=pd.DataFrame(),
         notes=notes,
+        undated=undated,
     )
     hhi_oot = herfindahl(
         frame.loc[frame["split"] == "oot", column].value_counts().reindex(classes, fill_value=0)
