@@ -181,32 +181,18 @@ def _iso_date(text: str) -> str:
 
 def _cv(args: argparse.Namespace) -> int:
     """Repeated stratified k-fold AUC of a model's booster and challenger on its modeling table."""
-    from research.models import flat
     from research.models.cv import format_summary, repeated_cv
     from research.stages._context import stage_context
-    from research.stages.train import _other_labels, modeling_table
+    from research.stages._model_rows import model_table
+    from research.stages.train import monotone_directions
 
     ctx = stage_context(write=False)
     spec = ctx.settings.model(args.model)
-    raw, path = modeling_table(ctx, spec)
-    # the event value, where params name one (models.<name>.event_value)
-    event_value = str(getattr(spec, "event_value", ""))
-    event = {"event_value": event_value} if event_value else {}
-    table, date_column = flat.prepare_modeling_table(
-        raw, id_column=spec.id_column, date_column=spec.date_column, label=spec.label, **event
-    )
-    table = table[table[spec.label].notna()]  # censored rows measure nothing
-    candidates = flat.modeling_features(
-        table, id_column=spec.id_column, date_column=date_column, labels=_other_labels(ctx)
-    )
-    features = spec.features.select(candidates)
-    if not spec.uses_panel:  # as the train stage reads it: ids, constants, protected excluded
-        table, features, _ = flat.prepare_features(
-            table,
-            features,
-            allow_protected=spec.allow_protected,
-            label_mapping=flat.label_mapping(raw[spec.label], table[spec.label]),
-        )
+    # read and prepared exactly as the train stage does (ids, constants, protected excluded)
+    prepared = model_table(ctx, spec)
+    features, path = prepared.features, prepared.source_path
+    table = prepared.table[prepared.table[spec.label].notna()]  # censored rows measure nothing
+    directions = monotone_directions(args.model, spec, features, prepared.preparation)
     ids = table[spec.id_column]
     result = repeated_cv(
         table,
@@ -217,6 +203,7 @@ def _cv(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         seed=ctx.settings.seed if args.seed is None else args.seed,
         valid_fraction=ctx.settings.split.valid_fraction,
+        directions=directions,
         nthread=ctx.settings.compute.nthread,
         groups=ids if ids.duplicated().any() else None,  # a customer's rows stay in one fold
     )

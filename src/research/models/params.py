@@ -172,7 +172,7 @@ class ModelSpec:
     event_value: str
     allow_protected: list[str]
     features: FeatureSelection
-    monotone: bool
+    monotone: bool | dict[str, int]  # catalog directions, none, or {column: 1 | -1 | 0}
     xgb: XGBParams
     calibration: CalibrationParams
     grades: GradeParams
@@ -215,6 +215,13 @@ class ModelSpec:
                 self.source.lower().endswith(TABLE_SUFFIXES),
                 "source",
                 f'must be "panel" or a Parquet or CSV file ({", ".join(TABLE_SUFFIXES)}), got {self.source!r}',
+            )
+        if isinstance(self.monotone, dict):
+            bad = {c: d for c, d in self.monotone.items() if d not in (-1, 0, 1)}
+            _check(
+                not bad,
+                "monotone",
+                f"maps a column to 1 (risk rises with it), -1 (falls) or 0 (free), got {bad}",
             )
         if self.grading == "master_scale":
             _check(

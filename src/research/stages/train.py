@@ -9,6 +9,7 @@ model (a run outside the pipeline is tagged interactive and registers nothing).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,31 @@ def _write_disabled(ctx: StageContext, model: str, spec: ModelSpec) -> DisabledR
     return DisabledResult(model=model, spec=spec, note=note)
 
 
+def monotone_directions(
+    model: str, spec: ModelSpec, features: Sequence[str], preparation: Any = None
+) -> dict[str, int]:
+    """The monotone constraints ``models.<model>.monotone`` asks for, by modelled feature name.
+
+    ``true``: the feature catalog's risk directions; ``false``: none; a mapping: the given
+    columns (a flat table's own names, before any renaming) with 1 (risk rises), -1 or 0.
+
+    Raises:
+        ValueError: A column of the mapping that is not among the model's features.
+    """
+    if isinstance(spec.monotone, bool):
+        return train.risk_directions(catalog_for(list(features))) if spec.monotone else {}
+    renamed = dict(getattr(preparation, "renamed", None) or {})
+    modelled = {str(renamed.get(f, f)): f for f in features}
+    unknown = sorted(set(spec.monotone) - set(modelled))
+    if unknown:
+        raise ValueError(
+            f"models.{model}.monotone names {', '.join(map(repr, unknown))}, not among the "
+            f"model's features ({', '.join(sorted(modelled)[:20])}"
+            f"{', ...' if len(modelled) > 20 else ''}); fix the column names in params.yaml"
+        )
+    return {modelled[c]: int(d) for c, d in spec.monotone.items() if d}
+
+
 def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
     """Fit, score, measure and (in the pipeline) write and register the model called ``model``.
 
@@ -143,7 +169,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
     prepared = model_table(ctx, spec)  # shared with the explain and validate stages
     table, source_path, date_column = prepared.table, prepared.source_path, prepared.date_column
     feature_names, preparation = prepared.features, prepared.preparation
-    directions = train.risk_directions(catalog_for(feature_names)) if spec.monotone else {}
+    directions = monotone_directions(model, spec, feature_names, preparation)
     layout = train.feature_layout(table, feature_names, directions)
 
     split_of_row = splits.assign_splits(
