@@ -143,7 +143,7 @@ def run_stage(table: pd.DataFrame, settings, *, track: bool) -> tuple[dict[str, 
         "oot_auc": results["oot"]["auc"],
         "params": train.booster_params(
             **{
-                k: xgb_settings[k]
+                k: {**xgb_settings, **report.resolved}[k]  # `auto` as the fit resolved it
                 for k in scoring.XGB_KEYS
                 if k not in ("n_estimators", "early_stopping_rounds")
             },

@@ -303,7 +303,11 @@ def test_degenerate_models_stop_train_before_writing(project, built, tmp_path):
     root = _copy_project(project, built, tmp_path, add_noise_model)
     noise.to_parquet(root / "data" / "noise.parquet")
     with pytest.raises(
-        DegenerateModelError, match=r"model 'noise': the booster grew no split at all"
+        # min_child_weight: auto lets the trees split on noise, so the stop is the validation
+        # AUC no better than a coin (with a fixed 50 it was: no split at all)
+        DegenerateModelError,
+        match=r"model 'noise': (its validation AUC .* is indistinguishable from 0\.5"
+        r"|the booster grew no split at all)",
     ):
         _pipeline(root, [("train", "noise")])
     assert not (root / "models" / "noise").exists()

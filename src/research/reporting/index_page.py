@@ -292,6 +292,13 @@ def source_section(source: Mapping[str, Any]) -> str:
     return f'<table class="source">{rows}</table>'
 
 
+def _holdout(metrics: Mapping[str, Any]) -> str:
+    """What the model's out-of-time figures were measured on, in words."""
+    if metrics.get("holdout") == "test":  # an undated flat table
+        return "test split (stands in for out-of-time: the table has no dates)"
+    return "out-of-time" if metrics else ""
+
+
 def index_page_html(content: IndexContent) -> str:
     """The front page as a self-contained HTML document (only relative links to sibling reports)."""
     overview = pd.DataFrame(
@@ -299,6 +306,7 @@ def index_page_html(content: IndexContent) -> str:
             "model": [e.model for e in content.models],
             "MLflow run id": [escape(e.run.get("run_id", "")) for e in content.models],
             "version": [escape(e.run.get("model_version", "")) for e in content.models],
+            "holdout": [_holdout(e.metrics) for e in content.models],
             "oot AUC": [
                 _dig(e.validation, ("discrimination", "oot", "auc")) for e in content.models
             ],
