@@ -279,19 +279,7 @@ def run(n_workers: int, folder: Path, memory_limit: str, settings, n_partitions:
         "default_dpd": settings.labels.default_dpd,
         "horizons_months": settings.labels.horizons_months,
     }
-    xgb_settings = {
-        k: getattr(settings.model("churn").xgb, k)
-        for k in (
-            "n_estimators",
-            "learning_rate",
-            "max_depth",
-            "min_child_weight",
-            "subsample",
-            "colsample_bytree",
-            "reg_lambda",
-            "early_stopping_rounds",
-        )
-    }
+    xgb_settings = {k: getattr(settings.model("churn").xgb, k) for k in scoring.XGB_KEYS}
     # Each stage gets a fresh cluster, as each DVC stage starts its own: no memory carried over.
     cluster = {
         "n_workers": n_workers,

@@ -144,8 +144,7 @@ def run_stage(table: pd.DataFrame, settings, *, track: bool) -> tuple[dict[str, 
         "params": train.booster_params(
             **{
                 k: {**xgb_settings, **report.resolved}[k]  # `auto` as the fit resolved it
-                for k in scoring.XGB_KEYS
-                if k not in ("n_estimators", "early_stopping_rounds")
+                for k in train.BOOSTER_KEYS
             },
             constraints=layout.constraints(),
             nthread=nthread,

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from _project import copy_project
 from research.reporting.html import external_references
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,19 +56,7 @@ def _run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> tuple[Path, dict]:
     """A git copy of the project's tracked and new files, with small params."""
-    dest = tmp_path_factory.mktemp("pipeline") / "project"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in files:
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+    dest = copy_project(tmp_path_factory.mktemp("pipeline") / "project", skip=())
     params = yaml.safe_load((dest / "params.yaml").read_text())
     for key, value in SMALL.items():
         _set(params, key, value)

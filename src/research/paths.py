@@ -27,6 +27,14 @@ def raw_dir(root: Path) -> Path:
     return root / "data" / "raw"
 
 
+SOURCE_INFO = "_source.json"  # beside the raw tables: where they came from (readers skip "_")
+
+
+def source_info_path(root: Path) -> Path:
+    """``data/raw/_source.json``: the data stage's description of the source (the reports show it)."""
+    return raw_dir(root) / SOURCE_INFO
+
+
 def truth_dir(root: Path) -> Path:
     return root / "data" / "truth"
 

@@ -215,20 +215,7 @@ FILES: tuple[ExportFile, ...] = (
             "cfads": "CFADS",
             "debt_service": "DLUHOVA_SLUZBA",
         },
-        unit={
-            name: _THOUSAND
-            for name in (
-                "revenue",
-                "ebitda",
-                "total_debt",
-                "interest_expense",
-                "current_assets",
-                "current_liabilities",
-                "cash",
-                "cfads",
-                "debt_service",
-            )
-        },
+        unit={c.name: _THOUSAND for c in TABLES["financials"].columns if c.amount},
         thousands=" ",
     ),
     ExportFile(

@@ -82,12 +82,13 @@ from research.data.schema import (
     raise_failures,
     validate_tables,
 )
+from research.paths import SOURCE_INFO as SOURCE_INFO  # data/raw/_source.json
 
 RULE = "source mapping"  # the rule of a problem of the mapping file itself
 CURRENCY_RULE = "one currency"
 WILDCARD = "*"  # a value map's key for every value it does not name
 GLOBAL = "mapping"  # the table of a problem outside the tables' entries
-SOURCE_INFO = "_source.json"  # beside the raw tables: where they came from (readers skip "_")
+
 _TEXT = pd.StringDtype(na_value=np.nan)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _SAMPLE = dt.datetime(
@@ -209,7 +210,7 @@ class SourceMapping:
             return err
         text = str(err)
         head = text.rsplit("\nFix: ", 1)[0] if "\nFix: " in text else text
-        return _copy_error(err, f"{head}\nFix: {fix}", fix)
+        return err.replaced(f"{head}\nFix: {fix}", fix=fix)
 
     def describe(self, root: Path) -> dict[str, Any]:
         """What ``_source.json`` and the reports say of the mapping (no machine paths)."""
@@ -227,18 +228,6 @@ class SourceMapping:
             "default_definition": self.default_definition,
             "tables": {name: entry.file for name, entry in self.tables.items()},
         }
-
-
-def _copy_error(err: SchemaError, message: str, fix: str | None) -> SchemaError:
-    details = {**err._details(), "fix": fix}
-    return SchemaError(
-        message,
-        err.table,
-        err.column,
-        err.rule,
-        err.examples,
-        **details,  # type: ignore[arg-type]
-    )
 
 
 def _read_as(column: Column, dialect: Dialect) -> str:
@@ -1358,7 +1347,7 @@ def source_fingerprint(source: str, root: Path) -> dict[str, Any]:
     if kind == "folder":
         out["files"] = _files(path, path)
         return out
-    out["mapping_md5"] = _md5(path) if path.is_file() else None
+    out["mapping_md5"] = file_md5(path) if path.is_file() else None
     folder, files = _mapped_files(path)
     out["files"] = [entry for file in files for entry in _files(file, folder)] if folder else []
     return out
@@ -1399,7 +1388,7 @@ def _files(path: Path, base: Path) -> list[dict[str, Any]]:
     else:
         return [{"path": _relative(path, base), "missing": True}]
     return [
-        {"path": _relative(file, base), "size": file.stat().st_size, "md5": _md5(file)}
+        {"path": _relative(file, base), "size": file.stat().st_size, "md5": file_md5(file)}
         for file in found
     ]
 
@@ -1411,7 +1400,8 @@ def _relative(path: Path, base: Path) -> str:
         return path.name
 
 
-def _md5(path: Path) -> str:
+def file_md5(path: Path) -> str:
+    """The MD5 of a file's bytes (a fingerprint, not security), read in chunks."""
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):

@@ -212,6 +212,18 @@ class SchemaError(ValueError):
     def _details(self) -> dict[str, object]:
         return {"count": self.count, "total": self.total, "fix": self.fix, "file": self.file}
 
+    def replaced(self, message: str, **details: object) -> SchemaError:
+        """A plain :class:`SchemaError` of the same failure with another message (and details)."""
+        merged = {**self._details(), **details}
+        return SchemaError(
+            message,
+            self.table,
+            self.column,
+            self.rule,
+            self.examples,
+            **merged,  # type: ignore[arg-type]
+        )
+
     def record(self) -> dict[str, object]:
         """The failure as a JSON-ready dict (``research validate --json``)."""
         examples = None
@@ -399,16 +411,7 @@ def _with_source(err: SchemaError, tables: dict[str, pd.DataFrame]) -> SchemaErr
     text = str(err)
     if type(err) is not SchemaError or not source or not text.startswith(f"{where}: "):
         return err
-    message = f"{where} (file {source}){text[len(where) :]}"
-    details = {**err._details(), "file": str(source)}
-    return SchemaError(
-        message,
-        err.table,
-        err.column,
-        err.rule,
-        err.examples,
-        **details,  # type: ignore[arg-type]
-    )
+    return err.replaced(f"{where} (file {source}){text[len(where) :]}", file=str(source))
 
 
 def _check_table(

@@ -27,6 +27,7 @@ from sklearn.model_selection import (
 
 from research.models.challenger import fit_challenger
 from research.models.train import (
+    BOOSTER_KEYS,
     booster_params,
     feature_layout,
     fit_booster,
@@ -36,14 +37,6 @@ from research.models.train import (
 )
 
 BOOSTER, CHALLENGER = "booster", "challenger"
-_BOOSTER_KEYS = (
-    "learning_rate",
-    "max_depth",
-    "min_child_weight",
-    "subsample",
-    "colsample_bytree",
-    "reg_lambda",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +117,7 @@ def repeated_cv(
         inner, valid = _inner_cut(y, keys, fit_rows, valid_fraction, round_seed)
         settings, chosen = resolve_xgb_settings(xgb_settings, y[inner])
         params = booster_params(
-            **{k: settings[k] for k in _BOOSTER_KEYS},
+            **{k: settings[k] for k in BOOSTER_KEYS},
             constraints=layout.constraints(),
             nthread=nthread,
             seed=round_seed,

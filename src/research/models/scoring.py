@@ -30,6 +30,7 @@ from research.models.metrics import binary_metrics
 from research.models.params import ModelSpec
 from research.models.splits import FITTED, TRAIN, VALID, holdout_name
 from research.models.train import (
+    BOOSTER_KEYS,
     IMBALANCE,
     FeatureLayout,
     booster_params,
@@ -41,16 +42,7 @@ from research.models.train import (
     sigmoid,
 )
 
-XGB_KEYS = (
-    "n_estimators",
-    "learning_rate",
-    "max_depth",
-    "min_child_weight",
-    "subsample",
-    "colsample_bytree",
-    "reg_lambda",
-    "early_stopping_rounds",
-)
+XGB_KEYS = ("n_estimators", *BOOSTER_KEYS, "early_stopping_rounds")
 
 
 @dataclasses.dataclass(frozen=True)

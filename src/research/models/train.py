@@ -99,6 +99,17 @@ def model_matrix(frame: pd.DataFrame, layout: FeatureLayout) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
+# The settings of ``models.<name>.xgb`` that ``booster_params`` takes (the rest steer the rounds).
+BOOSTER_KEYS = (
+    "learning_rate",
+    "max_depth",
+    "min_child_weight",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+)
+
+
 def booster_params(
     *,
     learning_rate: float,

@@ -19,10 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from research.paths import metrics_path, model_dir, raw_dir, report_dir
+from research.paths import metrics_path, model_dir, report_dir, source_info_path
 from research.reporting.html import Section, escape, light, note, page, paragraph, table
 
-SOURCE_INFO = "_source.json"  # in data/raw (research.data.mapping.SOURCE_INFO)
 HEADLINE = (
     ("oot AUC", ("discrimination", "oot", "auc")),
     ("oot AUC 95% low", ("discrimination", "oot", "auc_ci_low")),
@@ -93,7 +92,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def source_info(root: Path) -> dict[str, Any]:
     """Where the data came from (``data/raw/_source.json``, written by the data stage); {} before it."""
     try:
-        return _read_json(raw_dir(root) / SOURCE_INFO)
+        return _read_json(source_info_path(root))
     except (OSError, ValueError):
         return {}
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from research.features.params import ANCHOR_ID_COLUMNS
+from research.features.params import ANCHOR_ID_COLUMNS, SNAPSHOT_PLAN_FILE, SnapshotPlan
 from research.labels import label_names
 from research.models import flat
 from research.models.params import ModelSpec
-from research.paths import panel_path
+from research.paths import feature_dir, panel_path
 from research.stages._context import StageContext
 from research.stages._inputs import CONTEXT_COLUMNS, panel_rows
 
@@ -162,3 +162,25 @@ def preparation_notes(record: dict | None) -> list[str]:
             + "."
         )
     return notes
+
+
+def oot_first_snapshot(
+    ctx: StageContext, model: str, spec: ModelSpec, date_column: str | None
+) -> str:
+    """``split.oot_first_snapshot``, or (empty) the one the features stage derived for the panel.
+
+    The train stage splits on it and the validate stage's report states it.
+
+    Raises:
+        ValueError: It is empty for a dated flat table (only the panel's is derived).
+    """
+    configured = ctx.settings.split.oot_first_snapshot
+    plan = feature_dir(ctx.root) / SNAPSHOT_PLAN_FILE  # written with the panel
+    if spec.uses_panel and (not configured or plan.is_file()):
+        return SnapshotPlan.read(plan.parent).oot_for(configured)
+    if date_column and not configured:
+        raise ValueError(
+            f"split.oot_first_snapshot is empty, and only the panel's is derived: set it in "
+            f"params.yaml for models.{model}'s dated flat table ({spec.source})"
+        )
+    return configured

@@ -23,19 +23,17 @@ notebook stage.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from research.data.mapping import source_fingerprint
+from research.data.mapping import file_md5, source_fingerprint
 from research.models.params import ModelSpec
 from research.stages._context import StageContext
 
 FINGERPRINT = Path("data") / "source.json"
 MODEL_FINGERPRINTS = Path("data") / "sources"
-_CHUNK = 1 << 20
 
 
 def fingerprint_path(root: Path) -> Path:
@@ -46,14 +44,6 @@ def fingerprint_path(root: Path) -> Path:
 def model_fingerprint_path(root: Path, model: str) -> Path:
     """``data/sources/<model>.json``: what the model trains on, a dependency of its train stage."""
     return root / MODEL_FINGERPRINTS / f"{model}.json"
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -74,7 +64,7 @@ def model_fingerprint(spec: ModelSpec, root: Path) -> dict[str, Any]:
     path = path if path.is_absolute() else root / path
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     entries = [
-        {"path": _shown(f, root), "size": f.stat().st_size, "md5": _md5(f)}
+        {"path": _shown(f, root), "size": f.stat().st_size, "md5": file_md5(f)}
         if f.is_file()
         else {"path": _shown(f, root), "missing": True}  # the train stage names it
         for f in files

@@ -18,14 +18,12 @@ import pandas as pd
 from research import tracking
 from research.evaluation import oracle_column, oracle_comparison
 from research.features.catalog import catalog_for
-from research.features.params import SNAPSHOT_PLAN_FILE, SnapshotPlan
 from research.models import calibration, checks, flat, scoring, splits, train
 from research.models import metrics as measures
 from research.models.io import content_hash, save_scoring_model
 from research.models.params import ModelSpec, disabled_note
 from research.models.scoring import FitReport, ScoringModel
 from research.paths import (
-    feature_dir,
     metrics_path,
     model_dir,
     plots_dir,
@@ -36,7 +34,7 @@ from research.paths import (
 from research.stages import _io
 from research.stages._context import StageContext
 from research.stages._engine import engine_for
-from research.stages._model_rows import model_table
+from research.stages._model_rows import model_table, oot_first_snapshot
 from research.stages._model_rows import modeling_table as modeling_table  # re-exported
 from research.stages._model_rows import other_labels as _other_labels  # noqa: F401 (cli.py)
 
@@ -60,22 +58,6 @@ class TrainResult:
     importance: pd.DataFrame
     curves: dict[str, pd.DataFrame]
     run: dict[str, str]
-
-
-def _oot_first_snapshot(
-    ctx: StageContext, model: str, spec: ModelSpec, date_column: str | None
-) -> str:
-    """``split.oot_first_snapshot``, or (empty) the one the features stage derived for the panel."""
-    configured = ctx.settings.split.oot_first_snapshot
-    plan = feature_dir(ctx.root) / SNAPSHOT_PLAN_FILE  # written with the panel
-    if spec.uses_panel and (not configured or plan.is_file()):
-        return SnapshotPlan.read(plan.parent).oot_for(configured)
-    if date_column and not configured:
-        raise ValueError(
-            f"split.oot_first_snapshot is empty, and only the panel's is derived: set it in "
-            f"params.yaml for models.{model}'s dated flat table ({spec.source})"
-        )
-    return configured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +159,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         id_column=spec.id_column,
         date_column=date_column,
         label=spec.label,
-        oot_first_snapshot=_oot_first_snapshot(ctx, model, spec, date_column),
+        oot_first_snapshot=oot_first_snapshot(ctx, model, spec, date_column),
         horizon_months=spec.horizon_months,
         valid_fraction=settings.split.valid_fraction,
         test_fraction=settings.split.test_fraction,

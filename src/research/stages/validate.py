@@ -12,20 +12,19 @@ from research.labels import CHURN_EVENT, DEFAULT_EVENT, parse_label_name
 from research.models.flat import preparation_table
 from research.models.params import disabled_note
 from research.paths import (
-    feature_dir,
     metrics_path,
     model_dir,
     plots_dir,
-    raw_dir,
     run_file,
     scores_path,
+    source_info_path,
     validation_report_path,
 )
 from research.reporting import html
 from research.reporting import validation_report as report
 from research.stages import _io
 from research.stages._context import StageContext
-from research.stages._model_rows import model_rows, table_preparation
+from research.stages._model_rows import model_rows, oot_first_snapshot, table_preparation
 from research.validation import Thresholds, flat_metrics, summary_metrics, validate_model
 
 
@@ -111,17 +110,6 @@ def run(ctx: StageContext, model: str) -> ValidateStageResult | DisabledValidate
     )
 
 
-def _oot_first_snapshot(ctx: StageContext, model: str) -> str:
-    """The out-of-time start: configured, or (empty) the one the features stage derived."""
-    from research.features.params import SNAPSHOT_PLAN_FILE, SnapshotPlan
-
-    configured = ctx.settings.split.oot_first_snapshot
-    plan = feature_dir(ctx.root) / SNAPSHOT_PLAN_FILE
-    if ctx.settings.model(model).uses_panel and plan.is_file():
-        return SnapshotPlan.read(plan.parent).oot_for(configured)
-    return configured
-
-
 def target_definition(ctx: StageContext, model: str) -> str:
     """What the model's label counts, in words: the event, its window and its definition.
 
@@ -133,7 +121,7 @@ def target_definition(ctx: StageContext, model: str) -> str:
     if parsed is None:
         return f"{spec.label} (a column of {spec.source})" if not spec.uses_panel else spec.label
     event, horizon = parsed
-    info_file = raw_dir(ctx.root) / "_source.json"  # written by the data stage
+    info_file = source_info_path(ctx.root)  # written by the data stage
     info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
     if event == DEFAULT_EVENT:
         definition = info.get("default_definition") or (
@@ -163,7 +151,7 @@ def _write_and_log(
         thresholds=thresholds,
         run_id=run_info.get("run_id", ""),
         model_version=str(run_info.get("model_version", "")),
-        oot_first_snapshot=_oot_first_snapshot(ctx, model),
+        oot_first_snapshot=oot_first_snapshot(ctx, model, spec, spec.date_column or None),
         target=target_definition(ctx, model),
         related={
             "SHAP report": "shap.html",
