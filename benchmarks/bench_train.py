@@ -158,6 +158,7 @@ def run_stage(table: pd.DataFrame, settings, *, track: bool) -> tuple[dict[str, 
 
 def _track(root: Path, model, table: pd.DataFrame, results: dict, registry_name: str) -> float:
     from research import tracking
+    from research.models.package import log_scoring_package
 
     tracking.configure(root)  # the store's one-off creation is not part of a run
     clock = time.perf_counter()
@@ -168,8 +169,9 @@ def _track(root: Path, model, table: pd.DataFrame, results: dict, registry_name:
             params={"bench": True},
             metrics=results,
             model_folder=root / "models" / "credit",
-            booster=model.booster,
-            input_example=train.model_matrix(table.head(5), model.layout),
+            log_model=lambda: log_scoring_package(
+                model, table.head(5), name=tracking.MODEL_ARTIFACT
+            ),
             content_hash=content_hash(root / "models" / "credit"),
         )
     return time.perf_counter() - clock

@@ -36,6 +36,10 @@ SLOW_FIXTURES = {
     "test_explain_report": {
         "explained": "the explain pipeline end to end with its report (10-14 s)"
     },
+    "test_score_batch": {
+        "project": "generates a portfolio, trains, logs and registers a model (6-16 s)"
+    },
+    "test_package": {"fitted": "fits a graded and a decile model (3-5 s)"},
 }
 
 # Single tests (the name without parameters).

@@ -42,6 +42,7 @@ def test_every_benchmark_is_tested():
         "bench_features",
         "bench_synthetic",
         "bench_train",
+        "bench_validate",
     }
 
 

@@ -219,3 +219,17 @@ def _png_chunks(png: bytes) -> list[bytes]:
         chunks.append(png[at + 4 : at + 8])
         at += 12 + length
     return chunks
+
+
+def test_report_links_back_to_the_front_page_and_across(explained):
+    _, html = explained
+    bar = re.search(r'<nav class="related"[^>]*>(.*?)</nav>', html).group(1)
+    for href in (
+        "../index.html",
+        "validation.html",
+        "model_card.html",
+        "../value.html",
+        "../notebooks/explain-credit.html",
+    ):
+        assert f'href="{href}"' in bar, href
+    assert external_references(html) == []

@@ -116,5 +116,7 @@ def test_the_reports_say_the_test_split_stands_in_and_show_original_names(flat_p
     # what the preparation dropped, excluded and converted is listed in the validation report
     for text in ("SEX", "employer", "annual income", "loan_id", "protected"):
         assert text in validation_page, text
-    metrics = json.loads((root / "metrics" / "credit.json").read_text())
-    assert metrics["table_preparation"]["renamed"] == {"util_lt_90d": "util<90d"}
+    record = json.loads((root / "metrics" / "diagnostics" / "credit" / "train.json").read_text())
+    assert record["table_preparation"]["renamed"] == {"util_lt_90d": "util<90d"}
+    headline = json.loads((root / "metrics" / "credit.json").read_text())["credit"]
+    assert set(headline) == {"train", "valid", "test", "challenger"}  # no preparation, no oracle

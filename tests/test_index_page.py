@@ -6,11 +6,14 @@ import json
 import re
 from pathlib import Path
 
+from research import signoff
+from research.paths import run_file
 from research.reporting.html import external_references
 from research.reporting.index_page import (
     StageFailure,
     collect_index,
     index_page_html,
+    mlflow_run_url,
     write_index_page,
 )
 from research.stages import notebook_names
@@ -18,17 +21,36 @@ from research.stages import notebook_names
 MODELS = ("credit", "churn")
 
 
+BUILD = {"date": "2026-01-02 03:04 UTC", "commit": "0123456789abcdef0123", "data_hash": "feedface"}
+CHECKS = (
+    "area,check,subject,value,threshold,light,reason\n"
+    'discrimination,AUC,oot,0.7912,"green ≥ 0.70, red < 0.60",green,fine\n'
+    'stability,CSI,utilisation,0.31,"green < 0.10, red ≥ 0.25",red,CSI 0.31 ≥ 0.25\n'
+    'overfitting,AUC gap,train − oot,0.045,"green < 0.03, red ≥ 0.06",amber,gap\n'
+    'calibration,binomial,B,0.002,"green p ≥ 0.05, red p < 0.01",amber,p small\n'
+    'stability,CSI,tenure,0.12,"green < 0.10, red ≥ 0.25",amber,CSI 0.12\n'
+)
+
+
 def _content(root: Path):
-    return collect_index(root, MODELS, notebook_names(MODELS))
+    statuses = {m: signoff.status(root, m) for m in MODELS}  # as the report stage reads them
+    return collect_index(root, MODELS, notebook_names(MODELS), build=BUILD, signoffs=statuses)
 
 
 def _project(root: Path) -> Path:
-    (root / "models" / "credit").mkdir(parents=True)
-    (root / "models" / "credit" / "run.json").write_text(
+    run_file(root, "credit").parent.mkdir(parents=True)
+    run_file(root, "credit").write_text(
         json.dumps(
-            {"run_id": "abc123", "model_name": "corporate-lending-credit", "model_version": "3"}
+            {
+                "run_id": "abc123",
+                "model_name": "corporate-lending-credit",
+                "model_version": "3",
+                "experiment_id": "7",
+            }
         )
     )
+    (root / "plots" / "credit").mkdir(parents=True)
+    (root / "plots" / "credit" / "checks.csv").write_text(CHECKS, encoding="utf-8")
     (root / "metrics").mkdir()
     (root / "metrics" / "credit.json").write_text(
         json.dumps({"oot": {"auc": 0.8}, "oracle": {"auc": 0.86}})
@@ -53,6 +75,8 @@ def _project(root: Path) -> Path:
     for page in (
         "credit/validation.html",
         "credit/shap.html",
+        "credit/model_card.html",
+        "notebooks/validate-credit.html",
         "value.html",
         "notebooks/train-credit.html",
         "notebooks/data.html",
@@ -68,7 +92,7 @@ def test_the_front_page_links_every_built_report_relatively(tmp_path):
     assert path == root / "reports" / "index.html"
     page = path.read_text()
     assert external_references(page, allow_relative=True) == []
-    hrefs = set(re.findall(r'href="([^"#]+)"', page))
+    hrefs = {h for h in re.findall(r'href="([^"#]+)"', page) if not h.startswith("http")}
     assert {
         "credit/validation.html",
         "credit/shap.html",
@@ -89,8 +113,76 @@ def test_the_front_page_shows_run_ids_versions_headlines_and_lights(tmp_path):
     assert "0.8600" in page  # oracle AUC from the training metrics
     assert re.search(r">red</span>\s*1\b", page)
     assert re.search(r">green</span>\s*30\b", page)
-    assert "not trained yet" in page  # churn has no run.json
+    assert "not trained yet" in page  # churn has no run file
     assert "SHAP report (not built yet)" in page  # churn
+
+
+def test_each_model_gets_a_verdict_its_reasons_and_the_build(tmp_path):
+    page = index_page_html(_content(_project(tmp_path)))
+    assert "Front page of reports/" not in page
+    assert "Verdicts: credit red, churn not validated" in page  # the subtitle
+    box = page[page.index('id="verdict-credit"') : page.index('id="verdict-churn"')]
+    assert page.index('id="verdict-credit"') < page.index('<h2 id="overview"')
+    assert "credit: red" in box
+    # the three most important reasons: red first, then amber, each with figure and threshold
+    reasons = re.findall(r"<li>(.*?)</li>", box)
+    assert len(reasons) == 3
+    assert "CSI</strong> of <code>utilisation</code> = 0.31" in reasons[0]
+    assert "threshold green &lt; 0.10, red ≥ 0.25" in reasons[0]
+    assert ">amber</span>" in reasons[1] and "AUC gap" in reasons[1]
+    assert "1 more red or amber checks" in box
+    for fact in (
+        "2026-01-02 03:04 UTC",
+        "0123456789ab",
+        "feedface",
+        "corporate-lending-credit version 3",
+    ):
+        assert fact in box, fact
+    url = "http://127.0.0.1:5000/#/experiments/7/runs/abc123"
+    assert f'href="{url}"' in box
+    assert 'href="credit/model_card.html"' in box
+    assert 'href="notebooks/validate-credit.html"' in box
+    assert "not signed off: no sign-off recorded (current version 3)" in box
+    assert external_references(page, allow_relative=True) == []
+    assert external_references(page) == []  # relative and loopback <a> links load nothing
+
+
+def test_a_green_model_says_no_check_needs_attention(tmp_path):
+    root = _project(tmp_path)
+    (root / "plots" / "credit" / "checks.csv").write_text(
+        CHECKS.splitlines()[0] + "\n" + CHECKS.splitlines()[1] + "\n"
+    )
+    validation = json.loads((root / "metrics" / "credit_validation.json").read_text())
+    validation["lights"] = {"green": 30, "amber": 0, "red": 0, "grey": 0}
+    (root / "metrics" / "credit_validation.json").write_text(json.dumps(validation))
+    page = index_page_html(_content(root))
+    assert "credit: green" in page
+    assert "No red or amber check: every judged check is green." in page
+
+
+def test_the_mlflow_link_follows_the_port(tmp_path, monkeypatch):
+    run = {"run_id": "r1", "experiment_id": "2"}
+    assert mlflow_run_url(run, 5001) == "http://127.0.0.1:5001/#/experiments/2/runs/r1"
+    assert mlflow_run_url({"run_id": "r1"}) is None
+    monkeypatch.setenv("MLFLOW_PORT", "5055")
+    root = _project(tmp_path)
+    page = index_page_html(collect_index(root, MODELS, notebook_names(MODELS)))
+    assert "http://127.0.0.1:5055/#/experiments/7/runs/abc123" in page
+
+
+def test_the_front_page_shows_the_sign_off_against_the_current_version(tmp_path):
+    root = _project(tmp_path)
+    signoff.record(
+        root,
+        "credit",
+        reviewer="u123",
+        decision="approve",
+        note="fine",
+        now="2026-01-01T00:00:00+00:00",
+    )
+    page = index_page_html(_content(root))
+    assert "signed off version 3 (approved by u123, 2026-01-01)" in page
+    assert "current version and validation pack: signed off" in page
 
 
 def test_notebooks_are_listed_in_pipeline_order():

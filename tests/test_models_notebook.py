@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from _panel_fixtures import make_flat_table
+from research.paths import run_file
 from research.stages.notebook import run_notebook
 from research.tracking import read_run_file
 
@@ -39,8 +40,14 @@ def test_train_notebook_on_a_flat_table_without_dates(tmp_path, monkeypatch):
     text = executed.read_text()
     assert "NO SNAPSHOT DATE" in text and "stratified random test split" in text
     assert "oracle comparison is skipped" in text
-    metrics = json.loads((tmp_path / "metrics" / "credit.json").read_text())
+    headline = json.loads((tmp_path / "metrics" / "credit.json").read_text())["credit"]
+    assert set(headline) == {"train", "valid", "test", "challenger"}  # no oracle for a flat table
+    # the train stage's whole record: the headline figures and the fitting facts
+    metrics = json.loads(
+        (tmp_path / "metrics" / "diagnostics" / "credit" / "train.json").read_text()
+    )
     assert metrics["holdout"] == "test" and "oracle" not in metrics
+    assert headline["test"] == {k: metrics["test"][k] for k in headline["test"]}
     # issue 15: imbalance handling stated, the round cap reported with the setting to raise
     assert "class imbalance: none" in text and metrics["imbalance"].startswith("none")
     # min_child_weight: auto (the shipped default) resolved from the training events
@@ -65,7 +72,7 @@ def test_train_notebook_on_a_flat_table_without_dates(tmp_path, monkeypatch):
         "challenger_score",
         "grade",
     } <= set(scores.columns)
-    run = read_run_file(tmp_path / "models" / "credit" / "run.json")
+    run = read_run_file(run_file(tmp_path, "credit"))
     assert run["model_name"] == "credit_pd" and run["model_version"] == "1"
     for name in ("roc", "precision_recall", "calibration"):
         assert len(pd.read_csv(tmp_path / "plots" / "credit" / f"{name}.csv")) <= 200

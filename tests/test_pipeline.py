@@ -92,7 +92,7 @@ def test_repro_builds_every_contract_output(project):
         "data/scores/credit.parquet",
         "data/scores/churn.parquet",
         "models/credit/model.ubj",
-        "models/churn/run.json",
+        "runs/churn.json",
         "reports/credit/shap.html",
         "reports/churn/validation.html",
         "reports/value.html",
@@ -100,7 +100,7 @@ def test_repro_builds_every_contract_output(project):
         "reports/notebooks/train-credit.html",
     ]:
         assert (root / rel).exists(), rel
-    metrics = json.loads((root / "metrics/credit.json").read_text())
+    metrics = json.loads((root / "metrics/credit.json").read_text())["credit"]
     for section in ("train", "valid", "oot", "challenger", "oracle"):
         assert "auc" in metrics[section], section
     scores = pd.read_parquet(root / "data/scores/credit.parquet")
@@ -182,11 +182,11 @@ def _fingerprints(root: Path) -> dict[str, str]:
 def _run_identity(root: Path) -> dict[bytes, bytes]:
     """Each model's MLflow run id and logged-model URI (new with every run), with placeholders."""
     tokens: dict[bytes, bytes] = {}
-    for path in sorted((root / "models").glob("*/run.json")):
+    for path in sorted((root / "runs").glob("*.json")):
         run = json.loads(path.read_text())
         for key in ("run_id", "model_uri"):
             if run.get(key):
-                tokens[run[key].encode()] = f"<{path.parent.name} {key}>".encode()
+                tokens[run[key].encode()] = f"<{path.stem} {key}>".encode()
     return tokens
 
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from _project import copy_project
+from research.paths import run_file
 from research.stages import run_stage, stage_context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,25 +86,79 @@ def test_every_stage_writes_its_contract_outputs(project, built):
         "data/features/catalog.csv",
         "reports/value.html",
         "metrics/value.json",
+        "data/value/summary.json",
         "reports/index.html",
     ]
     for model in MODELS:
         expected += [
             f"models/{model}/model.ubj",
-            f"models/{model}/run.json",
+            f"runs/{model}.json",
             f"data/scores/{model}.parquet",
             f"metrics/{model}.json",
+            f"metrics/diagnostics/{model}/train.json",
             f"plots/{model}/roc.csv",
             f"reports/{model}/shap.html",
             f"data/scores/{model}_reason_codes.parquet",
-            f"metrics/{model}_explain.json",
+            f"metrics/diagnostics/{model}/explain.json",
             f"reports/{model}/validation.html",
             f"metrics/{model}_validation.json",
+            f"metrics/diagnostics/{model}/validation.json",
+            f"plots/{model}/checks.csv",
             f"plots/{model}/backtest.csv",
         ]
     assert [p for p in expected if not (project / p).exists()] == []
     leftovers = [p for p in project.rglob(".*.tmp-*")]
     assert leftovers == [], "atomic writes leave no temporary files"
+
+
+def _leaves(node: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        out.update(_leaves(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def test_metrics_files_hold_headline_figures_and_the_records_hold_every_figure(project, built):
+    """Issue 17: the DVC metrics files are the headline (what dvc exp show compares, about 30
+    figures a model with the light counts); each stage's whole record is beside them."""
+    from research import validation as v
+    from research.stages.train import headline_metrics, metrics_file_content
+
+    for model in MODELS:
+        content = json.loads((project / f"metrics/{model}.json").read_text())
+        record = json.loads((project / f"metrics/diagnostics/{model}/train.json").read_text())
+        # the record is what the stage measured (the notebook shows it), the headline its pick,
+        # under the model's name (short, distinct names in dvc exp show)
+        assert record == json.loads(json.dumps(built[f"train@{model}"].results))
+        assert content == json.loads(json.dumps(metrics_file_content(model, record)))
+        metrics = content[model]
+        assert metrics == json.loads(json.dumps(headline_metrics(record)))
+        assert set(metrics) == {"train", "valid", "oot", "challenger", "oracle"}, model
+        assert metrics["oot"]["auc"] == record["oot"]["auc"]
+        validation = json.loads((project / f"metrics/{model}_validation.json").read_text())[model]
+        summary = json.loads((project / f"metrics/diagnostics/{model}/validation.json").read_text())
+        assert summary == json.loads(json.dumps(built[f"validate@{model}"].summary))
+        assert validation == v.headline_metrics(summary)
+        headline = _leaves(metrics) | _leaves(validation, "validation.")
+        assert len(_leaves(validation)) == 13, sorted(_leaves(validation))
+        assert len(headline) <= 35, len(headline)
+        assert all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in headline.values()
+        )
+        # one figure, one value: the validation pack's out-of-time AUC is the train stage's
+        assert validation["discrimination"]["oot"]["auc"] == pytest.approx(
+            metrics["oot"]["auc"], abs=1e-6
+        )
+        explain = json.loads((project / f"metrics/diagnostics/{model}/explain.json").read_text())
+        assert explain == json.loads(json.dumps(built[f"explain@{model}"].summary))
+        assert not (project / f"metrics/{model}_explain.json").exists()
+        checks = pd.read_csv(project / f"plots/{model}/checks.csv")
+        assert sum(validation["lights"].values()) == len(checks)
+    value = json.loads((project / "metrics/value.json").read_text())
+    summary = json.loads((project / "data/value/summary.json").read_text())
+    assert summary == json.loads(json.dumps(built["value"].result.metrics))
+    assert len(_leaves(value)) == 8 and value["total_clv"] == round(summary["total_clv"], 2)
 
 
 def test_panel_carries_every_label_of_every_horizon(built):
@@ -116,12 +171,14 @@ def test_panel_carries_every_label_of_every_horizon(built):
 
 
 def test_third_model_is_trained_graded_and_compared_with_its_own_oracle(project, built):
-    metrics = json.loads((project / "metrics" / "default_6m.json").read_text())
-    assert metrics["label"] == "default_6m" and metrics["model"] == "default_6m"
+    metrics = json.loads((project / "metrics" / "default_6m.json").read_text())["default_6m"]
+    record = json.loads((project / "metrics/diagnostics/default_6m/train.json").read_text())
+    assert record["label"] == "default_6m" and record["model"] == "default_6m"
     assert 0.6 < metrics["oot"]["auc"] <= 1
-    assert 0 < metrics["oracle"]["oracle_auc"] <= 1  # the generator wrote oracle_default_6m
-    assert metrics["calibration"]["grades_tested"] >= 1
-    run = json.loads((project / "models" / "default_6m" / "run.json").read_text())
+    assert 0 < metrics["oracle"]["auc"] <= 1  # the generator wrote oracle_default_6m
+    assert metrics["oracle"]["auc"] == record["oracle"]["oracle_auc"]
+    assert record["calibration"]["grades_tested"] >= 1
+    run = json.loads(run_file(project, "default_6m").read_text())
     assert run["model_name"] == "credit_pd_6m" and run["model_version"] == "1"
     scores = pd.read_parquet(project / "data" / "scores" / "default_6m.parquet")
     assert "grade" in scores.columns
@@ -211,8 +268,9 @@ def test_a_disabled_model_writes_its_disabled_record_and_the_pipeline_runs_on(
     for path in ("models/churn", "data/scores/churn.parquet", "reports/churn", "plots/churn"):
         target = root / path
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    for name in ("churn", "churn_explain", "churn_validation"):
+    for name in ("churn", "churn_validation"):
         (root / "metrics" / f"{name}.json").unlink()
+    shutil.rmtree(root / "metrics" / "diagnostics" / "churn")
     results = _pipeline(
         root,
         [
@@ -226,14 +284,17 @@ def test_a_disabled_model_writes_its_disabled_record_and_the_pipeline_runs_on(
         "models/churn/disabled.json",
         "data/scores/churn.parquet",
         "metrics/churn.json",
+        "metrics/diagnostics/churn/train.json",
         "plots/churn/roc.csv",
         "plots/churn/precision_recall.csv",
         "plots/churn/calibration.csv",
         "reports/churn/shap.html",
         "data/scores/churn_reason_codes.parquet",
-        "metrics/churn_explain.json",
+        "metrics/diagnostics/churn/explain.json",
         "reports/churn/validation.html",
         "metrics/churn_validation.json",
+        "metrics/diagnostics/churn/validation.json",
+        "plots/churn/checks.csv",
         "plots/churn/backtest.csv",
         "plots/churn/csi.csv",
         "reports/value.html",
@@ -242,6 +303,10 @@ def test_a_disabled_model_writes_its_disabled_record_and_the_pipeline_runs_on(
     ]
     assert [p for p in declared if not (root / p).exists()] == []
     assert json.loads((root / "metrics/churn.json").read_text()) == {"enabled": False}
+    assert json.loads((root / "metrics/churn_validation.json").read_text()) == {"enabled": False}
+    for stage in ("train", "explain", "validation"):
+        record = json.loads((root / f"metrics/diagnostics/churn/{stage}.json").read_text())
+        assert record["enabled"] is False and "disabled in params.yaml" in record["note"], stage
     assert "disabled in params.yaml" in (root / "reports/churn/validation.html").read_text()
     assert "disabled in params.yaml" in (root / "reports/churn/shap.html").read_text()
     scores = pd.read_parquet(root / "data/scores/churn.parquet")

@@ -147,7 +147,7 @@ BEFORE_BALANCES = {
     "latent_monthly": "3c3f08c556f5b6d6",
     "environment": "8b9b5635bf067de3",
     "events": "656f6f9c422ac56c",
-    "oracle": "eba76003a1093bb7",
+    "oracle": "1188c5a33f133ebf",  # the oracle summing in a fixed order (issue 16)
 }
 
 

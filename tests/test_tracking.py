@@ -11,7 +11,7 @@ from _panel_fixtures import fit_panel_model
 from research import tracking
 from research.models import scoring
 from research.models.io import content_hash, save_scoring_model
-from research.models.train import model_matrix
+from research.models.package import log_scoring_package
 
 pytestmark = pytest.mark.xdist_group("tracking")
 
@@ -42,8 +42,9 @@ def _log(root, model_name, fitted, folder, seed=7):
             },
             metrics=results,
             model_folder=folder,
-            booster=model.booster,
-            input_example=model_matrix(table.head(5), model.layout),
+            log_model=lambda: log_scoring_package(
+                model, table.head(5), name=tracking.MODEL_ARTIFACT
+            ),
             content_hash=content_hash(folder),
         )
         record = tracking.write_run_file(
@@ -103,7 +104,10 @@ def test_logged_model_has_signature_and_input_example(credit_run):
     fitted, record, _ = credit_run
     info = get_model_info(f"runs:/{record['run_id']}/model")
     assert info.signature is not None
-    assert [c.name for c in info.signature.inputs.inputs] == list(fitted[0].layout.features)
+    inputs = [c.name for c in info.signature.inputs.inputs]
+    assert [c for c in inputs if c not in ("customer_id", "snapshot_date")] == list(
+        fitted[0].layout.features
+    )
     assert info.saved_input_example_info is not None
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from research.paths import run_file
 from research.reporting.html import external_references
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,14 +59,15 @@ def test_validate_and_report_notebooks_run_end_to_end(tmp_path):
     try:
         with model_run(tmp_path, "credit") as run:
             run_id = run.info.run_id
-        (tmp_path / "models/credit/run.json").write_text(
+        run_file(tmp_path, "credit").parent.mkdir(parents=True, exist_ok=True)
+        run_file(tmp_path, "credit").write_text(
             json.dumps({"run_id": run_id, "model_version": "1"})
         )
 
         run_notebook("validate", model="credit", root=tmp_path, html=False)
         run_notebook("report", root=tmp_path, html=False)
 
-        summary = json.loads((tmp_path / "metrics/credit_validation.json").read_text())
+        summary = json.loads((tmp_path / "metrics/credit_validation.json").read_text())["credit"]
         assert summary["lights"]["red"] == 0
         assert 0.6 < summary["discrimination"]["oot"]["auc"] < 1
         backtest = (tmp_path / "plots/credit/backtest.csv").read_text().splitlines()

@@ -323,13 +323,16 @@ def test_the_report_is_self_contained_and_shows_thresholds_beside_figures(health
     assert "<script" not in page.lower()
 
 
-def test_the_report_names_its_sibling_reports_without_linking_out():
+def test_the_report_links_its_sibling_reports_and_loads_nothing_from_outside():
     result = run_pack(*make_portfolio(scale=0.5, n_customers=600))
     related = {"SHAP report": "shap.html", "executed notebook": "../notebooks/validate-credit.html"}
     page = validation_report(result, model="credit", thresholds=v.Thresholds(), related=related)
     assert external_references(page) == []
     assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', page))
-    assert all(href.startswith("#") for href in re.findall(r'href="([^"]*)"', page))
+    hrefs = set(re.findall(r'href="([^"]*)"', page))
+    # in-page anchors, and relative links back to the front page and across to the siblings
+    assert {"../index.html", "shap.html", "model_card.html", "../value.html"} <= hrefs
+    assert all(h.startswith("#") or not re.match(r"^[a-z]+:|^//", h) for h in hrefs)
     assert "<code>shap.html</code>" in page
     # the reasons for every red check are on the page
     assert "What needs attention" in page

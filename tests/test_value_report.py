@@ -389,3 +389,48 @@ def test_customers_table_alone_is_enough():
     assert cv["satisfaction_index"].isna().all() and cv["loyalty_index"].gt(0).all()
     assert set(cv["rfm_segment"]) == {"lost"}
     assert external_references(html) == []
+
+
+def test_amounts_carry_the_currency_and_the_page_links_back_and_across(portfolio):
+    from research.reporting.value_report import MATRIX_FONT_PT
+
+    tables, credit, churn, reasons = portfolio
+    params = value_params()
+    result = evaluate_value(
+        tables,
+        credit,
+        churn,
+        reasons,
+        params=params,
+        default_horizon_months=12,
+        churn_horizon_months=12,
+    )
+    page = value_report(result, params, currency="EUR", models=["credit", "churn"])
+    assert "Amounts in EUR." in page
+    assert "exposure (EUR)" in page and "clv (EUR)" in page
+    assert "Exposure at default (EUR, millions)" in page
+    for href in (
+        "index.html",
+        "credit/validation.html",
+        "churn/shap.html",
+        "credit/model_card.html",
+    ):
+        assert f'href="{href}"' in page, href
+    assert external_references(page) == []
+    # without a currency (the synthetic portfolio) amounts are in "units"
+    assert "exposure (units)" in value_report(result, params)
+    # readable matrix labels: at least 11 px at the page's 96 dpi
+    assert MATRIX_FONT_PT * 96 / 72 >= 11
+
+
+def test_axis_amounts_read_in_thousands_millions_and_billions():
+    from research.reporting.html import short_amount
+
+    assert [short_amount(v) for v in (0, 850, 12_500, 3_200_000, 1_450_000_000, -2e9)] == [
+        "0",
+        "850",
+        "12.5k",
+        "3.2m",
+        "1.45bn",
+        "-2bn",
+    ]

@@ -83,54 +83,77 @@ def _write_foreign(tables: dict[str, Any], folder: Path, settings: Any) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     import json
+    from collections.abc import Callable
 
-    from research.data.asof import after_as_of_errors, clear_placeholders, resolve_as_of
+    from research.data.asof import (
+        after_as_of_errors,
+        clear_placeholders,
+        event_time_counts,
+        resolve_as_of,
+    )
+    from research.data.check import check_folder
     from research.data.mapping import read_source
+    from research.data.params import source_kind
     from research.data.schema import SOURCE_ATTR, SchemaError, SchemaErrors, check_tables
 
-    read = read_source(args.folder)
-    for note in read.notes:
-        print(f"note: {note}")
-    if read.mapping is not None:
-        mapping = read.mapping
-        print(
-            f"source: {mapping.folder} through {mapping.path}; currency {mapping.currency}"
-            + (
-                f"; default definition: {mapping.default_definition}"
-                if mapping.default_definition
-                else ""
+    mapping = None
+    late_of: Callable[..., list[SchemaError]]
+    if source_kind(str(args.folder)) != "mapping":
+        # A folder: read and checked table by table, without holding the tables in memory.
+        folder = check_folder(args.folder)
+        errors, notes, unreadable = list(folder.errors), folder.notes, folder.unreadable
+        rows = {name: summary.rows for name, summary in folder.tables.items()}
+        counts, late_of, outlines = folder.counts, folder.after_as_of_errors, folder.outlines()
+    else:
+        read = read_source(args.folder)
+        for note in read.notes:
+            print(f"note: {note}")
+        if read.mapping is not None:
+            mapping = read.mapping
+            print(
+                f"source: {mapping.folder} through {mapping.path}; currency {mapping.currency}"
+                + (
+                    f"; default definition: {mapping.default_definition}"
+                    if mapping.default_definition
+                    else ""
+                )
             )
-        )
-    raw, notes = clear_placeholders(read.frames)
-    checked, found = check_tables(raw, unreadable=read.unreadable)
-    errors = read.explain([*read.errors, *found])
+        raw, notes = clear_placeholders(read.frames)
+        checked, found = check_tables(raw, unreadable=read.unreadable)
+        errors, unreadable = read.explain([*read.errors, *found]), read.unreadable
+        rows = {name: len(frame) for name, frame in checked.items()}
+        counts, outlines = event_time_counts(checked), checked
+
+        def late_of(as_of: object) -> list[SchemaError]:
+            late = after_as_of_errors(checked, as_of)  # type: ignore[arg-type]
+            for error in late:
+                error.file = raw[error.table].attrs.get(SOURCE_ATTR)
+            return late
+
     for note in notes:
         print(f"note: {note}")
     configured, configured_as = args.as_of or "", "--as-of"
-    if not configured and read.mapping is not None and read.mapping.as_of:
-        configured, configured_as = read.mapping.as_of, f"as_of of {read.mapping.path.name}"
+    if not configured and mapping is not None and mapping.as_of:
+        configured, configured_as = mapping.as_of, f"as_of of {mapping.path.name}"
     try:
-        as_of = resolve_as_of(configured, checked, None, configured_as=configured_as)
+        as_of = resolve_as_of(configured, None, None, counts=counts, configured_as=configured_as)
     except ValueError as err:
         if not errors:
             raise
         print(f"as-of date: not checked ({err})")
     else:
         print(f"as-of date: {as_of}")
-        late = after_as_of_errors(checked, as_of)
-        for error in late:
-            error.file = raw[error.table].attrs.get(SOURCE_ATTR)
-        errors += late
+        errors += late_of(as_of)
     failed = {e.table for e in errors}
-    for name, frame in checked.items():
+    for name, count in rows.items():
         if name not in failed:
-            print(f"{name}: {len(frame):,} rows ok")
+            print(f"{name}: {count:,} rows ok")
     # What the source lacks costs: optional tables and columns absent or empty, and the
     # features lost without them (tables that could not be read are reported as errors).
     from research.features.inputs import missing_input_notes
 
-    for note in missing_input_notes(checked):
-        if note.split(".", 1)[0].split(":", 1)[0] not in read.unreadable:
+    for note in missing_input_notes(outlines):
+        if note.split(".", 1)[0].split(":", 1)[0] not in unreadable:
             print(f"note: {note}")
     report: SchemaError | None = None
     if len(errors) == 1:
@@ -227,6 +250,66 @@ def _contract_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    """Score new data at one date with a registered model (``research.scoring_batch``)."""
+    from research import registry
+    from research.paths import project_root
+    from research.scoring_batch import score_batch, summary_lines
+
+    try:
+        result = score_batch(
+            project_root(),
+            args.model,
+            data=Path(args.data),
+            as_of=args.as_of,
+            out=Path(args.out),
+            version=args.version,
+        )
+    except registry.Refused as err:
+        print(f"research: refused: {err}", file=sys.stderr)
+        return 1
+    print("\n".join(summary_lines(result)))
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    """Move a model's ``champion`` alias behind the validation gate (``research.registry``)."""
+    from research import registry
+    from research.paths import project_root
+
+    root = project_root()
+    try:
+        name = registry.registry_name(root, args.model)
+        done = registry.promote(
+            name, reviewer=args.by, version=args.version, override=args.override, root=root
+        )
+    except registry.Refused as err:
+        print(f"research: refused: {err}", file=sys.stderr)
+        return 1
+    print(done.line())
+    return 0
+
+
+def _signoff(args: argparse.Namespace) -> int:
+    """Record a reviewer's decision on a model version and its validation pack (``research.signoff``)."""
+    from research import registry, signoff
+    from research.paths import project_root
+
+    root = project_root()
+    try:
+        registry.registry_name(root, args.model)  # a model of params.yaml, or refused
+        done = signoff.record(
+            root, args.model, reviewer=args.reviewer, decision=args.decision, note=args.note
+        )
+    except registry.Refused as err:
+        print(f"research: refused: {err}", file=sys.stderr)
+        return 1
+    path = signoff.signoff_path(root, args.model).relative_to(root)
+    print(done.line())
+    print(f"recorded in {path}; commit it: git add {path} && git commit -m 'sign-off {args.model}'")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``research`` command."""
     parser = argparse.ArgumentParser(prog="research", description=__doc__)
@@ -316,6 +399,76 @@ def main(argv: list[str] | None = None) -> int:
     doc = sub.add_parser("contract-doc", help="write the input contract as Markdown")
     doc.add_argument("--out", default="docs/input_contract.md")
     doc.set_defaults(func=_contract_doc)
+
+    sc = sub.add_parser(
+        "score",
+        help="score new data at one date with a registered model version (default: the "
+        "champion), without running the pipeline; writes the scores, reason codes, watch-list "
+        "triggers and a stability report (<out stem>_stability.json)",
+    )
+    sc.add_argument("model", help="a model of params.yaml (models:)")
+    sc.add_argument(
+        "--data",
+        required=True,
+        metavar="SOURCE",
+        help="a folder of contract tables (as data/raw) or a source mapping (.yaml); for a "
+        "model on a flat table, a Parquet or CSV file of that table's columns",
+    )
+    sc.add_argument(
+        "--as-of",
+        type=_iso_date,
+        default=None,
+        metavar="DATE",
+        help="the snapshot date: features use the records strictly before it (required for a "
+        "model on the panel; for a flat file, rows dated after it are left out)",
+    )
+    sc.add_argument("--out", required=True, metavar="FILE", help="the scores: .parquet or .csv")
+    sc.add_argument(
+        "--version",
+        default="champion",
+        help="a registry version number or alias (champion, candidate); default: champion",
+    )
+    sc.set_defaults(func=_score)
+
+    pr = sub.add_parser(
+        "promote",
+        help="move a model's champion alias in the MLflow registry to a version (default: the "
+        "candidate) when its validation has no red light; an earlier version is a rollback",
+    )
+    pr.add_argument("model", help="a model of params.yaml (models:)")
+    pr.add_argument(
+        "--by",
+        required=True,
+        metavar="REVIEWER",
+        help="the reviewer's pseudonymous id (letters, digits, . _ -; no names or e-mail "
+        "addresses), recorded on the version as promoted_by",
+    )
+    pr.add_argument(
+        "--version", default=None, help="a version number or alias (default: candidate)"
+    )
+    pr.add_argument(
+        "--override",
+        default=None,
+        metavar="REASON",
+        help="promote despite red lights or a missing validation; the reason is recorded",
+    )
+    pr.set_defaults(func=_promote)
+
+    so = sub.add_parser(
+        "signoff",
+        help="record a reviewer's approve or reject of a model's current registry version and "
+        "validation pack in signoffs/<model>.jsonl (kept in git; the reports show it)",
+    )
+    so.add_argument("model", help="a model of params.yaml (models:)")
+    so.add_argument(
+        "--reviewer",
+        required=True,
+        metavar="ID",
+        help="the reviewer's pseudonymous id (letters, digits, . _ -; no names or e-mail addresses)",
+    )
+    so.add_argument("--decision", required=True, choices=["approve", "reject"])
+    so.add_argument("--note", required=True, help="why: kept with the decision")
+    so.set_defaults(func=_signoff)
 
     args = parser.parse_args(argv)
     try:

@@ -462,10 +462,15 @@ def _build(cls: Any, raw: Any, key: str) -> Any:
             raise ParamsError(
                 f"params.yaml: unknown key {_join(key, name)!r}{hint}; allowed keys: {', '.join(fields)}"
             )
-        missing = [f for f in fields if f not in raw]
+        optional = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        }
+        missing = [f for f in fields if f not in raw and f not in optional]
         if missing:
             raise ParamsError(f"params.yaml: missing key {_join(key, missing[0])!r}")
-        values = {f: _build(hints[f], raw[f], _join(key, f)) for f in fields}
+        values = {f: _build(hints[f], raw[f], _join(key, f)) for f in fields if f in raw}
         try:
             return cls(**values)
         except ParamsError as err:

@@ -63,8 +63,57 @@ def plots_dir(root: Path, model: str) -> Path:
     return root / "plots" / model
 
 
+def diagnostics_path(root: Path, model: str, name: str) -> Path:
+    """``metrics/diagnostics/<model>/<name>``: a stage's whole record beside its headline metrics.
+
+    The DVC metrics files (``metrics/<model>.json``, ``metrics/<model>_validation.json``,
+    ``metrics/value.json``) hold the headline figures ``dvc exp show`` and ``dvc metrics
+    diff`` compare. Every figure of a model's stages, the headline ones included, is in a
+    record here (``train.json``, ``validation.json``, ``explain.json``): DVC outs, not
+    metrics, so DVC tracks them without showing them; each is logged to the model's MLflow
+    run too. Under ``metrics/`` so that what depends on ``metrics`` (the report stage) sees
+    them. The per-feature and per-snapshot tables are in ``plots/<model>/``.
+    """
+    return root / "metrics" / "diagnostics" / model / name
+
+
 def mlruns_dir(root: Path) -> Path:
-    return root / "mlruns"
+    """The MLflow store: ``<root>/mlruns`` of the project (see ``experiment_origin``)."""
+    return experiment_origin(root) / "mlruns"
+
+
+# Where DVC runs an experiment away from the workspace (``dvc exp run --temp``, ``--queue``):
+# a temporary copy at ``<repo>/.dvc/tmp/exps/standalone/<tmp>`` or ``<repo>/.dvc/tmp/exps/<tmp>``
+# (dvc.repo.experiments: EXEC_TMP_DIR, queue/tempdir.py, executor/local.py), deleted afterwards.
+_EXECUTOR_DIR = (".dvc", "tmp", "exps")
+
+
+def experiment_origin(root: Path) -> Path:
+    """The project ``root`` is, or the one it was copied from when it is a DVC experiment's temporary copy.
+
+    ``<repo>/.dvc/tmp/exps/[standalone/]<tmp>/<sub>`` gives ``<repo>/<sub>``; any other
+    folder is its own origin. Decided by the path alone (no environment variable needed).
+    """
+    here = Path(root).resolve()
+    parts = here.parts
+    width = len(_EXECUTOR_DIR)
+    for start in range(len(parts) - width, 0, -1):
+        if parts[start : start + width] != _EXECUTOR_DIR:
+            continue
+        below = parts[start + width :]
+        # the copy is the first folder down that holds a .dvc folder (DVC's own layout if gone)
+        depth = next(
+            (
+                n
+                for n in range(1, len(below) + 1)
+                if (Path(*parts[: start + width], *below[:n]) / ".dvc").is_dir()
+            ),
+            2 if below[:1] == ("standalone",) else 1,
+        )
+        if len(below) < depth:
+            return here
+        return Path(*parts[:start], *below[depth:])
+    return here
 
 
 def feature_dir(root: Path) -> Path:
@@ -76,9 +125,19 @@ def value_dir(root: Path) -> Path:
     return root / "data" / "value"
 
 
+def runs_dir(root: Path) -> Path:
+    """``runs/``: each model's last training run (git-ignored, never a DVC output or dependency)."""
+    return root / "runs"
+
+
 def run_file(root: Path, model: str) -> Path:
-    """``run.json``: the MLflow run and registry version of a model's training."""
-    return model_dir(root, model) / "run.json"
+    """``runs/<model>.json``: the MLflow run and registry version of a model's last training.
+
+    Outside ``models/<model>`` on purpose: the run id is new with every run, and the model
+    folder is a DVC output whose hash must depend on the model alone (dvc.lock stays as
+    committed after a rebuild).
+    """
+    return runs_dir(root) / f"{model}.json"
 
 
 def reason_codes_path(root: Path, model: str) -> Path:
@@ -108,6 +167,9 @@ def notebooks_dir(root: Path) -> Path:
 
 
 def executed_notebook_path(root: Path, stage: str, model: str | None = None) -> Path:
-    """Where the executed copy of a stage notebook goes (an HTML rendering lands beside it)."""
+    """Where the executed copy of a stage notebook goes (an HTML rendering lands beside it).
+
+    A file beside the stage's outputs, not one of them (it records times and run ids).
+    """
     name = f"{stage}-{model}" if model else stage
     return report_dir(root) / "notebooks" / f"{name}.ipynb"

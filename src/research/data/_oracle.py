@@ -12,6 +12,13 @@ starts ``j`` months after the snapshot is (no churn in the ``j`` months before, 
 engagement alone) times (no onset before and onset then, from credit quality alone);
 the chance of churn ``j`` months after is (no churn before and churn then) times (no
 onset up to and including that month). Within a month distress is drawn first.
+
+The output is a tracked pipeline output (``data/truth``), so every sum here runs in a fixed
+order, term by term, with one IEEE multiplication and one addition per term: no BLAS (``@``
+picks its kernel, and with it the summation order, by processor and thread count, so the
+same inputs gave results some ulps apart on another machine) and no sum across rows. Each
+customer-month's probabilities depend on its own inputs alone: the same bytes on any
+machine, with any number of threads and in any row order.
 """
 
 from __future__ import annotations
@@ -22,6 +29,39 @@ from scipy.special import ndtr
 from research.data.contract import INDUSTRIES, SEGMENTS
 
 GRID = np.linspace(-5.0, 5.0, 201)
+
+
+def fixed_order_matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left @ right`` summed in index order: entry ``[i, k]`` is ``((l[i,0] r[0,k] + l[i,1] r[1,k]) + ...)``.
+
+    ``right`` may carry more axes after the summed one (``(J, ...)`` gives ``(I, ...)``).
+    Every term is one rounded product added to the running sum, so the result does not
+    depend on the processor, the BLAS library or the thread count. A term whose ``left``
+    entry is exactly zero adds +0.0 to a sum of finite terms and changes nothing, so each
+    column of ``left`` is only visited between its first and last non-zero row (a Tauchen
+    matrix is zero over some 40% of its cells).
+    """
+    shape = (left.shape[0], *right.shape[1:])
+    columns = right.reshape(right.shape[0], -1)
+    total = np.zeros((left.shape[0], columns.shape[1]))
+    term = np.empty_like(total)
+    nonzero = left != 0
+    first = np.argmax(nonzero, axis=0)
+    end = left.shape[0] - np.argmax(nonzero[::-1], axis=0)
+    for j in np.flatnonzero(nonzero.any(axis=0)):
+        rows = slice(first[j], end[j])
+        np.multiply(left[rows, j, None], columns[j][None, :], out=term[rows])
+        total[rows] += term[rows]
+    return total.reshape(shape)
+
+
+def fixed_order_sum(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The sum over ``axis`` added in index order (``np.sum`` leaves the order to numpy)."""
+    values = np.moveaxis(np.asarray(values, dtype=float), axis, 0)
+    total = np.zeros(values.shape[1:])
+    for part in values:
+        total += part
+    return total
 
 
 def ar1_transition(grid: np.ndarray, persistence: float) -> np.ndarray:
@@ -35,7 +75,7 @@ def ar1_transition(grid: np.ndarray, persistence: float) -> np.ndarray:
     mean = persistence * grid[:, None]
     cdf = ndtr((edges[None, :] - mean) / innovation_sd)
     transition = np.diff(cdf, axis=1)
-    return transition / transition.sum(axis=1, keepdims=True)
+    return transition / fixed_order_sum(transition, axis=1)[:, None]
 
 
 def first_event_schedule(transition: np.ndarray, hazard: np.ndarray, horizon: int) -> np.ndarray:
@@ -43,22 +83,24 @@ def first_event_schedule(transition: np.ndarray, hazard: np.ndarray, horizon: in
 
     Args:
         transition: AR(1) transition matrix on the grid (G x G).
-        hazard: Monthly event probability by calendar month and state (T x G).
+        hazard: Monthly event probability by calendar month and state (T x G), or
+            (T x G x B) for ``B`` hazard tables sharing the transition (computed together).
         horizon: Number of months ``j`` = 0 .. horizon-1 to report.
 
     Returns:
-        Array (T, G, horizon): entry ``[s, i, j]`` is P(no event in months s .. s+j-1
-        and the event in month s+j | state in month s-1 = grid[i]). Months at or after
-        T carry no hazard, so windows reaching past the hazard table are truncated.
+        Array (T, G, horizon), or (T, G, B, horizon): entry ``[s, i, j]`` is P(no event in
+        months s .. s+j-1 and the event in month s+j | state in month s-1 = grid[i]).
+        Months at or after T carry no hazard, so windows reaching past the hazard table
+        are truncated.
     """
-    months, size = hazard.shape
-    schedule = np.zeros((months, size, horizon))
-    later = np.zeros((size, horizon))
+    months = hazard.shape[0]
+    schedule = np.zeros((*hazard.shape, horizon))
+    later = np.zeros((*hazard.shape[1:], horizon))
     for month in range(months - 1, -1, -1):
-        step = np.empty((size, horizon))
-        step[:, 0] = hazard[month]
-        step[:, 1:] = (1.0 - hazard[month])[:, None] * later[:, :-1]
-        later = transition @ step
+        step = np.empty_like(later)
+        step[..., 0] = hazard[month]
+        step[..., 1:] = (1.0 - hazard[month])[..., None] * later[..., :-1]
+        later = fixed_order_matmul(transition, step)
         schedule[month] = later
     return schedule
 
@@ -66,9 +108,9 @@ def first_event_schedule(transition: np.ndarray, hazard: np.ndarray, horizon: in
 def stationary_event_schedule(
     transition: np.ndarray, hazard: np.ndarray, horizon: int
 ) -> np.ndarray:
-    """``first_event_schedule`` for a hazard that does not change over time (G x horizon)."""
+    """``first_event_schedule`` for a hazard that does not change over time: G (or G x B) -> G (x B) x horizon."""
     return first_event_schedule(
-        transition, np.broadcast_to(hazard, (horizon, hazard.size)), horizon
+        transition, np.broadcast_to(hazard, (horizon, *hazard.shape)), horizon
     )[0]
 
 
@@ -105,10 +147,10 @@ def combine_competing_risks(
     Returns:
         (P(default in window), P(churn in window)), each of length N.
     """
-    no_churn_before = 1.0 - np.cumsum(churn, axis=1) + churn
+    no_churn_before = 1.0 - np.cumsum(churn, axis=1) + churn  # cumsum adds in index order
     no_onset_through = 1.0 - np.cumsum(onset, axis=1)
-    default = np.sum(default_in_window * no_churn_before * onset, axis=1)
-    churn_probability = np.sum((churn * no_onset_through)[:, :churn_horizon], axis=1)
+    default = fixed_order_sum(default_in_window * no_churn_before * onset, axis=1)
+    churn_probability = fixed_order_sum((churn * no_onset_through)[:, :churn_horizon], axis=1)
     return np.clip(default, 0.0, 1.0), np.clip(churn_probability, 0.0, 1.0)
 
 
@@ -158,17 +200,28 @@ def event_probabilities(
 def _onset_schedule(hazards, env, coef, segment, industry, snapshot, credit, horizon) -> np.ndarray:
     """P(no onset before, onset j months after the snapshot), per (segment, industry) on the grid."""
     transition = ar1_transition(GRID, coef.credit_persistence)
+    groups = [
+        (seg, ind)
+        for seg in range(len(SEGMENTS))
+        for ind in range(len(INDUSTRIES))
+        if np.any((segment == seg) & (industry == ind))
+    ]
     onset = np.zeros((snapshot.size, horizon))
-    for seg in range(len(SEGMENTS)):
-        for ind in range(len(INDUSTRIES)):
-            rows = np.flatnonzero((segment == seg) & (industry == ind))
-            if rows.size == 0:
-                continue
-            hazard = hazards.distress(
+    if not groups:
+        return onset
+    hazard = np.stack(
+        [
+            hazards.distress(
                 seg, ind, GRID[None, :], env.industry[ind][:, None], env.credit_crunch[:, None]
             )
-            schedule = first_event_schedule(transition, hazard, horizon)
-            onset[rows] = on_grid(GRID, schedule, credit[rows], rows=snapshot[rows])
+            for seg, ind in groups
+        ],
+        axis=-1,
+    )
+    schedule = first_event_schedule(transition, hazard, horizon)  # (T, G, groups, horizon)
+    for group, (seg, ind) in enumerate(groups):
+        rows = np.flatnonzero((segment == seg) & (industry == ind))
+        onset[rows] = on_grid(GRID, schedule[:, :, group], credit[rows], rows=snapshot[rows])
     return onset
 
 
@@ -179,12 +232,21 @@ def _churn_schedule(
     transition = ar1_transition(GRID, coef.engagement_persistence)
     months_left = np.clip(new_client_months_left, 0, horizon)
     bases, base_index = np.unique(churn_base, return_inverse=True)
+    groups = [
+        (b, left) for b in range(bases.size) for left in np.unique(months_left[base_index == b])
+    ]
     churn = np.zeros((churn_base.size, horizon))
-    for b, base in enumerate(bases):
-        for left in np.unique(months_left[base_index == b]):
-            rows = np.flatnonzero((base_index == b) & (months_left == left))
-            new_client = (np.arange(horizon) < left)[:, None]
-            hazard = hazards.churn(base, new_client, GRID[None, :])
-            schedule = first_event_schedule(transition, hazard, horizon)[0]
-            churn[rows] = on_grid(GRID, schedule, engagement[rows])
+    if not groups:
+        return churn
+    hazard = np.stack(
+        [
+            hazards.churn(bases[b], (np.arange(horizon) < left)[:, None], GRID[None, :])
+            for b, left in groups
+        ],
+        axis=-1,
+    )  # (horizon, G, groups): the hazard of each month after the snapshot
+    schedule = first_event_schedule(transition, hazard, horizon)[0]  # (G, groups, horizon)
+    for group, (b, left) in enumerate(groups):
+        rows = np.flatnonzero((base_index == b) & (months_left == left))
+        churn[rows] = on_grid(GRID, schedule[:, group], engagement[rows])
     return churn

@@ -113,12 +113,7 @@ def read_folder(folder: str | Path) -> tuple[dict[str, pd.DataFrame], list[Schem
         FileNotFoundError: If ``folder`` is not an existing folder.
         TableFileError: If the folder itself cannot be listed.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"table folder {root} does not exist or is not a folder; "
-            "Fix: pass the folder that holds the <table>.parquet or <table>.csv files"
-        )
+    root = _table_folder(folder)
     errors: list[SchemaError] = []
     frames = {}
     for name, source in _discover(root, errors).items():
@@ -146,6 +141,16 @@ def load_validated(folder: str | Path) -> dict[str, pd.DataFrame]:
     _, found = check_tables(frames, unreadable={err.table for err in errors})
     raise_failures([*errors, *found])
     raise AssertionError("unreachable")  # raise_failures raised
+
+
+def _table_folder(folder: str | Path) -> Path:
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"table folder {root} does not exist or is not a folder; "
+            "Fix: pass the folder that holds the <table>.parquet or <table>.csv files"
+        )
+    return root
 
 
 def _ignored(name: str) -> bool:

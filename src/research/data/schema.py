@@ -36,6 +36,11 @@ same letters in another case first, then the most similar spelling).
 Parents come before children in ``contract.TABLES``, so the cross-table rules of a
 table always compare against an already checked parent.
 
+``ArrowTableCheck`` applies the same rules to a table's Arrow record batches, for a caller
+that must not hold the tables (``research.data.check``, behind ``research validate``): it
+clears a table of every rule or gives up, and a table it gives up on is checked again by the
+rules above, which word the failures; it never words one itself.
+
 Canonical dtypes: id and category columns ``str``; date and timestamp columns
 ``datetime64[ns]`` (dates at midnight); float ``float64``; int ``int64`` (``Int64`` when
 nullable); bool ``bool`` (``boolean`` when nullable). Columns outside the contract are
@@ -46,12 +51,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api import types as ptypes
+from pandas.arrays import ArrowStringArray
 
 from research.data.contract import EVENT_TIME, TABLES, Column, Table
 
@@ -391,22 +401,60 @@ def check_tables(
                 "pass one DataFrame per table"
             )
     given = {*tables, *unreadable}
-    errors = [_with_source(err, tables) for err in _check_table_names(tables, given)]
+    sources = {name: frame.attrs.get(SOURCE_ATTR) for name, frame in tables.items()}
+    errors = table_name_errors(list(tables), given, sources)
     checked: dict[str, pd.DataFrame] = {}
     missing_reported: set[str] = set()  # missing parents named by a reference failure
     for name, spec in TABLES.items():
         if name in tables:
-            frame, found = _check_table(spec, tables[name], checked, given, missing_reported)
-            errors += [_with_source(err, tables) for err in found]
+            frame, found = check_table(spec, tables[name], checked, given, missing_reported)
+            errors += found
             if frame is not None:
                 checked[name] = frame
     return checked, errors
 
 
-def _with_source(err: SchemaError, tables: dict[str, pd.DataFrame]) -> SchemaError:
+def table_name_errors(
+    names: Sequence[str], given: Collection[str], sources: Mapping[str, str | None]
+) -> list[SchemaError]:
+    """The rules on the set of tables (``known table``, ``required table``).
+
+    Args:
+        names: The tables at hand (read), in the order they were read.
+        given: Those and the tables given but not readable.
+        sources: The file each table was read from (errors name it), where known.
+    """
+    return [_with_source(err, sources.get(err.table)) for err in _check_table_names(names, given)]
+
+
+def check_table(
+    spec: Table,
+    frame: pd.DataFrame,
+    parents: Mapping[str, pd.DataFrame],
+    given: Collection[str],
+    reported: set[str],
+) -> tuple[pd.DataFrame | None, list[SchemaError]]:
+    """Check one table as ``check_tables`` does, its parents already checked.
+
+    Args:
+        spec: The table's contract.
+        frame: The raw frame (``attrs["source"]``: the file errors name).
+        parents: The checked frames of the tables before it in ``contract.TABLES`` (only
+            its parents are read).
+        given: The names of every table given, readable or not.
+        reported: The missing parents already reported by the rule ``reference``
+            (updated).
+
+    Returns:
+        The coerced frame (``None`` for an empty table) and the failures.
+    """
+    coerced, found = _check_table(spec, frame, parents, given, reported)
+    source = frame.attrs.get(SOURCE_ATTR)
+    return coerced, [_with_source(err, source) for err in found]
+
+
+def _with_source(err: SchemaError, source: object) -> SchemaError:
     """The error, naming the file its table was read from (``attrs["source"]``) if known."""
-    frame = tables.get(err.table)
-    source = frame.attrs.get(SOURCE_ATTR) if frame is not None else None
     where = _where(err.table, err.column)
     text = str(err)
     if type(err) is not SchemaError or not source or not text.startswith(f"{where}: "):
@@ -417,8 +465,8 @@ def _with_source(err: SchemaError, tables: dict[str, pd.DataFrame]) -> SchemaErr
 def _check_table(
     spec: Table,
     frame: pd.DataFrame,
-    parents: dict[str, pd.DataFrame],
-    given: set[str],
+    parents: Mapping[str, pd.DataFrame],
+    given: Collection[str],
     reported: set[str],
 ) -> tuple[pd.DataFrame | None, list[SchemaError]]:
     """Apply the single-table rules, then the rules against already checked parents."""
@@ -522,7 +570,7 @@ def _number(value: float) -> str:
 # --- table set and columns --------------------------------------------------------------
 
 
-def _check_table_names(tables: dict[str, pd.DataFrame], given: set[str]) -> Iterator[SchemaError]:
+def _check_table_names(tables: Sequence[str], given: Collection[str]) -> Iterator[SchemaError]:
     known = ", ".join(TABLES)
     for name in sorted(set(tables) - set(TABLES)):
         match = difflib.get_close_matches(str(name).lower(), list(TABLES), n=1, cutoff=0.6)
@@ -1245,7 +1293,7 @@ def _check_one_currency(spec: Table, frame: pd.DataFrame) -> Iterator[SchemaErro
 def _check_references(
     spec: Table,
     frame: pd.DataFrame,
-    parents: dict[str, pd.DataFrame],
+    parents: Mapping[str, pd.DataFrame],
     given: Iterable[str],
     reported: set[str],
 ) -> Iterator[SchemaError]:
@@ -1257,7 +1305,7 @@ def _check_references(
         if parent in parents:
             if column not in parents[parent].columns:
                 continue  # the parent's own failure is reported
-            bad = _as_mask(~values.isin(parents[parent][column]))
+            bad = ~_isin(values, parents[parent][column])
             detail = f"{column} not in {parent}"
             fix = f"add these {column} values to {parent}, or drop the rows that refer to them"
         elif parent in given or TABLES[parent].required or parent in reported:
@@ -1273,9 +1321,29 @@ def _check_references(
             yield _row_error(spec, column, "reference", frame, bad, fix, detail=detail)
 
 
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow strings behind a text column (``str`` dtype), else ``None``."""
+    array = values.array
+    return array._pa_array if isinstance(array, ArrowStringArray) else None
+
+
+def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """``values.isin(allowed)`` as a mask; on Arrow strings without pandas' per-value loop."""
+    left, right = _arrow_text(values), _arrow_text(allowed)
+    if left is None or right is None:
+        return _as_mask(values.isin(allowed))
+    return pc.is_in(left, value_set=pc.unique(right)).to_numpy(zero_copy_only=False)
+
+
 def _parent_rows(child_keys: pd.Series, parent: pd.DataFrame, key: str) -> np.ndarray:
-    """Row position in ``parent`` of each child key (-1 where it is not in ``parent``)."""
-    return pd.Index(parent[key]).get_indexer(child_keys)
+    """Row position in ``parent`` of each child key (-1 where it is not in ``parent``).
+
+    ``parent[key]`` is unique (see ``_comparable``)."""
+    left, right = _arrow_text(child_keys), _arrow_text(parent[key])
+    if left is None or right is None or right.num_chunks == 0:
+        return pd.Index(parent[key]).get_indexer(child_keys)
+    rows = pc.fill_null(pc.index_in(left, value_set=right.combine_chunks()), -1)
+    return rows.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
 
 
 def _comparable(
@@ -1295,7 +1363,7 @@ def _comparable(
 
 
 def _check_same_customer(
-    spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
+    spec: Table, frame: pd.DataFrame, parents: Mapping[str, pd.DataFrame]
 ) -> Iterator[SchemaError]:
     if spec.name == "facilities" or not {"facility_id", "customer_id"} <= set(spec.column_names):
         return
@@ -1326,7 +1394,7 @@ def _check_same_customer(
 
 
 def _check_not_before(
-    spec: Table, frame: pd.DataFrame, parents: dict[str, pd.DataFrame]
+    spec: Table, frame: pd.DataFrame, parents: Mapping[str, pd.DataFrame]
 ) -> Iterator[SchemaError]:
     for column, parent, key, parent_column, rule in _NOT_BEFORE.get(spec.name, ()):
         if not _comparable(frame, [column, key], parents.get(parent), key, [parent_column]):
@@ -1352,3 +1420,464 @@ def _check_not_before(
                 show=[key],
                 extra={f"{parent}.{parent_column}": bound},
             )
+
+
+# --- Arrow: clearing a table batch by batch ---------------------------------------------
+#
+# ``research validate`` on a folder need not hold the tables: ``ArrowTableCheck`` reads a
+# table's record batches (ids and categories dictionary-encoded, as Parquet stores them)
+# and either clears it of every rule, or gives up at the first sign that a rule may fail;
+# the table is then checked by the rules above, which word the failures. So the messages
+# are the pandas rules' own, and the Arrow path only has to be sure when it clears.
+
+# The tables other tables' rules look up (reference, same customer, not before).
+PARENT_TABLES: frozenset[str] = frozenset(
+    {parent for _, parent in _REFERENCES}
+    | {rule[1] for rules in _NOT_BEFORE.values() for rule in rules}
+    | {"facilities"}  # same customer
+)
+_NS_MAX = pd.Timestamp.max.value  # datetime64[ns] holds -_NS_MAX .. _NS_MAX (NaT is below)
+_NAT = np.iinfo(np.int64).min
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+def _arrow_is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _arrow_type_clears(column: Column, kind: pa.DataType) -> bool:
+    """Whether values of this Arrow type read as the column's kind without any conversion
+    the type rule could refuse (anything else is left to the pandas rules)."""
+    if pa.types.is_null(kind):  # all empty: no type to refuse
+        return True
+    if column.kind in ("id", "category"):
+        return _arrow_is_text(kind)
+    if column.kind in ("date", "timestamp"):
+        return (pa.types.is_timestamp(kind) and kind.tz is None) or pa.types.is_date32(kind)
+    if column.kind == "float":
+        return pa.types.is_float32(kind) or pa.types.is_float64(kind) or pa.types.is_integer(kind)
+    if column.kind == "bool":
+        return pa.types.is_boolean(kind)
+    return False  # int: left to the pandas rules
+
+
+def _extra_clears(name: str, kind: pa.DataType) -> bool:
+    """Whether a column outside the contract passes the guards without a look at its values:
+    not named like personal data or a currency, and not text (whose values are sampled)."""
+    if personal_data_kind(name) is not None or "_".join(_name_tokens(name)) in _CURRENCY_COLUMNS:
+        return False
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_timestamp(kind)
+    )
+
+
+def pandas_index_columns(schema: pa.Schema) -> list[str]:
+    """The columns a Parquet file's pandas metadata makes the index (not columns of the frame)."""
+    index = (schema.pandas_metadata or {}).get("index_columns", [])
+    return [name for name in index if isinstance(name, str)]
+
+
+@dataclasses.dataclass
+class _View:
+    """One column of a batch as the coerced frame would hold it."""
+
+    null: np.ndarray  # empty values (text: also blank; float: also NaN)
+    values: np.ndarray | None = None  # dates: datetime64[ns] (NaT empty); floats: float64
+    codes: np.ndarray | None = None  # text: position in ``dictionary``, -1 where empty
+    dictionary: pa.Array | None = None
+
+
+def _empty_view(column: Column, rows: int) -> _View:
+    null = np.ones(rows, bool)
+    if column.kind in ("id", "category"):
+        return _View(null, codes=np.full(rows, -1, np.int32), dictionary=pa.array([], pa.string()))
+    if column.kind in ("date", "timestamp"):
+        return _View(null, values=np.full(rows, _NAT, np.int64).view("datetime64[ns]"))
+    if column.kind == "float":
+        return _View(null, values=np.full(rows, np.nan))
+    return _View(null)
+
+
+def _text_view(array: pa.Array) -> _View | None:
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    dictionary = array.dictionary
+    if dictionary.null_count:
+        return None
+    indices = array.indices
+    codes = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy(
+        zero_copy_only=False
+    )
+    blank = pc.equal(pc.utf8_trim_whitespace(dictionary), "").to_numpy(zero_copy_only=False)
+    if blank.any():  # blank text reads as empty (``_to_text``)
+        codes = np.where((codes >= 0) & blank[np.maximum(codes, 0)], -1, codes)
+    return _View(codes < 0, codes=codes, dictionary=dictionary)
+
+
+def _time_view(array: pa.Array) -> _View | None:
+    if pa.types.is_date32(array.type):
+        scale, ints = _DAY_NS, pc.cast(array, pa.int32()).cast(pa.int64())
+    else:
+        scale, ints = _UNIT_NS[array.type.unit], array.view(pa.int64())
+    if scale == 1:
+        filled = pc.fill_null(ints, _NAT) if ints.null_count else ints
+        values = filled.to_numpy(zero_copy_only=False).view("datetime64[ns]")
+        return _View(np.isnat(values), values=values)
+    null = ints.is_null().to_numpy(zero_copy_only=False)
+    if not null.all():
+        low, high = pc.min_max(ints).values()
+        if low.as_py() < -(_NS_MAX // scale) or high.as_py() > _NS_MAX // scale:
+            return None  # beyond datetime64[ns]: the type rule says so
+    numbers = pc.fill_null(ints, 0).to_numpy(zero_copy_only=False) * scale
+    numbers[null] = _NAT
+    values = numbers.view("datetime64[ns]")
+    return _View(np.isnat(values), values=values)
+
+
+def _float_view(array: pa.Array) -> _View:
+    values = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+    return _View(np.isnan(values), values=values)
+
+
+def _column_view(column: Column, array: pa.Array | None, rows: int) -> _View | None:
+    """The column as coerced, or ``None`` where the type rule could refuse a value."""
+    if array is None or pa.types.is_null(array.type):
+        return _empty_view(column, rows)
+    if column.kind in ("id", "category"):
+        return _text_view(array)
+    if column.kind in ("date", "timestamp"):
+        return _time_view(array)
+    if column.kind == "float":
+        return _float_view(array)
+    return _View(array.is_null().to_numpy(zero_copy_only=False))  # bool
+
+
+def _lookup(dictionary: pa.Array, keys: pa.Array) -> np.ndarray:
+    """Position in ``keys`` of each dictionary value (-1 where absent)."""
+    rows = pc.fill_null(pc.index_in(dictionary, value_set=keys), -1)
+    return rows.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _arrow_values(values: pd.Series) -> pa.Array:
+    """A checked column as one Arrow array (text stays text)."""
+    text = _arrow_text(values)
+    if text is not None:
+        return text.combine_chunks() if text.num_chunks else pa.array([], text.type)
+    return pa.array(values.to_numpy(), from_pandas=True)
+
+
+class ArrowTableCheck:
+    """Clear one table of every rule of ``check_table`` from its Arrow record batches.
+
+    Create it with the table's Arrow schema and the parents' checked frames, feed it the
+    batches in order (``add``), then ``finish``. It clears only what it is sure of: a
+    column of a type that needs converting, a value that may break a rule, a rule it does
+    not evaluate (the type of an ``int`` column, the values of a text column outside the
+    contract) make it give up (``add`` or ``finish`` returns false or ``None``, ``cleared``
+    is false), and the caller checks the table with the pandas rules, which word the
+    failures. ``watch`` receives, batch by batch, the values of the columns it names as
+    the coerced frame holds them (dates: ``datetime64[ns]``).
+    """
+
+    def __init__(
+        self,
+        spec: Table,
+        schema: pa.Schema,
+        parents: Mapping[str, pd.DataFrame] | ParentKeys,
+        given: Collection[str],
+        reported: Collection[str],
+        *,
+        watch: Callable[[str, np.ndarray], None] | None = None,
+        watched: Iterable[str] = (),
+    ) -> None:
+        self.spec = spec
+        self.rows = 0
+        self._watch = watch
+        index = set(pandas_index_columns(schema))
+        names = [name for name in schema.names if name not in index]
+        types = {name: schema.field(name).type for name in names}
+        extras = [name for name in names if name not in spec.column_names]
+        self.columns: tuple[str, ...] = (*spec.column_names, *extras)
+        self.filled = dict.fromkeys(spec.column_names, False)  # any value in a contract column
+        self._watched = [c for c in dict.fromkeys(watched) if c in spec.column_names]
+        self.cleared = (
+            len(set(names)) == len(names)
+            and all(c.name in types or c.optional for c in spec.columns)
+            and all(_arrow_type_clears(c, types[c.name]) for c in spec.columns if c.name in types)
+            and all(c.kind == "float" for c in spec.columns if _has_range(c))
+            and all(_extra_clears(name, types[name]) for name in extras)
+        )
+        keys = parents if isinstance(parents, ParentKeys) else ParentKeys(parents)
+        self._parents = keys
+        self._references: list[tuple[str, str]] = []  # (column, parent)
+        for column, parent in _REFERENCES:
+            if parent == spec.name or column not in spec.column_names:
+                continue
+            frame = keys.frame(parent)
+            if frame is not None:
+                if column in frame.columns:
+                    self._references.append((column, parent))
+            elif not (parent in given or TABLES[parent].required or parent in reported):
+                self.cleared = False  # the missing parent is reported (by the pandas rules)
+        self._owners: pa.Array | None = None  # the customer_id of each row of facilities
+        if (
+            spec.name != "facilities"
+            and {"facility_id", "customer_id"} <= set(spec.column_names)
+            and keys.lookup_possible("facilities", "facility_id", ["customer_id"])
+        ):
+            self._owners = keys.values("facilities", "customer_id")
+        self._bounds: list[tuple[str, str, str, np.ndarray]] = []  # column, key, parent, bound
+        for column, parent, key, parent_column, _ in _NOT_BEFORE.get(spec.name, ()):
+            if keys.lookup_possible(parent, key, [parent_column]):
+                self._bounds.append((column, key, parent, keys.dates(parent, parent_column)))
+        self._keys: list[list[pa.Array | np.ndarray]] = [[] for _ in spec.key]
+        # key columns that refer to a parent: coded by the parent's row (every value is
+        # found there, or the table is not cleared)
+        self._key_parents = {c: p for c, p in self._references if c in spec.key}
+        self._rows: dict[tuple[str, str], np.ndarray] = {}  # this batch's parent rows
+
+    def add(self, batch: pa.RecordBatch) -> bool:
+        """Check one batch; false once the table cannot be cleared."""
+        if not self.cleared:
+            return False
+        self.rows += batch.num_rows
+        views: dict[str, _View] = {}
+        for column in self.spec.columns:
+            present = column.name in batch.schema.names
+            view = _column_view(
+                column, batch.column(column.name) if present else None, batch.num_rows
+            )
+            if view is None or not self._clears(column, view):
+                return self._give_up()
+            views[column.name] = view
+        if not (self._rows_clear(views) and self._parents_clear(views)):
+            return self._give_up()
+        for name, view in views.items():
+            self.filled[name] = self.filled[name] or not view.null.all()
+        for keys, name in zip(self._keys, self.spec.key, strict=True):
+            view = views[name]
+            parent = self._key_parents.get(name)
+            if parent is not None:  # the parent's row: one code for the batches alike
+                assert view.codes is not None
+                keys.append(self._rows[name, parent][view.codes])
+            elif view.codes is not None:
+                assert view.dictionary is not None
+                indices = pa.array(view.codes, mask=view.codes < 0)
+                keys.append(pa.DictionaryArray.from_arrays(indices, view.dictionary))
+            else:
+                keys.append(view.values if view.values is not None else view.null)
+        if self._watch is not None:
+            for name in self._watched:
+                self._watch(name, views[name].values)  # type: ignore[arg-type]
+        return True
+
+    def finish(self) -> bool:
+        """Whether the table is cleared of every rule (the unique key is checked here)."""
+        if not self.cleared or not self.rows:  # no rows: the rule 'not empty' words it
+            return self._give_up()
+        days = [self.spec.column(name).kind == "date" for name in self.spec.key]
+        if self.spec.key and _any_duplicate(self._keys, days):
+            return self._give_up()
+        self._keys = []
+        return True
+
+    def _give_up(self) -> bool:
+        self.cleared = False
+        self._keys = []
+        return False
+
+    @staticmethod
+    def _clears(column: Column, view: _View) -> bool:
+        """The single-column rules: not null, type (finite), categories, range, midnight."""
+        if not column.nullable and view.null.any():
+            return False
+        if column.categories is not None and view.codes is not None:
+            assert view.dictionary is not None
+            allowed = pa.array(column.categories, view.dictionary.type)
+            unknown = ~pc.is_in(view.dictionary, value_set=allowed).to_numpy(zero_copy_only=False)
+            if unknown.any() and unknown[view.codes[view.codes >= 0]].any():
+                return False
+        if column.kind == "float":
+            assert view.values is not None
+            values = view.values
+            if np.isinf(values).any():
+                return False
+            if column.min_value is not None and (values < column.min_value).any():
+                return False
+            if column.max_value is not None and (values > column.max_value).any():
+                return False
+        if column.kind == "date":
+            assert view.values is not None
+            if ((view.values.view("i8") % _DAY_NS != 0) & ~view.null).any():
+                return False
+        return True
+
+    def _rows_clear(self, views: dict[str, _View]) -> bool:
+        """The rules between columns of a row: date order, payment with amount, decision
+        with date."""
+        for earlier, later in self.spec.date_order:
+            if (views[later].values < views[earlier].values).any():  # type: ignore[operator]
+                return False
+        return not any(
+            (~views[when].null & views[then].null).any()
+            for table, _, when, then in _FILLED_WITH
+            if table == self.spec.name
+        )
+
+    def _parents_clear(self, views: dict[str, _View]) -> bool:
+        """The rules against parents: reference, same customer, not before."""
+        looked_up = self._rows = {}
+
+        def rows(column: str, parent: str) -> np.ndarray:
+            """Row in the parent (-1: none) of each dictionary value of the batch's column
+            (the parent holds the same column: its key)."""
+            if (column, parent) not in looked_up:
+                dictionary = views[column].dictionary
+                assert dictionary is not None
+                looked_up[column, parent] = self._parents.rows(parent, column, dictionary)
+            return looked_up[column, parent]
+
+        needed = {column for column, _ in self._references} | {key for _, key, _, _ in self._bounds}
+        if self._owners is not None:
+            needed |= {"facility_id", "customer_id"}
+        if any(views[column].null.any() for column in needed):
+            return False
+        for column, parent in self._references:
+            if (rows(column, parent)[views[column].codes] < 0).any():
+                return False
+        if self._owners is not None:
+            facility, customer = views["facility_id"], views["customer_id"]
+            assert facility.codes is not None and customer.codes is not None
+            assert customer.dictionary is not None
+            parent_rows = rows("facility_id", "facilities")
+            found = parent_rows >= 0
+            owner = self._owners.take(pa.array(np.maximum(parent_rows, 0)))
+            owner_code = _lookup(owner, customer.dictionary)  # -1: no row of the batch's
+            owner_code[~found] = -2  # unknown facilities fail 'reference', not this rule
+            expected = owner_code[facility.codes]
+            if ((expected != customer.codes) & (expected != -2)).any():
+                return False
+        for column, key, parent, bounds in self._bounds:
+            parent_rows = rows(key, parent)
+            bound = np.where(
+                parent_rows >= 0, bounds[np.maximum(parent_rows, 0)], np.datetime64("NaT")
+            )
+            if (views[column].values < bound[views[key].codes]).any():
+                return False
+        return True
+
+
+def _has_range(column: Column) -> bool:
+    return column.min_value is not None or column.max_value is not None
+
+
+class ParentKeys:
+    """The parents' checked frames, and what ``ArrowTableCheck`` derives from them (Arrow
+    arrays of their columns, whether a key is unique), derived once for all the children."""
+
+    def __init__(self, parents: Mapping[str, pd.DataFrame]) -> None:
+        self.parents = parents
+        self._derived: dict[tuple[str, str, str], tuple[pd.DataFrame, Any]] = {}
+
+    def frame(self, parent: str) -> pd.DataFrame | None:
+        return self.parents.get(parent)
+
+    def _get(self, what: str, parent: str, column: str, derive: Callable[[pd.Series], Any]) -> Any:
+        frame = self.parents[parent]
+        seen = self._derived.get((what, parent, column))
+        if seen is None or seen[0] is not frame:  # the parent was checked again
+            seen = (frame, derive(frame[column]))
+            self._derived[(what, parent, column)] = seen
+        return seen[1]
+
+    def values(self, parent: str, column: str) -> pa.Array:
+        return self._get("values", parent, column, _arrow_values)
+
+    def rows(self, parent: str, column: str, values: pa.Array) -> np.ndarray:
+        """The first row of the parent holding each of ``values`` in ``column`` (-1: none).
+
+        The parent's column is hashed once (a pandas index) for all the batches of all
+        the children; Arrow would hash it again at every call."""
+        index = self._get(
+            "index", parent, column, lambda s: pd.Index(s.to_numpy(object), dtype=object)
+        )
+        if not index.is_unique:
+            return _lookup(values, self.values(parent, column))
+        return index.get_indexer(pd.Index(values.to_numpy(zero_copy_only=False), dtype=object))
+
+    def dates(self, parent: str, column: str) -> np.ndarray:
+        return self._get("dates", parent, column, lambda s: s.to_numpy(dtype="datetime64[ns]"))
+
+    def lookup_possible(self, parent: str, key: str, columns: Iterable[str]) -> bool:
+        """``_comparable`` for a child holding every contract column, the parent not empty."""
+        frame = self.frame(parent)
+        return (
+            frame is not None
+            and len(frame) > 0
+            and {key, *columns} <= set(frame.columns)
+            and bool(self._get("unique", parent, key, lambda s: s.is_unique))
+        )
+
+
+def _any_duplicate(keys: list[list[pa.Array | np.ndarray]], days: Sequence[bool]) -> bool:
+    """Whether any key (one list of batch arrays per key column) is repeated; ``days``
+    says which columns hold dates at midnight.
+
+    Each column becomes small non-negative integers (text: its position in one dictionary
+    for all batches; dates: days, or nanoseconds, from the earliest), 0 for empty (empty
+    values are equal, as pandas' ``duplicated`` counts them); the key is their mixed-radix
+    number where it fits in 62 bits, else the columns are compared as a frame.
+    """
+    columns: list[np.ndarray] = []
+    sizes: list[int] = []
+    for parts, in_days in zip(keys, days, strict=True):
+        if parts and isinstance(parts[0], pa.Array):  # text: one dictionary for all batches
+            unified = pa.table({"k": pa.chunked_array(parts)}).unify_dictionaries().column("k")
+            dictionary = unified.chunks[0].dictionary
+            if pc.count_distinct(dictionary).as_py() != len(dictionary):
+                return True  # not sure which codes are equal: let the pandas rule look
+            codes = np.concatenate(
+                [
+                    pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False)
+                    for c in unified.chunks
+                ],
+                dtype=np.int64,
+            )
+            codes += 1
+            columns.append(codes)
+            sizes.append(len(dictionary) + 1)
+            continue
+        values = np.concatenate(parts).view("i8")  # a new array: changed in place below
+        filled = values != _NAT
+        if filled.all():
+            if in_days:  # dates at midnight (checked by then)
+                values //= _DAY_NS
+            low, high = int(values.min()), int(values.max())
+            values -= low - 1
+            columns.append(values)
+            sizes.append(high - low + 2)
+            continue
+        if not filled.any():
+            columns.append(np.zeros(len(values), np.int64))
+            sizes.append(1)
+            continue
+        present = values[filled]
+        if in_days:  # dates at midnight (checked by then)
+            values, present = values // _DAY_NS, present // _DAY_NS
+        low, high = int(present.min()), int(present.max())
+        columns.append(np.where(filled, values - low + 1, 0))
+        sizes.append(high - low + 2)
+    if math.prod(sizes) < 2**62:
+        key = columns[0]
+        for values, size in zip(columns[1:], sizes[1:], strict=True):
+            key *= size
+            key += values
+        if (key[1:] > key[:-1]).all():  # sorted by the key, as tables are often written
+            return False
+        return bool(pd.Series(key).duplicated().any())
+    return bool(pd.DataFrame(dict(enumerate(columns))).duplicated().any())

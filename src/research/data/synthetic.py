@@ -763,7 +763,12 @@ def _intercept_for_rate(annual_rate: np.ndarray, slope: float) -> np.ndarray:
     low, high = np.full(monthly.shape, -30.0), np.full(monthly.shape, 5.0)
     for _ in range(80):
         middle = (low + high) / 2
-        too_high = expit(middle[:, None] - slope * nodes[None, :]) @ weights > monthly
+        # a fixed-order sum, not `@ weights`: BLAS would make the bisection's path (and the
+        # hazards) depend on the processor by an ulp
+        mean_rate = _oracle.fixed_order_sum(
+            expit(middle[:, None] - slope * nodes[None, :]) * weights
+        )
+        too_high = mean_rate > monthly
         high, low = np.where(too_high, middle, high), np.where(too_high, low, middle)
     return (low + high) / 2
 

@@ -2,7 +2,7 @@
 
 ``explain_model`` runs the SHAP values of the whole population by the configured
 method, the checks, the summaries, the interaction sample and the reason codes;
-``explain_metrics`` turns the result into the ``metrics/<model>_explain.json`` mapping
+``explain_metrics`` turns the result into the ``metrics/diagnostics/<model>/explain.json`` mapping
 (deterministic: the same inputs give the same file), ``explain_timings`` gives the seconds
 each step took, which go to the MLflow run only. The notebook does the I/O and the tracking
 around it.
@@ -213,7 +213,7 @@ def _margin_vs_scores(population: pd.DataFrame, margin: np.ndarray) -> dict:
 
 
 def explain_metrics(result: ExplainResult) -> dict:
-    """The ``metrics/<model>_explain.json`` mapping (all SHAP figures in log-odds; no timings)."""
+    """The ``metrics/diagnostics/<model>/explain.json`` mapping (SHAP figures in log-odds; no timings)."""
     monotone = result.monotone
     return {
         "method": result.method,
@@ -249,7 +249,7 @@ def explain_metrics(result: ExplainResult) -> dict:
 def explain_timings(result: ExplainResult) -> dict[str, float]:
     """Seconds per step of ``explain_model``, rounded to milliseconds.
 
-    Kept out of ``explain_metrics``: wall times differ on every run, and the metrics file is
+    Kept out of ``explain_metrics``: wall times differ on every run, and the summary file is
     a DVC output that must not change when nothing it depends on did. Log them to MLflow.
     """
     return {key: round(float(value), 3) for key, value in result.timings.items()}

@@ -2,8 +2,8 @@
 
 ``model.ubj`` (the booster), ``features.json`` (ordered inputs, categorical levels,
 monotone constraints), ``calibrator.json``, ``challenger.json``, and ``master_scale.json``
-(a graded model) or ``deciles.json``. ``run.json`` (the MLflow run) is written by the
-tracking step. JSON floats are written at full precision, so a reload scores identically.
+(a graded model) or ``deciles.json``. The MLflow run is recorded outside the folder
+(``research.paths.run_file``: ``runs/<name>.json``), so the folder's bytes are the model's alone. JSON floats are written at full precision, so a reload scores identically.
 """
 
 from __future__ import annotations

@@ -176,6 +176,10 @@ class ModelSpec:
     xgb: XGBParams
     calibration: CalibrationParams
     grades: GradeParams
+    # Optional (the only keys with defaults): who answers for the model and its model-risk
+    # tier, shown on the model card and the registry description; empty shows "not set".
+    owner: str = ""
+    risk_tier: str = ""
 
     def __post_init__(self) -> None:
         _check(self.horizon_months >= 1, "horizon_months", "must be at least 1")

@@ -32,12 +32,13 @@ SCALE_NOTE = (
     "SHAP values plus the base value add up to the log-odds of its predicted probability "
     "before calibration. +0.1 log-odds multiplies the odds by about 1.105."
 )
+MONOTONE_SHOWN = 10  # rows of the monotone check shown (failures first); the rest fold
 IDENTITY_FIELDS = [
     ("model", "Model"),
     ("model_version", "Registered model version"),
     ("run_id", "MLflow run id"),
     ("experiment_id", "MLflow experiment id"),
-    ("tracking_uri", "MLflow tracking URI"),
+    ("tracking_uri", "MLflow tracking URI (relative to the project folder)"),
     ("data_fingerprint", "Data hash (the training run's data outputs in dvc.lock)"),
     ("git_commit", "Git commit (this report)"),
     ("training_git_commit", "Git commit (training run)"),
@@ -185,7 +186,24 @@ def shap_report(
         f"{len(result.frame):,} rows ({rows}), {result.frame.shape[1]} features, "
         f"SHAP by {result.method}, scale: {result.scale}"
     )
-    return page(f"SHAP explanation report: {result.model} model", sections, subtitle=subtitle)
+    return page(
+        f"SHAP explanation report: {result.model} model",
+        sections,
+        subtitle=subtitle,
+        links=shap_links(result.model),
+        here="SHAP report",
+    )
+
+
+def shap_links(model: str) -> list[tuple[str, str | None]]:
+    """Back to the front page and across to the model's other pages (relative to reports/<model>/)."""
+    return [
+        ("Front page", "../index.html"),
+        ("Validation report", "validation.html"),
+        ("Model card", "model_card.html"),
+        ("Customer value report", "../value.html"),
+        ("Executed notebook", f"../notebooks/explain-{model}.html"),
+    ]
 
 
 def _identity_section(
@@ -249,8 +267,9 @@ def _checks_section(result: ExplainResult) -> Section:
         f"TreeSHAP, so its agreement with the native path is expected to be exact; {independent}"
     )
     if len(result.monotone):
-        monotone = result.monotone.assign(
-            result=[light("green" if p else "red") for p in result.monotone["passed"]]
+        failed_first = result.monotone.sort_values("passed", kind="stable")
+        monotone = failed_first.assign(
+            result=[light("green" if p else "red") for p in failed_first["passed"]]
         )
         body += "<h3>Monotone features: sign of the SHAP dependence</h3>"
         body += paragraph(
@@ -259,7 +278,11 @@ def _checks_section(result: ExplainResult) -> Section:
             "steps between adjacent deciles whose mean SHAP moves against it."
         )
         body += table(
-            monotone.drop(columns="passed"), float_format="{:.3f}", raw_html_columns=["result"]
+            monotone.drop(columns="passed"),
+            float_format="{:.3f}",
+            raw_html_columns=["result"],
+            top=MONOTONE_SHOWN,
+            rest=f"all {len(monotone)} monotone features (failures first)",
         )
     return Section("Checks", body, anchor="checks")
 

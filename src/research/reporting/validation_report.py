@@ -2,26 +2,52 @@
 
 The plot functions return matplotlib figures, so the validate notebook shows the same
 pictures the report embeds. Every judged figure appears with its threshold and light.
+
+The page opens with a conclusion: the verdict (red if any check is red, amber if any is
+amber, else green) and its three most important reasons, the date and commit it was built
+from, the target definition, the out-of-time start and the latest sign-off against the
+current version and validation pack. Headline figures are taken from
+``summary_metrics(result)``, the dict the validate stage writes to
+``metrics/<model>_validation.json``, and every table rounds its floats to the 6 decimals
+that file keeps, so the front page (which reads the file) and this page show the same
+digits. A bar of links leads back to the front page and across to the model's SHAP
+report, model card, the value report and the executed notebook (relative links).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from research.reporting.html import Section, escape, figure, light, note, page, paragraph, table
+from research.reporting.html import (
+    Section,
+    SignOffView,
+    escape,
+    figure,
+    folded,
+    light,
+    note,
+    page,
+    paragraph,
+    table,
+)
 from research.validation import (
     LIGHT_ORDER,
     Thresholds,
     ValidationResult,
     band_threshold,
     p_value_threshold,
+    summary_metrics,
     worst_light,
 )
+
+REASONS_SHOWN = 3
+CSI_SHOWN = 15  # the worst features shown; the whole table folds below them
+ATTENTION_SHOWN = 12
 
 SET_COLOURS = {"train": "#4a5568", "valid": "#3182ce", "oot": "#c05621"}
 AREAS = (
@@ -241,9 +267,9 @@ def _summary_section(
             "light": worst.to_numpy(),
         }
     )
-    # named, not linked: the page stays loadable on its own (reports/index.html links them all)
     related_html = " · ".join(
-        f"{escape(text)}: <code>{escape(path)}</code>" for text, path in related.items()
+        f'<a href="{escape(path)}">{escape(text)}</a> (<code>{escape(path)}</code>)'
+        for text, path in related.items()
     )
     body = [
         f"<p>Checks: {badges}</p>",
@@ -265,6 +291,8 @@ def _summary_section(
                 _with_light(shown, {"light": "light"}),
                 raw_html_columns=["light"],
                 float_format="{:.4g}",
+                top=ATTENTION_SHOWN,
+                rest=f"all {len(shown)} red and amber checks",
             )
         )
     if result.undated:
@@ -378,7 +406,12 @@ def _stability_section(result: ValidationResult, t: Thresholds) -> Section:
         table(psi, raw_html_columns=["light"]),
         figure(plot_stability(result), alt="Score distribution and feature CSI"),
         f"<h3>CSI per feature (development → {_holdout_words(result)}), worst first</h3>",
-        table(csi, raw_html_columns=["light"]),
+        table(
+            csi,
+            raw_html_columns=["light"],
+            top=CSI_SHOWN,
+            rest=f"the CSI of all {len(csi)} features",
+        ),
     ]
     return Section("Stability", "".join(body))
 
@@ -475,15 +508,139 @@ def _checks_section(result: ValidationResult) -> Section:
     checks = result.checks.copy()
     checks["area"] = pd.Categorical(checks["area"], categories=AREAS, ordered=True)
     checks = checks.sort_values("area", kind="stable").astype({"area": str})
-    return Section(
-        "All checks",
-        paragraph("Every judged figure with the threshold beside it and the reason for its light.")
-        + table(
-            _with_light(checks, {"light": "light"}),
-            raw_html_columns=["light"],
-            float_format="{:.4g}",
-        ),
+    counts = (
+        checks.groupby(["area", "light"], sort=False)
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=list(LIGHT_ORDER), fill_value=0)
+        .reset_index()
     )
+    counts.insert(1, "checks", counts[list(LIGHT_ORDER)].sum(axis=1))
+    is_csi = (checks["area"] == "stability") & (checks["check"] == "CSI")
+    rest = checks[~is_csi]
+    body = (
+        paragraph(
+            f"Every judged figure with the threshold beside it and the reason for its light: "
+            f"{len(checks)} checks, of which {int(is_csi.sum())} are per-feature CSI checks "
+            "(listed in Stability)."
+        )
+        + table(counts)
+        + folded(
+            table(
+                _with_light(rest, {"light": "light"}),
+                raw_html_columns=["light"],
+                float_format="{:.4g}",
+            ),
+            f"Show the {len(rest)} checks other than per-feature CSI",
+        )
+        + folded(
+            table(
+                _with_light(checks[is_csi], {"light": "light"}),
+                raw_html_columns=["light"],
+                float_format="{:.4g}",
+            ),
+            f"Show the {int(is_csi.sum())} per-feature CSI checks",
+        )
+    )
+    return Section("All checks", body)
+
+
+def _reason_items(result: ValidationResult, shown: int = REASONS_SHOWN) -> str:
+    attention = result.checks[result.checks["light"].isin(["red", "amber"])]
+    if attention.empty:
+        return "<p>No red or amber check: every judged check is green.</p>"
+    order = {"red": 0, "amber": 1}
+    attention = attention.sort_values("light", key=lambda s: s.map(order), kind="stable")
+    items = []
+    for row in attention.head(shown).to_dict("records"):
+        value = row["value"]
+        figure_text = (
+            f"{round(float(value), 6):.4g}" if isinstance(value, (int, float)) else str(value)
+        )
+        subject = (
+            f" of <code>{escape(row['subject'])}</code>"
+            if isinstance(row.get("subject"), str) and row["subject"]
+            else ""
+        )
+        items.append(
+            f"<li>{light(row['light'])} <strong>{escape(row['area'])}: {escape(row['check'])}"
+            f"</strong>{subject} = {escape(figure_text)} (threshold {escape(row['threshold'])})</li>"
+        )
+    more = len(attention) - shown
+    tail = (
+        f'<p class="meta">{more} more red or amber checks under "What needs attention".</p>'
+        if more > 0
+        else ""
+    )
+    return f"<ol>{''.join(items)}</ol>{tail}"
+
+
+def _signoff_text(signoff: SignOffView | None) -> str:
+    if signoff is None:
+        return "not shown (the validate stage passed no sign-off status)"
+    css = "ok" if signoff.approved else "warn"
+    return f'<span class="{css}">{escape(signoff.line())}</span>'
+
+
+def conclusion_box(
+    result: ValidationResult,
+    *,
+    model: str,
+    built: str = "",
+    git_commit: str = "",
+    target: str = "",
+    oot_first_snapshot: str = "",
+    run_id: str = "",
+    model_version: str = "",
+    signoff: SignOffView | None = None,
+) -> str:
+    """The page's conclusion: verdict and reasons, date, commit, target, out-of-time start, sign-off."""
+    counts = result.lights
+    verdict = worst_light([c for c in LIGHT_ORDER for _ in range(int(counts.get(c, 0)))])
+    badges = " ".join(f"{light(c)} {counts[c]}" for c in LIGHT_ORDER)
+    oot = summary_metrics(result)["discrimination"].get("oot", {})
+    auc = oot.get("auc")
+    holdout = _holdout_words(result)
+    rows = [
+        ("Verdict", f"{light(verdict)} {badges}"),
+        (
+            f"{holdout.capitalize()} AUC",
+            "n/a" if auc is None else f"{auc:.4f} (metrics/{escape(model)}_validation.json)",
+        ),
+        ("Sign-off", _signoff_text(signoff)),
+        ("Target", escape(target or "not stated")),
+        (
+            "Out-of-time from",
+            escape(
+                "none: the test split stands in (no dates)"
+                if result.undated
+                else (oot_first_snapshot or "not stated")
+            ),
+        ),
+        (
+            "Model",
+            escape(f"{model}, version {model_version or 'none'}, MLflow run {run_id or 'none'}"),
+        ),
+        ("Built", escape(built or "not stated")),
+        ("Commit", f"<code>{escape(git_commit or 'not stated')}</code>"),
+    ]
+    facts = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
+    title = f"Conclusion: {verdict}"
+    return (
+        f'<div class="verdict {verdict}" id="conclusion"><h2>{escape(title)}</h2>'
+        f"<p><strong>Why:</strong></p>{_reason_items(result)}<table>{facts}</table></div>"
+    )
+
+
+def report_links(model: str) -> list[tuple[str, str | None]]:
+    """Back to the front page and across to the model's other pages (relative to reports/<model>/)."""
+    return [
+        ("Front page", "../index.html"),
+        ("SHAP report", "shap.html"),
+        ("Model card", "model_card.html"),
+        ("Customer value report", "../value.html"),
+        ("Executed notebook", f"../notebooks/validate-{model}.html"),
+    ]
 
 
 def validation_report(
@@ -498,6 +655,10 @@ def validation_report(
     related: Mapping[str, str] | None = None,
     original_names: Mapping[str, object] | None = None,
     preparation: pd.DataFrame | None = None,
+    built: str = "",
+    git_commit: str = "",
+    signoff: SignOffView | None = None,
+    links: Sequence[tuple[str, str | None]] | None = None,
 ) -> str:
     """The validation report of one model as a self-contained HTML page.
 
@@ -509,15 +670,21 @@ def validation_report(
         model_version: The registered model version, if any.
         oot_first_snapshot: First out-of-time snapshot (shown in the header).
         target: The label and its definition in words (shown in the header).
-        related: Name and path (relative to this report) of sibling reports, shown as text
-            (the SHAP report, the executed notebook); the front page holds the links.
+        related: Name and path (relative to this report) of sibling reports, linked in
+            the summary (the SHAP report, the executed notebook).
         original_names: Renamed features (a flat table's, for XGBoost) to their names in
             the table, shown instead.
         preparation: What preparing a flat table did to its columns
             (``research.models.flat.preparation_table``), shown in a section of its own.
+        built: When the report was built (shown in the conclusion).
+        git_commit: The commit it was built from (``research.tracking.git_commit``).
+        signoff: The latest sign-off against the current version and pack
+            (``research.signoff.status``), shown in the conclusion.
+        links: The bar of links back and across (default ``report_links(model)``).
 
     Returns:
-        The HTML document: images embedded, no scripts, no links out of the page.
+        The HTML document: images embedded, no scripts, nothing loaded from outside the
+        file; relative links to the sibling reports.
     """
     t = thresholds
     result = _with_original_names(result, original_names or {})
@@ -549,4 +716,22 @@ def validation_report(
         _segment_section(result, t),
         _checks_section(result),
     ]
-    return page(f"Validation report: {model}", sections, subtitle=subtitle)
+    lead = conclusion_box(
+        result,
+        model=model,
+        built=built,
+        git_commit=git_commit,
+        target=target,
+        oot_first_snapshot=oot_first_snapshot,
+        run_id=run_id,
+        model_version=model_version,
+        signoff=signoff,
+    )
+    return page(
+        f"Validation report: {model}",
+        sections,
+        subtitle=subtitle,
+        links=report_links(model) if links is None else links,
+        here="Validation report",
+        lead=lead,
+    )

@@ -1,10 +1,15 @@
 """The customer-value page (``reports/value.html``): segments, CLV, indices, matrix, watch list, slices.
 
 Self-contained: tables are inline HTML and plots are embedded PNGs (``reporting.html``).
+Amounts carry their unit: the source's currency (``data/raw/_source.json``), or "units"
+for the synthetic portfolio, which has none; axes count in k, m and bn, never with a
+``1e9`` offset. A bar of links leads back to the front page and to each model's reports.
+The page is a DVC output: nothing on it names a run, a date or a commit.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +18,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
-from research.reporting.html import Section, figure, note, page, paragraph, table
+from research.reporting.html import (
+    Section,
+    amount_axis,
+    figure,
+    note,
+    page,
+    paragraph,
+    short_amount,
+    table,
+)
 from research.value.clv import CLV_PARTS
 from research.value.indices import INDEX_DEFINITIONS
 from research.value.params import ValueParams
@@ -22,6 +36,22 @@ from research.value.rfm import RFM_SEGMENTS
 
 MONEY = "{:,.0f}"
 SHARE = "{:.1%}"
+NO_CURRENCY = "units"  # the synthetic portfolio's amounts have no currency
+# Columns holding amounts: their header gets the unit.
+MONEY_COLUMNS = (
+    "income_12m",
+    "exposure",
+    "clv",
+    "clv_min",
+    "clv_max",
+    "clv_per_customer",
+    "expected_loss_1y",
+    "gross_margin",
+    "churn_attrition",
+    "default_attrition",
+    "expected_credit_loss",
+)
+MATRIX_FONT_PT = 9  # 12 px at 96 dpi: the value-risk matrix's cell labels
 # The settings the CLV section states (params.yaml value.<name>).
 ASSUMPTIONS = (
     "horizon_years",
@@ -46,19 +76,26 @@ def _money(value: float) -> str:
     return "n/a" if value is None or pd.isna(value) else MONEY.format(value)
 
 
+def with_units(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """``frame`` with each amount column's header carrying the unit (``exposure (EUR)``)."""
+    return frame.rename(columns={c: f"{c} ({unit})" for c in frame.columns if c in MONEY_COLUMNS})
+
+
 def _share(value: float | None) -> str:
     return "n/a" if value is None or pd.isna(value) else SHARE.format(value)
 
 
-def headline_section(metrics: Mapping[str, Any], high_value_tiers: Sequence[str]) -> Section:
+def headline_section(
+    metrics: Mapping[str, Any], high_value_tiers: Sequence[str], unit: str = NO_CURRENCY
+) -> Section:
     """The headline figures of ``metrics/value.json``."""
     bt = metrics.get("watch_backtest_oot", {})
     ratio = bt.get("ratio")
     rows = [
         ("snapshot", metrics["snapshot_date"]),
         ("customers scored by both models", f"{metrics['customers']:,}"),
-        ("total exposure at default", _money(metrics["total_exposure"])),
-        ("total modeled CLV", _money(metrics["total_clv"])),
+        ("total exposure at default", f"{_money(metrics['total_exposure'])} {unit}"),
+        ("total modeled CLV", f"{_money(metrics['total_clv'])} {unit}"),
         (
             f"share of CLV in the {' and '.join(high_value_tiers)} tiers",
             _share(metrics["high_value_share"]),
@@ -69,7 +106,7 @@ def headline_section(metrics: Mapping[str, Any], high_value_tiers: Sequence[str]
         ),
         (
             "customers with negative CLV (their total)",
-            f"{metrics['negative_clv']['customers']:,} ({_money(metrics['negative_clv']['total'])})",
+            f"{metrics['negative_clv']['customers']:,} ({_money(metrics['negative_clv']['total'])} {unit})",
         ),
         (
             "watch list now (customers)",
@@ -91,11 +128,11 @@ def headline_section(metrics: Mapping[str, Any], high_value_tiers: Sequence[str]
             else "n/a",
         ),
     ]
-    body = table(pd.DataFrame(rows, columns=["figure", "value"]))
+    body = note(f"Amounts in {unit}.") + table(pd.DataFrame(rows, columns=["figure", "value"]))
     return Section("Headline", body)
 
 
-def rfm_section(customer_value: pd.DataFrame, quantiles: int) -> Section:
+def rfm_section(customer_value: pd.DataFrame, quantiles: int, unit: str = NO_CURRENCY) -> Section:
     """Customers, business and value per RFM segment."""
     summary = customer_value.groupby("rfm_segment", sort=False).agg(
         customers=("customer_id", "size"),
@@ -129,7 +166,8 @@ def rfm_section(customer_value: pd.DataFrame, quantiles: int) -> Section:
     ax[0].barh(summary["rfm_segment"], summary["customers"], color="#4a6fa5")
     ax[0].set_title("customers")
     ax[1].barh(summary["rfm_segment"], summary["clv"], color="#2f855a")
-    ax[1].set_title("modeled CLV")
+    ax[1].set_title(f"modeled CLV ({unit})")
+    amount_axis(ax[1].xaxis)
     for a in ax:
         a.invert_yaxis()
     fig.tight_layout()
@@ -141,13 +179,13 @@ def rfm_section(customer_value: pd.DataFrame, quantiles: int) -> Section:
             "lost (no movement and no income, or 1-1-1), champions (all three high), at risk (quiet lately although "
             "frequent or profitable), dormant (quiet), growing (recently active), steady (the rest)."
         )
-        + table(shown)
+        + table(with_units(shown, unit))
         + figure(fig, alt="customers and CLV per RFM segment")
     )
     return Section("RFM segments", body)
 
 
-def _waterfall(split: pd.Series) -> Any:
+def _waterfall(split: pd.Series, unit: str = NO_CURRENCY) -> Any:
     steps = [
         ("gross margin", split["gross_margin"]),
         ("churn attrition", -split["churn_attrition"]),
@@ -167,14 +205,16 @@ def _waterfall(split: pd.Series) -> Any:
         ax.text(
             i,
             max(level, level - change),
-            MONEY.format(change),
+            short_amount(change),
             ha="center",
             va="bottom",
-            fontsize=8,
+            fontsize=9,
         )
     ax.bar(len(steps), level, color="#2b6cb0")
-    ax.text(len(steps), max(level, 0), MONEY.format(level), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(range(len(steps) + 1), [s[0] for s in steps] + ["CLV"], fontsize=8)
+    ax.text(len(steps), max(level, 0), short_amount(level), ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(range(len(steps) + 1), [s[0] for s in steps] + ["CLV"], fontsize=9)
+    amount_axis(ax.yaxis)
+    ax.set_ylabel(f"present value ({unit})")
     ax.axhline(0, color="black", linewidth=0.6)
     ax.margins(y=0.12)
     ax.set_title("From margin to risk-adjusted lifetime value (portfolio, present value)")
@@ -187,6 +227,7 @@ def clv_section(
     tiers: pd.DataFrame,
     assumptions: Mapping[str, Any],
     high_value_tiers: Sequence[str],
+    unit: str = NO_CURRENCY,
 ) -> Section:
     """CLV definition, its split for the portfolio and per tier, and the concentration of value."""
     parts = [*CLV_PARTS, "clv"]
@@ -230,18 +271,18 @@ def clv_section(
     )
     body = (
         paragraph(definition)
-        + figure(_waterfall(split), alt="CLV waterfall")
+        + figure(_waterfall(split, unit), alt="CLV waterfall")
         + "<h3>Split per value tier</h3>"
-        + table(formatted(by_tier, money))
+        + table(with_units(formatted(by_tier, money), unit))
         + "<h3>Value tiers</h3>"
         + paragraph(
             f"Tiers cut the CLV distribution at the quantiles {', '.join(map(str, assumptions['value_tiers']))}; "
             f"the {' and '.join(high_value_tiers)} tiers hold {_share(assumptions['high_value_share'])} of the modeled value."
         )
-        + table(tiers_shown)
+        + table(with_units(tiers_shown, unit))
         + figure(fig, alt="value concentration by tier")
         + "<h3>Split per client segment</h3>"
-        + table(formatted(by_segment, money))
+        + table(with_units(formatted(by_segment, money), unit))
     )
     return Section("Customer lifetime value", body)
 
@@ -285,7 +326,10 @@ def indices_section(customer_value: pd.DataFrame) -> Section:
 
 
 def matrix_section(
-    matrix: pd.DataFrame, tier_names: Sequence[str], grades: Sequence[str]
+    matrix: pd.DataFrame,
+    tier_names: Sequence[str],
+    grades: Sequence[str],
+    unit: str = NO_CURRENCY,
 ) -> Section:
     """The value-risk matrix: customers, exposure and the treatment of each (tier, grade) cell."""
     rows = list(tier_names)[::-1]
@@ -298,7 +342,8 @@ def matrix_section(
     treatments = matrix.pivot(index="value_tier", columns="grade", values="treatment").reindex(
         index=rows, columns=grades
     )
-    fig, ax = plt.subplots(figsize=(1.2 * len(grades) + 2, 0.7 * len(rows) + 1.5))
+    # wide enough cells for 9-point labels (12 px), the figure within the page's 1,132 px column
+    fig, ax = plt.subplots(figsize=(min(1.45 * len(grades) + 1.4, 11.6), 1.05 * len(rows) + 1.5))
     shade = np.log1p(counts.to_numpy(dtype=float))
     ax.imshow(shade, cmap="Blues", aspect="auto")
     for i in range(len(rows)):
@@ -307,14 +352,18 @@ def matrix_section(
             ax.text(
                 j,
                 i,
-                f"{int(counts.iat[i, j])}\n{treatments.iat[i, j].replace('_', ' ')}",
+                f"{int(counts.iat[i, j])}\n"
+                + textwrap.fill(
+                    treatments.iat[i, j].replace("_", " "), width=12, break_long_words=False
+                ),
                 ha="center",
                 va="center",
-                fontsize=6,
+                fontsize=MATRIX_FONT_PT,
+                linespacing=1.1,
                 color=colour,
             )
-    ax.set_xticks(range(len(grades)), grades)
-    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xticks(range(len(grades)), grades, fontsize=10)
+    ax.set_yticks(range(len(rows)), rows, fontsize=10)
     ax.set_xlabel("rating grade (best to worst)")
     ax.set_ylabel("value tier")
     ax.set_title("Customers and treatment per cell")
@@ -328,12 +377,12 @@ def matrix_section(
         + figure(fig, alt="value-risk matrix")
         + "<h3>Customers</h3>"
         + table(counts.reset_index())
-        + "<h3>Exposure at default</h3>"
-        + table(formatted(exposure.reset_index(), dict.fromkeys(grades, MONEY)))
+        + f"<h3>Exposure at default ({unit}, millions)</h3>"
+        + table(formatted((exposure / 1e6).reset_index(), dict.fromkeys(grades, "{:,.1f}")))
         + "<h3>Treatments</h3>"
         + table(treatments.reset_index())
         + "<h3>All cells</h3>"
-        + table(cells[cells["customers"] > 0])
+        + table(with_units(cells[cells["customers"] > 0], unit), top=12, rest="every cell")
     )
     return Section("Value-risk matrix", body)
 
@@ -376,7 +425,11 @@ def watch_section(
         f"The list to act on: {len(now):,} customers at {pd.Timestamp(latest).date()} "
         f"(the {min(top, len(now))} with the highest PD shown; the whole list is data/value/watch_list.parquet)."
     )
-    body += table(formatted(shown, {"score": "{:.2%}", "previous_score": "{:.2%}"}))
+    body += table(
+        formatted(shown, {"score": "{:.2%}", "previous_score": "{:.2%}"}),
+        top=10,
+        rest=f"the {len(shown)} customers listed",
+    )
     body += figure(fig, alt="watch list over time")
     body += "<h3>Backtest on the out-of-time snapshots</h3>"
     if by_snapshot.empty:
@@ -427,7 +480,19 @@ def watch_section(
     return Section("Early-warning watch list", body)
 
 
-def slices_section(slices: pd.DataFrame) -> Section:
+def _by_slice(frame: pd.DataFrame) -> pd.DataFrame:
+    """One column per slice and one row per figure (the table has more figures than slices)."""
+    shown = frame.astype({c: str for c in frame.columns})
+    names = [
+        f"{s} ({g})" if g != s else s for s, g in zip(shown["slice"], shown["group"], strict=True)
+    ]
+    out = shown.drop(columns=["slice", "group"]).T
+    out.columns = names
+    out.index.name = "figure"
+    return out
+
+
+def slices_section(slices: pd.DataFrame, unit: str = NO_CURRENCY) -> Section:
     """Green-finance and inclusive-finance lending beside the rest."""
     shown = formatted(
         slices,
@@ -463,31 +528,54 @@ def slices_section(slices: pd.DataFrame) -> Section:
             "Green-finance clients (customers.green_flag) and inclusive-finance clients (customers.inclusive_flag: "
             "the micro and small-firm programme) against the rest of the portfolio."
         )
-        + table(shown)
+        + table(_by_slice(with_units(shown, unit)), index=True)
         + figure(fig, alt="green and inclusive shares")
     )
     return Section("Green and inclusive finance", body)
 
 
-def value_report(result: ValueResult, params: ValueParams, *, watch_rows_shown: int = 50) -> str:
+def value_links(models: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Back to the front page and across to each model's reports (relative to reports/)."""
+    links: list[tuple[str, str | None]] = [("Front page", "index.html")]
+    for model in models:
+        links += [
+            (f"{model}: validation", f"{model}/validation.html"),
+            (f"{model}: SHAP", f"{model}/shap.html"),
+            (f"{model}: model card", f"{model}/model_card.html"),
+        ]
+    return links + [("Executed notebook", "notebooks/value.html")]
+
+
+def value_report(
+    result: ValueResult,
+    params: ValueParams,
+    *,
+    watch_rows_shown: int = 50,
+    currency: str | None = None,
+    models: Sequence[str] = (),
+) -> str:
     """The whole page as one self-contained HTML document, from ``evaluate_value``'s result.
 
     ``params`` are the settings the result was computed with; ``watch_rows_shown``
-    customers of the latest watch list are listed.
+    customers of the latest watch list are listed. ``currency`` is the unit of every
+    amount (the source's, ``data/raw/_source.json``; None: "units"); ``models`` are the
+    models whose scores the page values (linked at the top with the front page).
     """
+    unit = currency or NO_CURRENCY
     metrics = result.metrics
     assumptions = {k: getattr(params, k) for k in ASSUMPTIONS}
     sections = [
-        headline_section(metrics, params.high_value_tiers),
-        rfm_section(result.customers, params.rfm_quantiles),
+        headline_section(metrics, params.high_value_tiers, unit),
+        rfm_section(result.customers, params.rfm_quantiles, unit),
         clv_section(
             result.customers,
             result.tiers,
             {**assumptions, "high_value_share": metrics["high_value_share"]},
             params.high_value_tiers,
+            unit,
         ),
         indices_section(result.customers),
-        matrix_section(result.matrix, params.tier_names, result.grades),
+        matrix_section(result.matrix, params.tier_names, result.grades, unit),
         watch_section(
             result.flags,
             result.backtest,
@@ -496,10 +584,16 @@ def value_report(result: ValueResult, params: ValueParams, *, watch_rows_shown: 
             result.trigger_definitions,
             top=watch_rows_shown,
         ),
-        slices_section(result.slices),
+        slices_section(result.slices, unit),
     ]
     subtitle = (
         f"Snapshot {metrics['snapshot_date']}: {metrics['customers']:,} customers scored by the credit "
-        "and churn models. Everything is computed from records before the snapshot."
+        f"and churn models. Everything is computed from records before the snapshot. Amounts in {unit}."
     )
-    return page("Customer value, segments and the watch list", sections, subtitle=subtitle)
+    return page(
+        "Customer value, segments and the watch list",
+        sections,
+        subtitle=subtitle,
+        links=value_links(models),
+        here="Customer value report",
+    )

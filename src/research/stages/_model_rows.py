@@ -129,16 +129,17 @@ def model_rows(ctx: StageContext, model: str, features: Sequence[str]) -> pd.Dat
 def table_preparation(ctx: StageContext, model: str) -> dict | None:
     """What preparing ``model``'s flat table did, as the train stage recorded it (``None``: the panel).
 
-    ``metrics/<model>.json`` → ``table_preparation`` (``TablePreparation.as_dict``): its
-    ``renamed`` maps each renamed feature to its name in the table.
+    ``metrics/diagnostics/<model>/train.json`` → ``table_preparation``
+    (``TablePreparation.as_dict``): its ``renamed`` maps each renamed feature to its name in
+    the table.
     """
     import json
 
-    from research.paths import metrics_path
+    from research.paths import diagnostics_path
 
     if ctx.settings.model(model).uses_panel:
         return None
-    path = metrics_path(ctx.root, model)
+    path = diagnostics_path(ctx.root, model, "train.json")
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8")).get("table_preparation")

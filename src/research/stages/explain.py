@@ -20,9 +20,10 @@ from research.explain.reasons import REASON_COLUMNS
 from research.features.catalog import catalog_for
 from research.models.io import load_scoring_model
 from research.models.params import disabled_note
+from research.models.reasons import OUTCOME_BY_TASK
 from research.models.train import model_matrix
 from research.paths import (
-    metrics_path,
+    diagnostics_path,
     model_dir,
     reason_codes_path,
     run_file,
@@ -38,9 +39,11 @@ from research.stages._model_rows import model_rows, preparation_notes, table_pre
 
 # How the reports speak of each task's score.
 WORDING = {
-    "pd": ScoreWording(outcome="risk", score_label="PD"),
-    "attrition": ScoreWording(outcome="churn risk", score_label="churn probability"),
-    "propensity": ScoreWording(outcome="likelihood", score_label="probability"),
+    "pd": ScoreWording(outcome=OUTCOME_BY_TASK["pd"], score_label="PD"),
+    "attrition": ScoreWording(
+        outcome=OUTCOME_BY_TASK["attrition"], score_label="churn probability"
+    ),
+    "propensity": ScoreWording(outcome=OUTCOME_BY_TASK["propensity"], score_label="probability"),
 }
 
 
@@ -88,12 +91,19 @@ def _write_disabled(ctx: StageContext, model: str) -> DisabledExplainResult:
             reason_codes_path(root, model),
             pd.DataFrame({c: pd.Series(dtype=object) for c in REASON_COLUMNS}),
         )
-        _io.write_json(metrics_path(root, f"{model}_explain"), {"enabled": False})
+        _io.write_json(
+            diagnostics_path(root, model, "explain.json"),
+            {"model": model, "enabled": False, "note": note},
+        )
     return DisabledExplainResult(model=model, note=note)
 
 
 def run(ctx: StageContext, model: str) -> ExplainStageResult | DisabledExplainResult:
-    """Explain ``model`` on its population; write the report, reason codes and metrics; log them to its run.
+    """Explain ``model`` on its population; write the report, reason codes and summary; log them to its run.
+
+    The summary (``metrics/diagnostics/<model>/explain.json``: SHAP checks, per-feature
+    monotonicity) is a diagnostic, no DVC metric: the headline figures are the train and
+    validate stages'.
 
     A model disabled in params.yaml writes a one-paragraph report and empty files instead.
     """
@@ -157,7 +167,7 @@ def _write_and_log(
     report_path, codes_path, summary_path = (
         shap_report_path(root, model),
         reason_codes_path(root, model),
-        metrics_path(root, f"{model}_explain"),
+        diagnostics_path(root, model, "explain.json"),
     )
     preparation = table_preparation(ctx, model) or {}
     _io.write_text(

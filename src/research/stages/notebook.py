@@ -5,7 +5,14 @@ parameters cell holds only the model name, which papermill injects; the stage re
 everything else from ``params.yaml`` itself. ``RESEARCH_PIPELINE=1`` tells the stage to
 write its outputs and register. The executed copy lands in
 ``reports/notebooks/<stage>[-<model>].ipynb`` with an HTML rendering beside it, and is
-kept even when a cell fails: it is the failure log.
+kept even when a cell fails: it is the failure log. It records times and run ids, so it is
+written beside the stage's DVC outputs, never declared as one (dvc.lock holds only what the
+code, params and seed decide; ``tests/test_deterministic_outputs.py``).
+
+After a successful run the front page ``reports/index.html``, if built, is rewritten: it
+names each model's last training run (``runs/<model>.json``), which is no DVC dependency of
+the report stage, so a new run of an unchanged model would otherwise leave it naming the
+previous run.
 
 Faults leave nothing running and nothing looking current that is not:
 
@@ -69,9 +76,11 @@ def run_notebook(
     if _stale.begin(root, stage, model, models):
         refresh_front_page(ctx)
     kernels = _Kernels()
-    saved = {name: os.environ.get(name) for name in ("RESEARCH_ROOT", PIPELINE_ENV)}
+    numerics = reproducible_numerics()
+    saved = {name: os.environ.get(name) for name in ("RESEARCH_ROOT", PIPELINE_ENV, *numerics)}
     os.environ["RESEARCH_ROOT"] = str(root)
     os.environ[PIPELINE_ENV] = "1"
+    os.environ.update(numerics)  # the kernel (and a LocalCluster's workers) inherit them
 
     finished: list[bool] = []
 
@@ -113,9 +122,64 @@ def run_notebook(
         raise
     else:
         _stale.succeed(root, stage, model)
+        if stage != "report":  # the report stage has just written the page
+            _refresh_quietly(ctx, refresh_front_page)
     finally:
         finish()
     return out
+
+
+def reproducible_numerics() -> dict[str, str]:
+    """The environment a stage's kernel computes in, so that its outputs have the same bytes on any machine.
+
+    Each setting closes a difference measured on the pipeline's outputs (issue 16):
+
+    - ``OPENBLAS_NUM_THREADS=1``: OpenBLAS splits a product's sums over its threads (by default
+      as many as the machine has cores), and the challenger's logistic fit came out some ulps
+      apart with 1 and 2 threads. XGBoost is unaffected: it takes ``compute.nthread`` and gives
+      the same booster with 1, 2 or 4 threads.
+    - ``OPENBLAS_CORETYPE=Haswell`` (an x86-64 processor with AVX2 and FMA): OpenBLAS picks its
+      kernel by processor (SkylakeX, Zen, Haswell, ...) and each kernel sums in its own order;
+      the Platt calibrator and the challenger differed between two kernels.
+    - ``NPY_DISABLE_CPU_FEATURES``: numpy's AVX-512 ``exp``, ``log``, ``power``, ... round
+      differently from the C library's, which numpy uses without AVX-512; the features panel
+      kept the difference. With numpy's AVX-512 targets off, a processor with AVX-512 computes
+      as one without.
+
+    Outside x86-64 only the thread count is set (outputs are not expected to match across
+    processor architectures).
+    """
+    settings = {"OPENBLAS_NUM_THREADS": "1"}
+    features, targets = _numpy_cpu()
+    if features.get("AVX2") and features.get("FMA3"):
+        settings["OPENBLAS_CORETYPE"] = "Haswell"
+    avx512 = [t for t in targets if "AVX512" in t or t == "X86_V4"]
+    if avx512:
+        settings["NPY_DISABLE_CPU_FEATURES"] = ",".join(avx512)
+    return settings
+
+
+def _numpy_cpu() -> tuple[dict[str, bool], list[str]]:
+    """numpy's view of the processor (feature -> present) and its build's dispatch targets."""
+    import importlib
+
+    try:
+        umath = importlib.import_module("numpy._core._multiarray_umath")
+    except ImportError:  # pragma: no cover - numpy < 2
+        return {}, []
+    return dict(getattr(umath, "__cpu_features__", {})), list(
+        getattr(umath, "__cpu_dispatch__", [])
+    )
+
+
+def _refresh_quietly(ctx, refresh: Callable) -> None:
+    """Rewrite the front page after a successful stage; a failure to do so only warns (the stage ran)."""
+    import warnings
+
+    try:
+        refresh(ctx)
+    except Exception as err:  # the page is a convenience; the stage's outputs are written
+        warnings.warn(f"could not rewrite the front page: {err}", stacklevel=2)
 
 
 def _record_failure(ctx, stage, model, models, err, signum, refresh: Callable) -> None:

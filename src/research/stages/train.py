@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from research import registry as model_registry
 from research import tracking
 from research.evaluation import oracle_column, oracle_comparison
 from research.features.catalog import catalog_for
@@ -22,8 +23,10 @@ from research.models import calibration, checks, flat, scoring, splits, train
 from research.models import metrics as measures
 from research.models.io import content_hash, save_scoring_model
 from research.models.params import ModelSpec, disabled_note
+from research.models.reasons import OUTCOME_BY_TASK
 from research.models.scoring import FitReport, ScoringModel
 from research.paths import (
+    diagnostics_path,
     metrics_path,
     model_dir,
     plots_dir,
@@ -85,6 +88,58 @@ PLOT_COLUMNS = {
     "precision_recall": ("recall", "precision"),
     "calibration": ("predicted", "observed"),
 }
+# The headline measures of each set in ``metrics/<model>.json`` (what ``dvc exp show`` compares).
+HEADLINE_MEASURES = ("auc", "gini", "ks", "brier", "logloss")
+
+
+def headline_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures of ``metrics/<model>.json``, from the train stage's full record (``results``).
+
+    Sections ``train``, ``valid``, the holdout (``oot``; ``test`` for an undated table) and
+    ``challenger`` (its holdout figures), each with ``auc, gini, ks, brier, logloss``, and
+    ``oracle`` (the synthetic ground truth's ``auc`` and its ``gap`` above the model) where
+    there is one: numbers only, 22 at most. Everything else the stage measured (sizes, the
+    uncalibrated AUC, the challenger's valid figures, fitting facts, the calibration verdict,
+    a flat table's preparation) is in ``metrics/diagnostics/<model>/train.json``, which holds
+    the whole record, and on the MLflow run.
+    """
+    holdout = str(results["holdout"])
+    headline: dict[str, Any] = {
+        name: {k: results[name].get(k) for k in HEADLINE_MEASURES}
+        for name in (splits.TRAIN, splits.VALID, holdout)
+    }
+    headline["challenger"] = {k: results["challenger"].get(k) for k in HEADLINE_MEASURES}
+    oracle = results.get("oracle")
+    if oracle:
+        headline["oracle"] = {"auc": oracle.get("oracle_auc"), "gap": oracle.get("gap")}
+    return headline
+
+
+def metrics_file_content(model: str, results: dict[str, Any]) -> dict[str, Any]:
+    """``metrics/<model>.json``: the headline (``headline_metrics``) under the model's name.
+
+    DVC names a metric by its path in the file, and prefixes the file's path only when two
+    files share a name (``metrics/credit.json:oot.auc``, 27 characters). Under the model's
+    name every model's figures have their own short names (``credit.oot.auc``), so the
+    columns of ``dvc exp show`` stay narrow enough for a screen (the validate stage's file
+    does the same).
+    """
+    return {model: headline_metrics(results)}
+
+
+def rounded(value: Any, digits: int = 6) -> Any:
+    """``value`` with every float rounded to ``digits`` decimals (the validation summary's rounding).
+
+    One figure, one value: the train record's out-of-time AUC is then the validation pack's
+    to the last digit, whichever page or file shows it.
+    """
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
 
 
 def _write_disabled(ctx: StageContext, model: str, spec: ModelSpec) -> DisabledResult:
@@ -107,6 +162,11 @@ def _write_disabled(ctx: StageContext, model: str, spec: ModelSpec) -> DisabledR
                 plots_dir(root, model) / f"{name}.csv", pd.DataFrame(columns=list(columns))
             )
         _io.write_json(metrics_path(root, model), {"enabled": False}, indent=1)
+        _io.write_json(
+            diagnostics_path(root, model, "train.json"),
+            {"model": model, "enabled": False, "note": note},
+            indent=1,
+        )
     return DisabledResult(model=model, spec=spec, note=note)
 
 
@@ -240,6 +300,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         grade_names=spec.grades.names if spec.graded else [],
         alpha=settings.validation.calibration_alpha,
     )
+    results = rounded(results)
     curves = {
         "roc": measures.roc_points(held["label"], held["score"]),
         "roc_challenger": measures.roc_points(held["label"], held["challenger_score"]),
@@ -258,6 +319,7 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
         layout,
         source_path,
         holdout,
+        date_column,
     )
     return TrainResult(
         model=model,
@@ -281,7 +343,18 @@ def run(ctx: StageContext, model: str) -> TrainResult | DisabledResult:
 
 
 def _write_and_log(
-    ctx, model, spec, scoring_model, scores, results, curves, table, layout, source_path, holdout
+    ctx,
+    model,
+    spec,
+    scoring_model,
+    scores,
+    results,
+    curves,
+    table,
+    layout,
+    source_path,
+    holdout,
+    date_column,
 ):
     """Write the model folder, scores, metrics and plot data; log and register the MLflow run."""
     if not ctx.write and not ctx.interactive:
@@ -298,12 +371,15 @@ def _write_and_log(
         ),
     }
     metrics_file = metrics_path(root, model)
+    record_file = diagnostics_path(root, model, "train.json")
     if ctx.write:
         save_scoring_model(scoring_model, folder)
         _io.write_parquet(scores_path(root, model), scores)
         for frame, path in plot_files.values():
             _io.write_csv(path, frame)
-        _io.write_json(metrics_file, results, indent=1)
+        # headline figures for DVC; the whole record (the same figures and the diagnostics) beside
+        _io.write_json(metrics_file, metrics_file_content(model, results), indent=1)
+        _io.write_json(record_file, results, indent=1)
     fingerprint = (
         tracking.data_fingerprint(root, "features")
         if spec.uses_panel
@@ -319,6 +395,12 @@ def _write_and_log(
         run_tags["interactive"] = "true"
     raw_spec = ctx.params["models"][model]
     with tracking.model_run(root, model, tags=run_tags) as run:
+        tracking.log_panel_input(
+            table,
+            name="panel" if spec.uses_panel else source_path.name,
+            digest=fingerprint,
+            source=_project_relative(root, source_path),
+        )
         registry = tracking.log_training_run(
             model=model,
             registry_name=spec.registry_name,
@@ -332,11 +414,11 @@ def _write_and_log(
             },
             metrics=results,
             model_folder=folder if ctx.write else _scratch_model(scoring_model),
-            booster=scoring_model.booster,
-            input_example=train.model_matrix(table.head(5), layout),
+            log_model=lambda: _log_package(ctx, spec, scoring_model, table, date_column),
             content_hash=content_hash(folder) if ctx.write else "",
             extra_artifacts=[
                 ("metrics", metrics_file),
+                ("diagnostics", record_file),
                 *(("plots", p) for _, p in plot_files.values()),
             ]
             if ctx.write
@@ -345,6 +427,12 @@ def _write_and_log(
         )
         if not ctx.write:
             return {"run_id": run.info.run_id, **registry}
+        if registry["model_version"]:  # every pipeline run: candidate names what training made
+            model_registry.mark_candidate(
+                registry["model_name"],
+                registry["model_version"],
+                _version_description(ctx, model, spec, results, table, date_column),
+            )
         return tracking.write_run_file(
             run_file(root, model),
             run=run,
@@ -352,6 +440,54 @@ def _write_and_log(
             model_version=registry["model_version"],
             model_uri=registry["model_uri"],
         ) | {"is_new": registry["is_new"]}
+
+
+def _project_relative(root: Path, path: Path) -> str:
+    """``path`` relative to the project; a table outside it by its file name (runs name no machine path)."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _log_package(ctx, spec: ModelSpec, scoring_model: ScoringModel, table, date_column) -> Any:
+    """Log the packaged scoring model (calibrated PD, grade or decile, reasons on request)."""
+    from research.models.package import log_scoring_package
+
+    features = scoring_model.layout.features
+    catalog = {
+        s.name: s
+        for s in catalog_for(
+            list(features), trend_recent_months=ctx.settings.features.trend_recent_months
+        )
+        if s.family != "other"
+    }
+    return log_scoring_package(
+        scoring_model,
+        table.head(5),
+        name=tracking.MODEL_ARTIFACT,
+        catalog=catalog,
+        outcome=OUTCOME_BY_TASK[spec.task],
+        id_column=spec.id_column,
+        date_column=date_column or None,
+        extra_metadata={"label": spec.label, "registry_name": spec.registry_name},
+    )
+
+
+def _version_description(ctx, model, spec, results, table, date_column) -> str:
+    """The registry description of the version: target, horizon, data window, holdout figures, commit."""
+    dates = pd.to_datetime(table[date_column]) if date_column else None
+    return model_registry.train_description(
+        model,
+        spec,
+        results,
+        first_snapshot=dates.min().date().isoformat() if dates is not None else None,
+        last_snapshot=dates.max().date().isoformat() if dates is not None else None,
+        oot_first_snapshot=oot_first_snapshot(ctx, model, spec, date_column)
+        if dates is not None
+        else None,
+        git_commit=tracking.git_commit(ctx.root),
+    )
 
 
 def _scratch_model(scoring_model: ScoringModel) -> Path:

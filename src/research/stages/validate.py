@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 
 import pandas as pd
 
-from research import tracking
+from research import registry as model_registry
+from research import signoff, tracking
 from research.labels import CHURN_EVENT, DEFAULT_EVENT, parse_label_name
 from research.models.flat import preparation_table
 from research.models.params import disabled_note
 from research.paths import (
+    diagnostics_path,
     metrics_path,
     model_dir,
     plots_dir,
@@ -22,10 +25,17 @@ from research.paths import (
 )
 from research.reporting import html
 from research.reporting import validation_report as report
+from research.reporting.model_card import collect_model_card, model_card_markdown
 from research.stages import _io
 from research.stages._context import StageContext
 from research.stages._model_rows import model_rows, oot_first_snapshot, table_preparation
-from research.validation import Thresholds, flat_metrics, summary_metrics, validate_model
+from research.validation import (
+    Thresholds,
+    flat_metrics,
+    headline_metrics,
+    summary_metrics,
+    validate_model,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +56,10 @@ class DisabledValidateResult:
     model: str
     note: str
 
+
+# The columns of ``plots/<model>/checks.csv`` (``research.validation.checks``): every judged
+# figure, its threshold, light and reason (the model card and the sign-off read it).
+CHECKS = ["area", "check", "subject", "value", "threshold", "light", "reason"]
 
 BACKTEST_COLUMNS = [
     "snapshot_date",
@@ -69,6 +83,11 @@ def _write_disabled(ctx: StageContext, model: str) -> DisabledValidateResult:
             html.page(title, [html.Section("Disabled", html.paragraph(note))]),
         )
         _io.write_json(metrics_path(root, f"{model}_validation"), {"enabled": False})
+        _io.write_json(
+            diagnostics_path(root, model, "validation.json"),
+            {"model": model, "enabled": False, "note": note},
+        )
+        _io.write_csv(plots_dir(root, model) / "checks.csv", pd.DataFrame(columns=CHECKS))
         _io.write_csv(
             plots_dir(root, model) / "backtest.csv", pd.DataFrame(columns=BACKTEST_COLUMNS)
         )
@@ -141,10 +160,18 @@ def _write_and_log(
     run_info = tracking.read_run_file(run_file(root, model))
     report_path = validation_report_path(root, model)
     summary_path = metrics_path(root, f"{model}_validation")
+    record_path = diagnostics_path(root, model, "validation.json")
+    checks_path = plots_dir(root, model) / "checks.csv"
     backtest_path = plots_dir(root, model) / "backtest.csv"
     csi_path = plots_dir(root, model) / "csi.csv"
     spec = ctx.settings.model(model)
     preparation = table_preparation(ctx, model)
+    # the pack first (the sign-off status in the report hashes it), then the report:
+    # headline figures and light counts for DVC, under the model's name (short, distinct DVC
+    # names: train.metrics_file_content); every summary figure and the checks beside
+    _io.write_json(summary_path, {model: headline_metrics(summary)})
+    _io.write_json(record_path, summary)
+    _io.write_csv(checks_path, result.checks)
     html = report.validation_report(
         result,
         model=model,
@@ -167,9 +194,11 @@ def _write_and_log(
             date_column=spec.date_column or None,
             label=spec.label,
         ),
+        built=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        git_commit=tracking.git_commit(root),
+        signoff=signoff.status(root, model, current_version=str(run_info.get("model_version", ""))),
     )
     _io.write_text(report_path, html)
-    _io.write_json(summary_path, summary)
     backtest = result.backtest.assign(
         snapshot_date=pd.to_datetime(result.backtest["snapshot_date"]).dt.strftime("%Y-%m-%d")
     )
@@ -184,8 +213,31 @@ def _write_and_log(
         run_info["run_id"],
         metrics=flat_metrics(summary),
         artifacts=[
-            ("validation", path) for path in (report_path, summary_path, backtest_path, csi_path)
+            ("validation", path)
+            for path in (
+                report_path,
+                summary_path,
+                record_path,
+                checks_path,
+                backtest_path,
+                csi_path,
+            )
         ],
-        texts={"validation/checks.csv": result.checks.to_csv(index=False)},
         tags={f"validation.{colour}": str(count) for colour, count in result.lights.items()},
     )
+    if run_info.get("model_version"):  # the registry version's description: its model card
+        status = signoff.status(root, model, current_version=str(run_info["model_version"]))
+        card = collect_model_card(
+            root,
+            model,
+            spec,
+            source=json.loads(source_info_path(root).read_text(encoding="utf-8"))
+            if source_info_path(root).is_file()
+            else {},
+            default_dpd=ctx.settings.labels.default_dpd,
+            signoff=status.line() if status else "",
+            model_version=str(run_info["model_version"]),
+        )
+        model_registry.describe(
+            run_info["model_name"], run_info["model_version"], model_card_markdown(card)
+        )

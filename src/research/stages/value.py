@@ -7,6 +7,7 @@ probability from the one whose task is ``attrition`` (``params.yaml`` → ``mode
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pandas as pd
 
@@ -21,6 +22,7 @@ from research.paths import (
     raw_dir,
     reason_codes_path,
     scores_path,
+    source_info_path,
     value_dir,
     value_report_path,
 )
@@ -162,5 +164,16 @@ def _write(ctx: StageContext, result: rv.ValueResult) -> None:
     _io.write_parquet(out / "value_risk_matrix.parquet", result.matrix)
     _io.write_parquet(out / "slices.parquet", result.slices)
     _io.write_parquet(out / "watch_backtest.parquet", result.backtest_by_snapshot)
-    _io.write_json(metrics_path(ctx.root, "value"), result.metrics)
-    _io.write_text(value_report_path(ctx.root), value_report(result, ctx.settings.value))
+    # headline figures for DVC; the whole summary (slices, CLV split, backtest) beside the tables
+    _io.write_json(metrics_path(ctx.root, "value"), rv.metrics_file(result.metrics))
+    _io.write_json(out / "summary.json", result.metrics)
+    info = source_info_path(ctx.root)  # the data stage's: the currency of every amount
+    currency = (
+        json.loads(info.read_text(encoding="utf-8")).get("currency") if info.is_file() else None
+    )
+    _io.write_text(
+        value_report_path(ctx.root),
+        value_report(
+            result, ctx.settings.value, currency=currency, models=list(ctx.settings.enabled_models)
+        ),
+    )

@@ -91,6 +91,7 @@ if TYPE_CHECKING:  # names for type checkers; at run time __getattr__ imports th
     from research.validation.discrimination import roc_points as roc_points
     from research.validation.pack import ValidationResult as ValidationResult
     from research.validation.pack import flat_metrics as flat_metrics
+    from research.validation.pack import headline_metrics as headline_metrics
     from research.validation.pack import join_panel as join_panel
     from research.validation.pack import summary_metrics as summary_metrics
     from research.validation.pack import validate_model as validate_model
@@ -139,6 +140,7 @@ _EXPORTS = {
     "discrimination_table": "research.validation.discrimination",
     "effective_counts": "research.validation.calibration",
     "flat_metrics": "research.validation.pack",
+    "headline_metrics": "research.validation.pack",
     "gini": "research.validation.discrimination",
     "herfindahl": "research.validation.rating",
     "hosmer_lemeshow": "research.validation.calibration",

@@ -1,8 +1,10 @@
 """The whole evidence pack of one model (``validate_model``) and its machine-readable summary.
 
 ``validate_model`` runs every check on a scores table (``data/scores/<model>.parquet``)
-joined to the feature panel; ``summary_metrics`` holds the figures DVC diffs
-(``metrics/<model>_validation.json``) and ``flat_metrics`` the same as MLflow metrics.
+joined to the feature panel; ``summary_metrics`` holds its figures
+(``metrics/diagnostics/<model>/validation.json``), ``headline_metrics`` the light counts and
+key test results among them that DVC compares (``metrics/<model>_validation.json``) and
+``flat_metrics`` the summary as MLflow metrics.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from research.validation._base import (
     DEVELOPMENT_SETS,
     KEYS,
     LABELLED_SETS,
+    LIGHT_ORDER,
     Thresholds,
     light_counts,
 )
@@ -286,7 +289,7 @@ def _number(value: SupportsFloat | None) -> float | int | None:
 
 
 def summary_metrics(result: ValidationResult) -> dict[str, dict]:
-    """The figures DVC diffs: numbers only at the leaves, lights as counts.
+    """Every summary figure of the pack: numbers only at the leaves, lights as counts.
 
     Args:
         result: The output of ``validate_model``.
@@ -362,6 +365,40 @@ def summary_metrics(result: ValidationResult) -> dict[str, dict]:
     summary["concentration"] = {"hhi_oot": _number(hhi.iloc[0]) if len(hhi) else None}
     summary["lights"] = result.lights
     return summary
+
+
+# The figures of ``metrics/<model>_validation.json``: the out-of-time AUC with its interval, the
+# key test results and the light counts (the out-of-time Gini, KS and Brier score are the train
+# stage's, ``metrics/<model>.json``: the same rows and scores, one file each).
+HEADLINE: dict[str, dict | tuple] = {
+    "discrimination": {"oot": ("auc", "auc_ci_low", "auc_ci_high")},
+    "challenger": ("auc_diff", "p_value"),
+    "calibration": ("hl_p",),
+    "stability": ("score_psi", "max_csi"),
+    "overfit": ("auc_gap",),
+}
+
+
+def _pick(section: dict, keys: dict | tuple) -> dict:
+    if isinstance(keys, dict):
+        return {k: _pick(section.get(k) or {}, v) for k, v in keys.items() if k in section}
+    return {k: section[k] for k in keys if k in section}
+
+
+def headline_metrics(summary: dict) -> dict[str, dict]:
+    """The headline of ``summary_metrics``: what ``metrics/<model>_validation.json`` holds.
+
+    ``discrimination.oot`` (``auc`` and its interval), ``challenger`` (``auc_diff``,
+    ``p_value``), ``calibration.hl_p``, ``stability`` (``score_psi``, ``max_csi``),
+    ``overfit.auc_gap`` and ``lights`` (the count of each colour, zero included): 13
+    figures. A section the summary lacks (no challenger) is left out.
+    """
+    headline = {
+        name: _pick(summary[name], keys) for name, keys in HEADLINE.items() if name in summary
+    }
+    lights = summary.get("lights") or {}
+    headline["lights"] = {colour: int(lights.get(colour, 0)) for colour in LIGHT_ORDER}
+    return headline
 
 
 def flat_metrics(summary: dict, prefix: str = "validation") -> dict[str, float]:

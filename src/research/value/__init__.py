@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # names for type checkers; at run time __getattr__ imports th
     from research.value.clv import lifetime_value as lifetime_value
     from research.value.customer import customer_value as customer_value
     from research.value.customer import headline_metrics as headline_metrics
+    from research.value.customer import metrics_file as metrics_file
     from research.value.customer import scored_population as scored_population
     from research.value.indices import loyalty_index as loyalty_index
     from research.value.indices import satisfaction_index as satisfaction_index
@@ -83,6 +84,7 @@ _EXPORTS = {
     "evaluate_value": "research.value.pipeline",
     "grade_order": "research.value.portfolio",
     "headline_metrics": "research.value.customer",
+    "metrics_file": "research.value.customer",
     "high_value_share": "research.value.portfolio",
     "latest_snapshot": "research.value.pipeline",
     "lifetime_value": "research.value.clv",

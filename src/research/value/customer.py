@@ -146,11 +146,12 @@ def headline_metrics(
     slices: pd.DataFrame,
     high_value_tiers: Sequence[str],
 ) -> dict[str, Any]:
-    """The figures of ``metrics/value.json``: value, its split, the watch list and its backtest, the slices.
+    """The value stage's summary: value, its split, the watch list and its backtest, the slices.
 
-    ``high_value_share`` is the high tiers' share of the total CLV (negative values
-    included); ``high_value_share_of_positive`` their share of the value of the
-    customers whose CLV is positive.
+    The value report shows it and ``data/value/summary.json`` holds it; ``metrics/value.json``
+    holds its headline (``metrics_file``). ``high_value_share`` is the high tiers' share of
+    the total CLV (negative values included); ``high_value_share_of_positive`` their share of
+    the value of the customers whose CLV is positive.
     """
     snapshot = customer_value["snapshot_date"].max()
     positive = customer_value.loc[customer_value["clv"] > 0]
@@ -194,3 +195,40 @@ def headline_metrics(
             **slice_shares,
         }
     )
+
+
+# The figures of ``metrics/value.json`` (what ``dvc exp show`` and ``dvc metrics diff`` compare),
+# by their path in the summary, with the decimals kept: the book, its value and loss (amounts, to
+# the cent), the high tiers' share and the watch list with its out-of-time backtest.
+METRICS_FILE_FIGURES: dict[tuple[str, ...], int] = {
+    ("customers",): 0,
+    ("total_exposure",): 2,
+    ("total_clv",): 2,
+    ("expected_loss_1y",): 2,
+    ("high_value_share",): 6,
+    ("watch_list", "size"): 0,
+    ("watch_backtest_oot", "ratio"): 6,
+    ("watch_backtest_oot", "defaults_caught"): 6,
+}
+
+
+def metrics_file(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The headline of ``headline_metrics``'s summary: the content of ``metrics/value.json``.
+
+    Eight numbers (``METRICS_FILE_FIGURES``) in the summary's nesting, amounts rounded to the
+    cent and shares to six decimals; one the summary lacks is left out. The slices, the CLV
+    split, the indices and the rest of the backtest stay in ``data/value/summary.json`` and
+    the value report.
+    """
+    figures: dict[str, Any] = {}
+    for path, digits in METRICS_FILE_FIGURES.items():
+        value: Any = summary
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is None:
+            continue
+        target = figures
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = round(value, digits) if isinstance(value, float) else value
+    return figures

@@ -10,7 +10,7 @@ displays them. The steps, in order:
    and per trigger);
 4. the value table at the snapshot, its CLV split per tier, the tiers, the value-risk
    matrix and the green and inclusive slices;
-5. the headline metrics (``metrics/value.json``).
+5. the summary figures (``data/value/summary.json``; their headline is ``metrics/value.json``).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class ValueResult:
     slices: pd.DataFrame
     """Green and inclusive-finance customers beside the rest (``portfolio_slices``)."""
     metrics: dict[str, Any]
-    """The headline figures of ``metrics/value.json`` (``headline_metrics``)."""
+    """The summary figures (``headline_metrics``): ``data/value/summary.json``; ``metrics/value.json`` holds their headline (``metrics_file``)."""
 
     @property
     def watch_list(self) -> pd.DataFrame:
