@@ -59,14 +59,22 @@ def test_validate_and_report_notebooks_run_end_to_end(tmp_path):
     try:
         with model_run(tmp_path, "credit") as run:
             run_id = run.info.run_id
+        client = mlflow.MlflowClient()
+        client.create_registered_model("credit_pd")
+        version = client.create_model_version("credit_pd", f"runs:/{run_id}/model", run_id=run_id)
         run_file(tmp_path, "credit").parent.mkdir(parents=True, exist_ok=True)
         run_file(tmp_path, "credit").write_text(
-            json.dumps({"run_id": run_id, "model_version": "1"})
+            json.dumps(
+                {"run_id": run_id, "model_name": "credit_pd", "model_version": version.version}
+            )
         )
 
         run_notebook("validate", model="credit", root=tmp_path, html=False)
         run_notebook("report", root=tmp_path, html=False)
 
+        # the validated version's registry description is its model card
+        description = client.get_model_version("credit_pd", version.version).description
+        assert "credit_pd" in description and "Validation" in description, description[:300]
         summary = json.loads((tmp_path / "metrics/credit_validation.json").read_text())["credit"]
         assert summary["lights"]["red"] == 0
         assert 0.6 < summary["discrimination"]["oot"]["auc"] < 1

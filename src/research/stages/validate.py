@@ -239,5 +239,7 @@ def _write_and_log(
             model_version=str(run_info["model_version"]),
         )
         model_registry.describe(
-            run_info["model_name"], run_info["model_version"], model_card_markdown(card)
+            run_info.get("model_name") or spec.registry_name,
+            run_info["model_version"],
+            model_card_markdown(card),
         )
