@@ -65,6 +65,9 @@ SLOW_TESTS = {
     "test_explain": {
         "test_every_path_is_additive_on_generated_models": "three models, every SHAP path (3-6 s each)",
     },
+    "test_package": {
+        "test_probabilities_do_not_depend_on_numpys_processor_dispatch": "two subprocesses (5-9 s)"
+    },
     "test_models_train": {
         "test_two_fits_with_the_same_seed_give_identical_predictions": "fits the model a second time (4-5 s)",
     },

@@ -465,3 +465,31 @@ def test_mlflow_models_serve_answers_one_row_with_its_probability(fitted, regist
     assert prediction["grade"] == expected["grade"]
     assert prediction["customer_id"] == row["customer_id"].iloc[0]
     assert ready < 60
+
+
+def test_probabilities_do_not_depend_on_numpys_processor_dispatch() -> None:
+    """The pipeline's kernels run numpy without AVX-512 (research.stages.notebook); a user's process
+    may not. sigmoid and Platt scaling use the C library's exp, so both give the same bits."""
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, numpy as np\n"
+        "from research.models.train import sigmoid\n"
+        "from research.models.calibration import Calibrator\n"
+        "m = np.random.default_rng(0).normal(-2, 2, 200_000)\n"
+        "c = Calibrator(method='platt', slope=0.93, intercept=-0.11)\n"
+        "print(hashlib.sha256(sigmoid(m).tobytes() + c.apply(m).tobytes()).hexdigest())\n"
+    )
+    import os
+
+    from research.stages.notebook import reproducible_numerics
+
+    pinned = {**os.environ, **reproducible_numerics()}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        for env in (dict(os.environ), pinned)
+    ]
+    assert runs[0] == runs[1] != ""

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
+from scipy.special import expit
 from sklearn.isotonic import isotonic_regression
 
 METHODS = ("isotonic", "platt")
@@ -43,7 +44,8 @@ class Calibrator:
         m = np.asarray(margin, dtype=np.float64)
         if self.method == "isotonic":
             return np.interp(m, np.asarray(self.knots_margin), np.asarray(self.knots_probability))
-        return 1.0 / (1.0 + np.exp(-(self.slope * m + self.intercept)))
+        # scipy's expit, as research.models.train.sigmoid: the same bits on any processor
+        return np.asarray(expit(self.slope * m + self.intercept), dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         raw = dataclasses.asdict(self)

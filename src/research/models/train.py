@@ -184,8 +184,16 @@ def predict_margin(booster: xgb.Booster, x: pd.DataFrame, *, nthread: int = 0) -
 
 
 def sigmoid(margin: np.ndarray) -> np.ndarray:
-    """Probability from log-odds."""
-    return 1.0 / (1.0 + np.exp(-np.asarray(margin, dtype=np.float64)))
+    """Probability from log-odds.
+
+    ``scipy.special.expit`` (the C library's ``exp``), not ``numpy.exp``: numpy picks its ``exp``
+    by the processor's features (its AVX-512 one rounds differently), so a score would depend on
+    the machine and on ``NPY_DISABLE_CPU_FEATURES``; the registered model must score as the
+    pipeline did in any process.
+    """
+    from scipy.special import expit
+
+    return np.asarray(expit(np.asarray(margin, dtype=np.float64)), dtype=np.float64)
 
 
 def risk_directions(specs: Iterable[Any]) -> dict[str, int]:
