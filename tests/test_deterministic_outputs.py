@@ -392,3 +392,11 @@ def test_a_repro_with_nothing_changed_runs_nothing(two_builds):
     ]
     assert ran == ["source"], two_builds["repro_again"]
     print(f"\nno-op dvc repro {' '.join(TARGETS)}: {two_builds['no_op_seconds']:.2f} s")
+
+
+def test_the_report_stage_has_one_deterministic_output_so_a_fresh_clone_builds_the_front_page():
+    """With no output, DVC skips the report stage of a fresh clone whose lock matches: no front page."""
+    body = _stages(_models())["report"]
+    assert _entries(body, "outs", "metrics", "plots") == [
+        paths.pages_path(ROOT).relative_to(ROOT).as_posix()
+    ]

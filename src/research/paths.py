@@ -161,6 +161,11 @@ def index_path(root: Path) -> Path:
     return report_dir(root) / "index.html"
 
 
+def pages_path(root: Path) -> Path:
+    """``reports/pages.json``: the pages the report stage builds (its one DVC output; see stages.report)."""
+    return report_dir(root) / "pages.json"
+
+
 def notebooks_dir(root: Path) -> Path:
     """The stage notebooks (sources)."""
     return root / "notebooks"

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from research import signoff, tracking
-from research.paths import index_path, report_dir
+from research.paths import index_path, pages_path, report_dir
 from research.reporting.index_page import (
     IndexContent,
     StageFailure,
@@ -118,4 +118,20 @@ def run(ctx: StageContext) -> IndexContent:
     content = front_page(ctx.root, ctx.settings.enabled_models, list(ctx.settings.models), build)
     if ctx.write:
         _io.write_text(index_path(ctx.root), index_page_html(content))
+        _io.write_json(pages_path(ctx.root), {"pages": built_pages(ctx)}, indent=1)
     return content
+
+
+def built_pages(ctx: StageContext) -> list[str]:
+    """The pages this stage writes, relative to ``reports/``: the front page and each model card.
+
+    They carry the build date, commit and run ids, so they are no DVC outputs (a fresh clone's
+    repro would never match the committed ``dvc.lock``). This list is: it depends on the
+    settings alone, so DVC reruns the stage where it is missing (a fresh clone, a cleaned
+    tree) and skips it when nothing changed.
+    """
+    pages = [index_path(ctx.root)] + [
+        report_dir(ctx.root, model) / "model_card.html" for model in ctx.settings.enabled_models
+    ]
+    reports = report_dir(ctx.root)
+    return [page.relative_to(reports).as_posix() for page in pages]
