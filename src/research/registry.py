@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from research.models.calibration import verdict_text as calibration_text
+
 if TYPE_CHECKING:
     from research.config import ModelSpec
 
@@ -65,29 +67,6 @@ class Refused(Exception):
 
 
 # ----------------------------------------------------------------------------- descriptions
-
-
-def calibration_text(summary: Mapping[str, Any] | None) -> str | None:
-    """The train stage's calibration verdict (``results["calibration"]``) in words.
-
-    A graded model: how many grades fall outside their interval; a decile model: whether
-    the observed rate rises from the first decile to the last. None when there is none.
-    """
-    if not summary:
-        return None
-    method = summary.get("method")
-    suffix = f" ({method} calibration)" if method else ""
-    if "grades_outside" in summary:
-        alpha = summary.get("alpha")
-        level = f" {1 - float(alpha):.0%}" if alpha is not None else ""
-        return (
-            f"{summary['grades_outside']} of {summary.get('grades_tested', '?')} grades outside "
-            f"their{level} interval{suffix}"
-        )
-    if "decile_rates_increasing" in summary:
-        rising = "rise" if summary["decile_rates_increasing"] else "do not rise"
-        return f"observed rates {rising} from the first decile to the last{suffix}"
-    return None
 
 
 def lights_text(lights: Mapping[str, int] | None) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from research.labels import CHURN_EVENT, DEFAULT_EVENT, parse_label_name
+from research.models.calibration import verdict_text
 from research.paths import (
     diagnostics_path,
     feature_dir,
@@ -275,30 +276,8 @@ def _performance(
     return frame, basis
 
 
-def fit_calibration_text(summary: Mapping[str, Any] | None) -> str | None:
-    """The train stage's calibration verdict (``metrics/<model>.json`` ``calibration``) in words.
-
-    The same words as the registry description's (``research.registry.calibration_text``).
-    """
-    if not summary:
-        return None
-    method = summary.get("method")
-    suffix = f" ({method} calibration)" if method else ""
-    if "grades_outside" in summary:
-        alpha = summary.get("alpha")
-        level = f" {1 - float(alpha):.0%}" if alpha is not None else ""
-        return (
-            f"{summary['grades_outside']} of {summary.get('grades_tested', '?')} grades outside "
-            f"their{level} interval{suffix}"
-        )
-    if "decile_rates_increasing" in summary:
-        rising = "rise" if summary["decile_rates_increasing"] else "do not rise"
-        return f"observed rates {rising} from the first decile to the last{suffix}"
-    return None
-
-
 def _calibration_words(train: Mapping[str, Any], validation: Mapping[str, Any]) -> str:
-    words = fit_calibration_text(train.get("calibration")) or "not recorded"
+    words = verdict_text(train.get("calibration")) or "not recorded"
     cal = validation.get("calibration") or {}
     if cal:
         parts = []
