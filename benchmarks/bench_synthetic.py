@@ -3,12 +3,17 @@
 Usage::
 
     python benchmarks/bench_synthetic.py                 # timing and calibration
-    python benchmarks/bench_synthetic.py timing --sizes 5000 100000
+    python benchmarks/bench_synthetic.py timing --customers 100000 [--workers 2]
+    python benchmarks/bench_synthetic.py timing --sizes 16000 100000 [--in-memory]
     python benchmarks/bench_synthetic.py calibration [--customers 8000] [--model]
     python benchmarks/bench_synthetic.py --tiny          # every step, --model included, in seconds
 
-``timing`` runs the generator in a fresh subprocess per size and prints the wall time
-and the peak resident memory. ``calibration`` generates the default portfolio and
+``timing`` runs the generator in a fresh subprocess per size, as the data stage does:
+written block by block to Parquet files in a temporary folder (``write_portfolio``, in
+``--workers`` processes), or with ``--in-memory`` as one ``Portfolio`` of frames
+(``generate_portfolio``). It prints the wall time and the peak resident memory of the
+whole process tree (the subprocess and its workers, summed, sampled every 0.5 s).
+``calibration`` generates the default portfolio and
 prints, over the out-of-time snapshots: event counts, the oracle AUC for default and
 churn against the events realised in the tables, the AUC of single observables
 computed point-in-time from the tables, and default and churn rates by segment and
@@ -19,9 +24,12 @@ prints its gap to the oracle.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -37,29 +45,67 @@ REVOLVING = ("revolver", "working_capital", "trade_finance")
 DIGITAL_TRANSACTIONS = ("online_banking", "mobile_app", "host_to_host")
 
 _CHILD = """
-import json, resource, sys, time
-from research.data.synthetic import generate_portfolio
-n = int(sys.argv[1])
+import json, sys, time
+from pathlib import Path
+from research.data.synthetic import generate_portfolio, write_portfolio
+n, workers, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+arguments = dict(n_customers=n, start="2019-01-01", months=72, scenario="baseline",
+                 transactions_per_month=6, seed=20261129, progress=n >= 50_000, workers=workers)
 clock = time.perf_counter()
-p = generate_portfolio(n_customers=n, start="2019-01-01", months=72, scenario="baseline",
-                       transactions_per_month=6, seed=20261129, progress=n >= 50_000)
+if folder:
+    rows = write_portfolio(Path(folder) / "raw", Path(folder) / "truth", **arguments).rows
+else:
+    p = generate_portfolio(**arguments)
+    rows = {name: len(frame) for name, frame in {**p.tables, **p.truth}.items()}
 seconds = time.perf_counter() - clock
-rows = {name: len(frame) for name, frame in {**p.tables, **p.truth}.items()}
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-print(json.dumps({"customers": n, "seconds": round(seconds, 1), "peak_gib": round(peak, 2), "rows": rows}))
+print(json.dumps({"customers": n, "seconds": round(seconds, 1), "rows": rows}))
 """
 
 
-def timing(sizes: list[int]) -> None:
-    """Generator wall time and peak memory, one fresh process per size."""
+def tree_rss(process) -> int:
+    """Resident bytes of a process and all its descendants (0 once it is gone)."""
+    import psutil
+
+    total = 0
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            total += member.memory_info().rss
+    return total
+
+
+def run_sampled(command: list[str], every: float = 0.5) -> tuple[str, float, int]:
+    """Run ``command``; its stdout, wall seconds and the peak RSS of its process tree."""
+    import psutil
+
+    clock = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        peak = max(peak, tree_rss(process))
+        time.sleep(every)
+    out = child.stdout.read() if child.stdout else ""
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command, out)
+    return out, time.perf_counter() - clock, peak
+
+
+def timing(sizes: list[int], workers: int, in_memory: bool) -> None:
+    """Generator wall time and peak memory of the process tree, one fresh process per size."""
+    how = "in memory" if in_memory else f"written by blocks, {workers} worker(s)"
     for n in sizes:
-        result = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(n)], capture_output=True, text=True, check=True
-        )
-        figures = json.loads(result.stdout.strip().splitlines()[-1])
+        with tempfile.TemporaryDirectory(prefix="bench-synthetic-") as folder:
+            out, wall, peak = run_sampled(
+                [sys.executable, "-c", _CHILD, str(n), str(workers), "" if in_memory else folder]
+            )
+        figures = json.loads(out.strip().splitlines()[-1])
         rows = ", ".join(f"{k} {v:,}" for k, v in figures["rows"].items())
         print(
-            f"{n:>9,} customers: {figures['seconds']:6.1f} s, peak {figures['peak_gib']:.2f} GiB  ({rows})"
+            f"{n:>9,} customers ({how}): generator {figures['seconds']:6.1f} s, process "
+            f"{wall:6.1f} s, peak {peak / 2**30:.2f} GiB  ({rows})"
         )
 
 
@@ -334,8 +380,16 @@ def _model_gap(portfolio) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="?", choices=("all", "timing", "calibration"), default="all")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5_000, 100_000])
-    parser.add_argument("--customers", type=int, default=8_000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument(
+        "--customers", type=int, default=None, help="timing: the size; calibration: 8,000"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=min(2, os.cpu_count() or 1), help="timing: processes"
+    )
+    parser.add_argument(
+        "--in-memory", action="store_true", help="timing: generate_portfolio, not written"
+    )
     parser.add_argument("--seed", type=int, default=20261129)
     parser.add_argument("--scenario", default="baseline", choices=("baseline", "downturn"))
     parser.add_argument(
@@ -349,10 +403,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.tiny:
         args.sizes, args.customers, args.model = [300], 600, True
+    sizes = args.sizes or ([args.customers] if args.customers else [5_000, 100_000])
     if args.what in ("all", "timing"):
-        timing(args.sizes)
+        timing(sizes, args.workers, args.in_memory)
     if args.what in ("all", "calibration"):
-        calibration(args.customers, args.seed, args.scenario, args.model)
+        calibration(args.customers or 8_000, args.seed, args.scenario, args.model)
 
 
 if __name__ == "__main__":

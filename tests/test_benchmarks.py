@@ -40,6 +40,7 @@ def test_every_benchmark_is_tested():
         "bench_dask",
         "bench_explain",
         "bench_features",
+        "bench_scale",
         "bench_synthetic",
         "bench_train",
         "bench_validate",

@@ -10,9 +10,10 @@ clean; every MLflow run's git-commit tag then names exactly the code that ran). 
   in a fixed order (no BLAS, whose kernel and summation order follow the processor and
   thread count), so it is the same under another OpenBLAS kernel, thread count or row order.
 
-The slow test builds the data, features and one model's training in a temporary git copy,
-commits dvc.lock, clones that commit and builds again with another BLAS kernel, thread count
-and hash seed: the clone's ``git status`` must print nothing.
+The slow test takes the small pipeline build of a temporary git copy (shared with
+tests/test_pipeline.py: tests/_pipeline_build.py), whose dvc.lock is committed, clones that
+commit and builds the data, features and one model's training again with another BLAS
+kernel, thread count and hash seed: the clone's ``git status`` must print nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import pytest
 import yaml
 
-from _project import copy_project
+from _pipeline_build import GROUP, project_env, run
 from research import paths
 from research.data import _oracle
 
@@ -275,52 +276,12 @@ def test_the_generated_tables_are_the_same_under_another_blas_kernel_and_thread_
 
 # ----------------------------------------------------------------------------- a fresh clone's build
 
-SMALL = {
-    "data.synthetic.n_customers": 800,
-    "models.credit.xgb.n_estimators": 60,
-}
 TARGETS = ["train@credit"]  # source, data, features and the credit model
 
 
-def _set(params: dict, dotted: str, value) -> None:
-    *parents, leaf = dotted.split(".")
-    node = params
-    for key in parents:
-        node = node[key]
-    node[leaf] = value
-
-
-def _run(cmd: list[str], cwd: Path, env: dict) -> str:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-    return result.stdout
-
-
-def _env(root: Path, **extra: str) -> dict:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS_", "OMP_NUM"))},
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(root / ".dvc" / "site-cache"),
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "PYTHONPATH": str(root / "src"),  # the copy's code
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-        **extra,
-    }
-    env.pop("RESEARCH_ROOT", None)
-    return env
-
-
-def _locked_hashes(root: Path) -> dict[str, str]:
+def _locked_hashes(lock_text: str) -> dict[str, str]:
     """Every out's md5 in dvc.lock (outs, metrics and plots are all ``outs`` there), by stage and path."""
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    lock = yaml.safe_load(lock_text)
     return {
         f"{stage} {out['path']}": out["md5"]
         for stage, body in lock["stages"].items()
@@ -329,43 +290,39 @@ def _locked_hashes(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def two_builds(tmp_path_factory) -> dict:
-    """Build in a git copy, commit dvc.lock, clone the commit and build there on "another machine"."""
-    first = copy_project(tmp_path_factory.mktemp("deterministic") / "first", skip=())
-    params = yaml.safe_load((first / "params.yaml").read_text())
-    for key, value in SMALL.items():
-        _set(params, key, value)
-    (first / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = _env(first)
-    _run(["git", "init", "-q"], first, env)
-    _run(["git", "add", "-A"], first, env)
-    _run(["git", "commit", "-qm", "copy"], first, env)
-    _run(["dvc", "repro", *TARGETS], first, env)
-    _run(["git", "add", "dvc.lock"], first, env)
-    _run(["git", "commit", "-qm", "dvc.lock"], first, env)
-    second = first.parent / "second"
-    _run(["git", "clone", "-q", str(first), str(second)], first.parent, env)
+def two_builds(pipeline_build, tmp_path_factory) -> dict:
+    """Clone the shared build's commit (its dvc.lock committed) and build there on "another machine".
+
+    The first build is tests/_pipeline_build.py's ``dvc repro`` at small scale (800 firms) with
+    this machine's BLAS settings and hash seed; the clone builds ``TARGETS`` with another
+    OpenBLAS kernel, one thread and another hash seed, in another folder.
+    """
+    first = pipeline_build["root"]
+    second = tmp_path_factory.mktemp("deterministic") / "second"
+    run(["git", "clone", "-q", str(first), str(second)], second.parent, pipeline_build["env"])
     other = {"PYTHONHASHSEED": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     if X86:
         other["OPENBLAS_CORETYPE"] = "Prescott"
-    env2 = _env(second, **other)
-    _run(["dvc", "repro", *TARGETS], second, env2)
+    env2 = project_env(second, **other)
+    run(["dvc", "repro", *TARGETS], second, env2)
     t0 = time.monotonic()
-    repro_again = _run(["dvc", "repro", *TARGETS], second, env2)
+    repro_again = run(["dvc", "repro", *TARGETS], second, env2).stdout
     no_op_seconds = time.monotonic() - t0
     return {
-        "first": first,
+        "first_lock": pipeline_build["lock"],
         "second": second,
         "env": env2,
-        "status": _run(["git", "status", "--porcelain"], second, env2),
+        "status": run(["git", "status", "--porcelain"], second, env2).stdout,
         "repro_again": repro_again,
         "no_op_seconds": no_op_seconds,
     }
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(GROUP)
 def test_a_fresh_clone_builds_the_committed_dvc_lock(two_builds):
-    first, second = _locked_hashes(two_builds["first"]), _locked_hashes(two_builds["second"])
+    first = _locked_hashes(two_builds["first_lock"])
+    second = _locked_hashes((two_builds["second"] / "dvc.lock").read_text())
     assert first.keys() == second.keys()
     assert any(k.startswith("train@credit models/credit") for k in first)
     assert any(k.startswith("data data/truth") for k in first)
@@ -375,6 +332,7 @@ def test_a_fresh_clone_builds_the_committed_dvc_lock(two_builds):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(GROUP)
 def test_the_run_identity_is_written_beside_the_outputs(two_builds):
     root = two_builds["second"]
     run = json.loads(paths.run_file(root, "credit").read_text())
@@ -383,6 +341,7 @@ def test_the_run_identity_is_written_beside_the_outputs(two_builds):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(GROUP)
 def test_a_repro_with_nothing_changed_runs_nothing(two_builds):
     """Stages whose side files are not outputs still skip: only the source fingerprint runs."""
     ran = [

@@ -109,3 +109,37 @@ def test_segment_summary(panel):
         (summary["segment"] == "large") & (summary["feature"] == "rep_max_dpd_12m")
     ].iloc[0]
     assert large["p90"] < 1  # no defaulter is large
+
+
+def test_quality_counts_by_hand():
+    # 0.0 and -0.0 are one value; NaN is missing, not a value; integers are counted as they are
+    panel = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["A", "B", "C", "D", "E"], dtype="str"),
+            "snapshot_date": pd.Timestamp("2024-01-01"),
+            "cf_inflow_amount_3m": [0.0, -0.0, np.nan, 2.5, 0.0],
+            "eng_phone_12m": np.array([3, 3, 1, 2, 3], dtype=np.int64),
+            "fin_dscr": np.nan,
+        }
+    )
+    quality = feature_quality(panel, max_missing_share=0.5).set_index("feature")
+    flows = quality.loc["cf_inflow_amount_3m"]
+    assert flows["n_unique"] == 2 and flows["top_value_share"] == 3 / 4
+    assert flows["missing_share"] == 1 / 5 and not flows["flag_missing"]
+    phone = quality.loc["eng_phone_12m"]
+    assert phone["n_unique"] == 3 and phone["top_value_share"] == 3 / 5
+    empty = quality.loc["fin_dscr"]
+    assert empty["n_unique"] == 0 and np.isnan(empty["top_value_share"])
+    assert empty["flag_no_variance"] and empty["flag_missing"]
+
+
+def test_information_value_by_hand():
+    # the median (1.0) splits two bins (x < 1, x >= 1) beside the missing bin; each side of
+    # each bin gets 0.5 added: events 0, 1, 2 and non-events 1, 1, 1 (missing, low, high)
+    label = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+    values = pd.Series([0.0, 1.0, 0.5, 2.0, 3.0, np.nan])
+    events = np.array([0.5, 1.5, 2.5])
+    others = np.array([1.5, 1.5, 1.5])
+    events, others = events / events.sum(), others / others.sum()
+    expected = float(np.sum((events - others) * np.log(events / others)))
+    assert information_value(label, values, bins=2) == pytest.approx(expected, rel=1e-12)

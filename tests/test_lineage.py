@@ -25,7 +25,7 @@ import pytest
 from research import tracking
 from research.paths import experiment_origin, mlruns_dir
 
-pytestmark = pytest.mark.xdist_group("tracking")
+pytestmark = pytest.mark.xdist_group("lineage")
 
 BIN = Path(sys.executable).parent
 

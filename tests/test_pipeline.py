@@ -4,83 +4,32 @@ One `dvc repro` builds every stage from a small synthetic portfolio; the test th
 checks the contract outputs, that a second repro is a no-op, that a value-only params
 change reruns the value stage alone, that bad input stops the data stage before
 it writes anything, and that a forced rebuild (`dvc repro -f`) gives byte-identical
-outputs. The stages run the copy's code (``PYTHONPATH``), not the checkout's.
+outputs. The stages run the copy's code (``PYTHONPATH``), not the checkout's. The build is shared
+with tests/test_deterministic_outputs.py (tests/_pipeline_build.py), which clones it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from _project import copy_project
+from _pipeline_build import GROUP
+from _pipeline_build import run as _run
 from research.reporting.html import external_references
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {
-    "data.synthetic.n_customers": 800,
-    "models.credit.xgb.n_estimators": 60,
-    "models.churn.xgb.n_estimators": 60,
-    "explain.report_sample": 200,
-    "explain.interaction_sample": 30,
-    "explain.agreement_sample": 200,
-}
-
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
-
-
-def _set(params: dict, dotted: str, value) -> None:
-    *parents, leaf = dotted.split(".")
-    node = params
-    for key in parents:
-        node = node[key]
-    node[leaf] = value
-
-
-def _run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-    return result
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[Path, dict]:
-    """A git copy of the project's tracked and new files, with small params."""
-    dest = copy_project(tmp_path_factory.mktemp("pipeline") / "project", skip=())
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    for key, value in SMALL.items():
-        _set(params, key, value)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(dest / ".dvc" / "site-cache"),
-        "OMP_WAIT_POLICY": "PASSIVE",
-        # the copy's own code, whatever is edited in the checkout meanwhile
-        "PYTHONPATH": str(dest / "src"),
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-    }
-    env.pop("RESEARCH_ROOT", None)
-    _run(["git", "init", "-q"], dest, env)
-    _run(["git", "add", "-A"], dest, env)
-    _run(["git", "commit", "-qm", "copy"], dest, env)
-    _run(["dvc", "repro"], dest, env)
-    return dest, env
+def project(pipeline_build) -> tuple[Path, dict]:
+    """The shared small build (tests/_pipeline_build.py): a git copy after one ``dvc repro``."""
+    return pipeline_build["root"], pipeline_build["env"]
 
 
 def test_repro_builds_every_contract_output(project):

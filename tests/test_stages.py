@@ -271,10 +271,13 @@ def test_a_disabled_model_writes_its_disabled_record_and_the_pipeline_runs_on(
     for name in ("churn", "churn_validation"):
         (root / "metrics" / f"{name}.json").unlink()
     shutil.rmtree(root / "metrics" / "diagnostics" / "churn")
+    # the disabled model and one enabled model (credit) through train, explain and validate;
+    # default_6m keeps the outputs of the built project (a second enabled model would rerun
+    # the same code on other numbers), and the report below still lists it
     results = _pipeline(
         root,
         [
-            *((stage, model) for stage in ("train", "explain", "validate") for model in MODELS),
+            *((stage, model) for stage in ("train", "explain", "validate") for model in MODELS[:2]),
             ("value", None),
             ("report", None),
         ],

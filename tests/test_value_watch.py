@@ -266,3 +266,23 @@ def test_backtest_rates_and_ratio():
         "days_past_due", "lift"
     ] == pytest.approx(0.5 / (2 / 6))
     assert table.loc["dscr_breach", "fired"] == 0
+
+
+def test_reason_summary_keeps_rows_without_a_snapshot_date():
+    """A flat table with no date column scores rows whose snapshot_date is NaT: their reasons stay."""
+    codes = pd.DataFrame(
+        {
+            "customer_id": ["7", "7", "9"],
+            "snapshot_date": pd.to_datetime([pd.NaT, pd.NaT, pd.NaT]),
+            "rank": [2, 1, 1],
+            "feature": ["PAY_0", "LIMIT_BAL", "PAY_2"],
+            "value": [2.0, 1e4, 0.0],
+            "shap": [0.1, 0.3, 0.2],
+            "sentence": ["late last month", "low limit", "paid on time"],
+        }
+    )
+    summary = reason_summary(codes, top=2).set_index("customer_id")
+    assert summary.loc["7", "reasons"] == "low limit; late last month"
+    assert summary.loc["7", "reason_features"] == "LIMIT_BAL, PAY_0"
+    assert summary.loc["9", "reason_features"] == "PAY_2"
+    assert summary["snapshot_date"].isna().all() and len(summary) == 2

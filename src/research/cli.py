@@ -9,11 +9,59 @@ from typing import Any
 
 
 def _notebook(args: argparse.Namespace) -> int:
-    from research.paths import project_root
+    """Run a stage notebook; it prints a start line and a result (or failure) line."""
     from research.stages.notebook import run_notebook
 
-    out = run_notebook(args.stage, model=args.model)
-    print(f"executed {out.relative_to(project_root())}")
+    try:
+        run_notebook(args.stage, model=args.model, console=True)
+    except Exception as err:
+        from research.stages._summary import reported
+
+        if not reported(err):  # refused before it started: the usual one-line refusal
+            raise
+        if not _is_notebook_error(err):  # the runner's own fault: its traceback helps
+            import traceback
+
+            traceback.print_exception(err)
+        return 1
+    return 0
+
+
+def _is_notebook_error(err: BaseException) -> bool:
+    """A cell's exception (papermill's error): the executed notebook shows its traceback."""
+    return type(err).__name__ == "PapermillExecutionError"
+
+
+def _repro(args: argparse.Namespace) -> int:
+    """``dvc repro`` with only the stages' own lines, DVC's warnings and errors, and a closing line.
+
+    DVC's progress lines ("Running stage ...", the command, "didn't change, skipping") are
+    INFO logs and its closing hint ("Use `dvc push` ...") a console write: the DVC loggers are
+    set to WARNING and the console left off, as ``dvc repro --quiet`` does for the console
+    (``--quiet`` also hides DVC's errors).
+    """
+    import logging
+    import os
+    import time
+
+    from dvc.cli import main as dvc_main  # type: ignore[import-untyped]
+    from dvc.ui import ui  # type: ignore[import-untyped]
+
+    from research.paths import project_root
+    from research.stages._summary import FRONT_PAGE, REPRO_ENV, duration
+
+    began = time.monotonic()
+    for name in ("dvc", "dvc_objects", "dvc_data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    ui.enable = lambda: None  # DVC's console stays off (its logs are not)
+    os.environ[REPRO_ENV] = "1"  # the report stage leaves the pointer to the front page to us
+    code = dvc_main(["repro", *args.dvc_args])
+    took = duration(time.monotonic() - began)
+    if code != 0:
+        print(f"repro: failed after {took} (exit {code}); the lines above say where", flush=True)
+        return code
+    front = project_root() / FRONT_PAGE
+    print(f"repro: done in {took}" + (f"; open {FRONT_PAGE}" if front.exists() else ""))
     return 0
 
 
@@ -33,13 +81,14 @@ def _stage(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    """A synthetic portfolio: written block by block (bounded memory), or as a foreign export."""
+    import os
+
     from research.config import load_settings
-    from research.data.io import write_tables
-    from research.data.synthetic import generate_portfolio
 
     settings = load_settings()
     syn = settings.data.synthetic
-    portfolio = generate_portfolio(
+    arguments: dict[str, Any] = dict(
         n_customers=args.customers or syn.n_customers,
         start=syn.start,
         months=syn.months,
@@ -51,11 +100,25 @@ def _generate(args: argparse.Namespace) -> int:
         progress=True,
     )
     if args.foreign:
+        from research.data.synthetic import generate_portfolio
+
+        portfolio = generate_portfolio(**arguments)
         return _write_foreign(portfolio.tables, Path(args.foreign), settings)
+    from research.data.synthetic import write_portfolio
+
     out = Path(args.out)
-    write_tables(portfolio.tables, out / "raw")
-    write_tables(portfolio.truth, out / "truth")
-    print(f"wrote {', '.join(portfolio.tables)} to {out / 'raw'} and the truth to {out / 'truth'}")
+    for folder in (out / "raw", out / "truth"):
+        if folder.exists() and any(folder.iterdir()):
+            raise SystemExit(
+                f"research generate: {folder} is not empty; choose another --out or remove it "
+                "(the tables are appended block by block, so an old file would be mixed in)"
+            )
+    workers = max(1, min(settings.compute.nthread, os.cpu_count() or 1))
+    written = write_portfolio(out / "raw", out / "truth", **arguments, workers=workers)
+    print(
+        f"wrote {written.firms:,} firms ({sum(written.rows.values()):,} rows) to {out / 'raw'} "
+        f"and the truth to {out / 'truth'}"
+    )
     return 0
 
 
@@ -324,6 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     nb.set_defaults(func=_notebook)
 
+    rp = sub.add_parser(
+        "repro",
+        help="dvc repro with one start and one result line per stage, DVC's warnings and "
+        "errors, and a closing line naming the front page (make repro runs this)",
+    )
+    rp.add_argument("dvc_args", nargs="*", help="passed to dvc repro (its options too)")
+    rp.set_defaults(func=_repro)
+
     st = sub.add_parser(
         "stage", help="run a stage in this process without its notebook (same outputs)"
     )
@@ -470,7 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     so.add_argument("--note", required=True, help="why: kept with the decision")
     so.set_defaults(func=_signoff)
 
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["repro"]:  # the rest goes to dvc repro as is (its options included)
+        args = argparse.Namespace(func=_repro, dvc_args=given[1:])
+    else:
+        args = parser.parse_args(given)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:

@@ -32,14 +32,18 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from research._params import check
 from research.data.contract import EVENT_TIME
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# numpy, pandas and pyarrow are imported by the functions that compute labels: the settings
+# (``LabelParams``, the label names) are read by every stage, ``research source-fingerprint``
+# included, which DVC runs on every ``dvc repro`` and which never touches a table.
 
 # The bank's own events table (``research.data.contract.EVENTS``).
 EVENTS_TABLE = "events"
@@ -104,6 +108,8 @@ def observation_end(
             placeholder or stray future date moves it (issue 13), so a bank's data goes
             through the as-of date.
     """
+    import pandas as pd
+
     if as_of is not None:
         return (pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).as_unit("ns")
     latest = None
@@ -133,6 +139,8 @@ def default_dates(repayments: pd.DataFrame, default_dpd: int) -> pd.Series:
     The date can lie after the data for an instalment still unpaid at its end; labels treat
     such a default as not observed.
     """
+    import pandas as pd
+
     due = repayments["due_date"].astype("datetime64[ns]")
     reached = due + pd.Timedelta(days=default_dpd)
     paid = repayments["paid_date"].astype("datetime64[ns]")
@@ -153,6 +161,8 @@ def default_dates(repayments: pd.DataFrame, default_dpd: int) -> pd.Series:
 
 def churn_dates(customers: pd.DataFrame) -> pd.Series:
     """Relationship end date per customer that has one (customer_id to date)."""
+    import pandas as pd
+
     ended = customers[customers["relationship_end_date"].notna()]
     out = pd.Series(
         ended["relationship_end_date"].astype("datetime64[ns]").to_numpy(),
@@ -169,6 +179,8 @@ def bank_event_dates(events: pd.DataFrame | None, event: str) -> pd.Series | Non
     when ``events`` is absent or holds no row of type ``event`` (the caller falls back to
     deriving the dates from the other tables).
     """
+    import pandas as pd
+
     if events is None or not len(events):
         return None
     of_type = events[events["event_type"].astype("str") == event]
@@ -201,7 +213,7 @@ def _churn_event(tables: Mapping[str, pd.DataFrame], default_dpd: int) -> pd.Ser
 # How each event a label can count is derived from the tables, by the name that starts its
 # column (``default_12m``): the first date per customer, or None when the tables cannot say
 # (the label is then unknown throughout). A new kind of label is one function here.
-EventDates = Callable[[Mapping[str, pd.DataFrame], int], "pd.Series | None"]
+EventDates = Callable[[Mapping[str, "pd.DataFrame"], int], "pd.Series | None"]
 DERIVED_EVENTS: dict[str, EventDates] = {DEFAULT_EVENT: _default_event, CHURN_EVENT: _churn_event}
 
 
@@ -238,6 +250,8 @@ def event_dates(
     None when neither can say. Customer ids as a sorted ``str`` index, dates datetime64[ns].
     ``source`` (``label_sources`` of the whole tables) overrides the choice for a part of them.
     """
+    import pandas as pd
+
     if event not in DERIVED_EVENTS:
         raise KeyError(f"unknown label event {event!r}; known: {', '.join(DERIVED_EVENTS)}")
     if (source or event_source(tables, event)) == DERIVED:
@@ -283,6 +297,9 @@ def event_labels(
     observation_end: pd.Timestamp,
 ) -> np.ndarray:
     """1.0 / 0.0 / NaN per row of ``keys`` (``customer_id``, ``snapshot_date``) for an event in the window."""
+    import numpy as np
+    import pandas as pd
+
     snapshot = keys["snapshot_date"].to_numpy(dtype="datetime64[ns]")
     horizon = _add_months(snapshot, horizon_months)
     event = _lookup(keys["customer_id"], event_dates)
@@ -296,6 +313,10 @@ def event_labels(
 
 def _lookup(customer_ids: pd.Series, dates: pd.Series) -> np.ndarray:
     """The date of each customer id (NaT where it has none)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     position = pc.index_in(
         pa.array(customer_ids.astype("str").array),
         value_set=pa.array(dates.index.astype("str").array),
@@ -307,6 +328,9 @@ def _lookup(customer_ids: pd.Series, dates: pd.Series) -> np.ndarray:
 
 def _add_months(dates: np.ndarray, months: int) -> np.ndarray:
     """``dates + months`` calendar months, computed once per distinct date."""
+    import numpy as np
+    import pandas as pd
+
     unique, inverse = np.unique(dates, return_inverse=True)
     shifted = np.array(
         [
@@ -333,6 +357,9 @@ def panel_labels(
     nothing can say (no events of its type and no ``repayments`` for defaults) is NaN
     throughout (unknown).
     """
+    import numpy as np
+    import pandas as pd
+
     end = _observation_end(tables) if observation_end is None else observation_end
     sources = label_sources(tables) if sources is None else sources
     out = pd.DataFrame(index=keys.index)

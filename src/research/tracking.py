@@ -673,7 +673,13 @@ def register_if_changed(model_uri: str, name: str, content_hash: str) -> tuple[s
     latest = max(versions, key=lambda v: int(v.version), default=None)
     if latest is not None and latest.tags.get(CONTENT_HASH_TAG) == content_hash:
         return str(latest.version), False
-    created = mlflow.register_model(model_uri, name, tags={CONTENT_HASH_TAG: content_hash})
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    disable_logging()  # MLflow prints "Successfully registered ..." to stderr; the stage says it
+    try:
+        created = mlflow.register_model(model_uri, name, tags={CONTENT_HASH_TAG: content_hash})
+    finally:
+        enable_logging()
     return str(created.version), True
 
 

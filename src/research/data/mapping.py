@@ -45,9 +45,9 @@ unchanged. A value the dialect cannot parse (a date not in ``date_format``) stay
 was, so the contract's ``type`` rule reports it with its rows; ``SourceRead.explain``
 then words the fix for the mapping.
 
-``read_source`` reads either kind of source; ``source_fingerprint`` lists the files a
-source reads (size and md5) for the ``source`` stage of ``dvc.yaml``, so that a changed
-export reruns the data stage.
+``read_source`` reads either kind of source; ``source_fingerprint`` (in
+``research.data.fingerprint``, re-exported here) lists the files a source reads (size and
+md5) for the ``source`` stage of ``dvc.yaml``, so that a changed export reruns the data stage.
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ import codecs
 import dataclasses
 import datetime as dt
 import difflib
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -72,6 +71,7 @@ import yaml
 
 from research.data import io as _io
 from research.data.contract import TABLES, Column, Table
+from research.data.fingerprint import source_fingerprint as source_fingerprint  # re-exported
 from research.data.params import as_of_text, source_kind, source_path
 from research.data.schema import (
     SOURCE_ATTR,
@@ -94,7 +94,6 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _SAMPLE = dt.datetime(
     2024, 11, 28, 13, 45, 30
 )  # a dialect's formats must read back what they write
-_CHUNK = 1 << 20
 _T = TypeVar("_T")
 
 _TOP_KEYS = {
@@ -1323,90 +1322,6 @@ def read_source(source: str | Path) -> SourceRead:
     blocked = {e.table for e in problems if e.table in TABLES}
     unreadable = blocked | {e.table for e in errors if e.table not in frames}
     return SourceRead("mapping", frames, [*problems, *errors], unreadable, notes, mapping)
-
-
-# --------------------------------------------------------------------------- fingerprint
-
-
-def source_fingerprint(source: str, root: Path) -> dict[str, Any]:
-    """What the data stage reads from ``data.source``, as a JSON-ready fingerprint.
-
-    For ``synthetic`` only the kind (its settings are params of the data stage); for a
-    folder every file under it (names starting with '.' or '_' skipped, as the reader
-    skips them); for a mapping the mapping file and every file or part folder its tables
-    name. Each file with its path (relative to the source folder), size and md5: the same
-    files give the same fingerprint wherever the project lives. Lenient: a mapping that
-    cannot be read, or a file that is missing, is fingerprinted as far as it goes; the
-    data stage reports the problem.
-    """
-    kind = source_kind(source)
-    out: dict[str, Any] = {"kind": kind, "source": source}
-    if kind == "synthetic":
-        return out
-    path = source_path(source, root)
-    if kind == "folder":
-        out["files"] = _files(path, path)
-        return out
-    out["mapping_md5"] = file_md5(path) if path.is_file() else None
-    folder, files = _mapped_files(path)
-    out["files"] = [entry for file in files for entry in _files(file, folder)] if folder else []
-    return out
-
-
-def _mapped_files(path: Path) -> tuple[Path | None, list[Path]]:
-    """The export folder and the files or part folders a mapping's tables name (lenient)."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None, []
-    if not isinstance(doc, dict) or not isinstance(doc.get("folder"), str):
-        return None, []
-    folder = Path(doc["folder"]).expanduser()
-    folder = folder if folder.is_absolute() else path.parent / folder
-    tables = doc.get("tables")
-    if not isinstance(tables, dict):
-        return folder, []
-    files = sorted(
-        {
-            folder / entry["file"]
-            for entry in tables.values()
-            if isinstance(entry, dict) and isinstance(entry.get("file"), str)
-        }
-    )
-    return folder, files
-
-
-def _files(path: Path, base: Path) -> list[dict[str, Any]]:
-    """Path (relative to ``base``), size and md5 of ``path`` or of every file under it."""
-    if path.is_file():
-        found = [path]
-    elif path.is_dir():
-        found = []
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
-            found += [Path(dirpath, f) for f in sorted(filenames) if not f.startswith((".", "_"))]
-    else:
-        return [{"path": _relative(path, base), "missing": True}]
-    return [
-        {"path": _relative(file, base), "size": file.stat().st_size, "md5": file_md5(file)}
-        for file in found
-    ]
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.name
-
-
-def file_md5(path: Path) -> str:
-    """The MD5 of a file's bytes (a fingerprint, not security), read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- the source, described

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from research.data.contract import SEGMENTS, TABLES
 
@@ -23,6 +27,37 @@ def table_counts(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 "last_date": last,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def folder_counts(folder: str | Path) -> pd.DataFrame:
+    """``table_counts`` of the contract's tables written to ``<folder>/<table>.parquet``.
+
+    Reads a table's ids and dates only, one table at a time, column-wise with Arrow: the
+    same figures as ``table_counts`` of the frames without holding the tables.
+    """
+    rows = []
+    for name, spec in TABLES.items():
+        path = Path(folder) / f"{name}.parquet"
+        if not path.is_file():
+            continue
+        date_cols = [c.name for c in spec.columns if c.kind in ("date", "timestamp")]
+        file = pq.ParquetFile(path)
+        present = set(file.schema_arrow.names)
+        table = file.read(columns=[c for c in ("customer_id", *date_cols) if c in present])
+        bounds = [(pc.min_max(table[c]), table[c].type.unit) for c in date_cols if c in present]
+        lows = [pd.Timestamp(b["min"].value, unit=u) for b, u in bounds if b["min"].is_valid]
+        highs = [pd.Timestamp(b["max"].value, unit=u) for b, u in bounds if b["max"].is_valid]
+        rows.append(
+            {
+                "table": name,
+                "rows": file.metadata.num_rows,
+                "customers": pc.count_distinct(table["customer_id"]).as_py(),
+                "first_date": min(lows, default=pd.NaT),
+                "last_date": max(highs, default=pd.NaT),
+            }
+        )
+        del table
     return pd.DataFrame(rows)
 
 

@@ -37,17 +37,38 @@ oracle: for every customer and month start ``s`` on the books, the probability o
 default and of churn within the label windows given the state known at ``s`` (the
 states of the month before, the customer's attributes and the environment),
 computed exactly on a grid (``research.data._oracle``).
+
+Book first, then blocks of firms. What couples firms is drawn once for the whole book:
+the environment, the clients' static attributes (and their numbering in onboarding
+order) and the hazard intercepts. Everything else belongs to one firm, so it is simulated
+block by block: firms ``[b * block_firms, (b + 1) * block_firms)`` of the book take their
+own random streams from ``SeedSequence(seed, spawn_key=(_BLOCK_KEY, b))``, whatever the
+number of worker processes and however many blocks are held in memory at once.
+``write_portfolio`` appends each block to the Parquet files (one row group per block and
+table) and frees it, so memory is bounded by a block, not by the book, and the bytes are
+the same for any worker count. Ids of facilities and applications run on across blocks.
+The change of stream: up to commit 8c3042f every mechanism drew from one stream for the
+whole book; since then only the environment and the static attributes do (the customers
+and environment tables are unchanged), and every other table, the truth included, comes
+from the per-block streams, so the same seed gives other (equally distributed) figures
+than before.
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import sys
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from scipy.special import expit
 from tqdm import tqdm
 
@@ -387,8 +408,14 @@ class Portfolio:
 
 
 # ======================================================================================
-# Entry point
+# Entry points
 # ======================================================================================
+
+BLOCK_FIRMS = 4096  # firms per block of random streams (a part of the stream, like the seed)
+_BLOCK_KEY = 1_000_003  # spawn_key of the blocks' streams, apart from the book's children
+_TRUTH = ("latent_monthly", "environment", "events", "oracle")
+_GENERATED = tuple(name for name in TABLES if name not in _TRUTH)  # the bank's events: no
+_FACILITY_TABLES = ("facilities", "facility_balances", "repayments")
 
 
 def generate_portfolio(
@@ -403,8 +430,10 @@ def generate_portfolio(
     horizons_months: Sequence[int] = (12,),
     progress: bool = False,
     coefficients: GeneratorCoefficients | None = None,
+    workers: int = 1,
+    block_firms: int = BLOCK_FIRMS,
 ) -> Portfolio:
-    """Simulate a corporate-lending portfolio and its ground truth.
+    """Simulate a corporate-lending portfolio and its ground truth, in memory.
 
     Args:
         n_customers: Customers ever on the books (some onboarded during the history).
@@ -418,37 +447,388 @@ def generate_portfolio(
             column per window (``oracle_default_12m``, ``oracle_churn_12m``).
         progress: Show a progress bar on stderr.
         coefficients: What drives what; the documented defaults when omitted.
+        workers: Processes simulating blocks of firms at once (1: this process only); the
+            tables do not depend on it.
+        block_firms: Firms per block of random streams: part of the stream (another value
+            gives other draws), kept at ``BLOCK_FIRMS`` but by tests of the blocks.
 
     Returns:
         The contract's tables (canonical dtypes, sorted by their keys) and the truth:
         ``latent_monthly``, ``environment``, ``events`` and ``oracle``.
     """
+    plan = _plan(
+        n_customers=n_customers,
+        start=start,
+        months=months,
+        scenario=scenario,
+        transactions_per_month=transactions_per_month,
+        seed=seed,
+        default_dpd=default_dpd,
+        horizons_months=horizons_months,
+        coefficients=coefficients,
+        block_firms=block_firms,
+        workers=workers,
+    )
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for frames in _numbered_blocks(plan, workers, progress):
+        for name, frame in frames.items():
+            parts.setdefault(name, []).append(frame)
+    joined = {name: _concat(frames) for name, frames in parts.items()}
+    joined["environment"] = _environment_table(plan.env, plan.cal)
+    tables = {name: joined[name] for name in _GENERATED}
+    return Portfolio(tables=tables, truth={name: joined[name] for name in _TRUTH})
+
+
+def write_portfolio(
+    tables_folder: str | Path,
+    truth_folder: str | Path,
+    *,
+    n_customers: int,
+    start: str,
+    months: int,
+    scenario: str,
+    transactions_per_month: float,
+    seed: int,
+    default_dpd: int = 90,
+    horizons_months: Sequence[int] = (12,),
+    progress: bool = False,
+    coefficients: GeneratorCoefficients | None = None,
+    workers: int = 1,
+    block_firms: int = BLOCK_FIRMS,
+    keep_blocks: int = 0,
+) -> WrittenPortfolio:
+    """``generate_portfolio`` written block by block to ``<folder>/<table>.parquet``.
+
+    Each block of firms is appended to the files (zstd, one row group per block and
+    table, no index) and dropped, so memory stays bounded by a few blocks whatever the
+    size of the book. The files hold ``generate_portfolio``'s frames in the dtypes the
+    contract's validation gives them (a nullable flag as ``boolean``) and are
+    byte-identical for any ``workers``. The folders are written into as they are (created
+    if needed): an atomic replacement is the caller's (``research.stages.data``).
+
+    Args:
+        tables_folder, truth_folder: Where the contract's tables and the truth go.
+        keep_blocks: Blocks of firms kept in memory as well, spread evenly over the book
+            (all of them when the book has no more): the ``sample`` of the result.
+        The others: as ``generate_portfolio``.
+
+    Returns:
+        Rows written per table and the kept blocks' tables and truth.
+    """
+    plan = _plan(
+        n_customers=n_customers,
+        start=start,
+        months=months,
+        scenario=scenario,
+        transactions_per_month=transactions_per_month,
+        seed=seed,
+        default_dpd=default_dpd,
+        horizons_months=horizons_months,
+        coefficients=coefficients,
+        block_firms=block_firms,
+        workers=workers,
+    )
+    folders = {"tables": Path(tables_folder), "truth": Path(truth_folder)}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    writers: dict[str, pq.ParquetWriter] = {}
+    rows: dict[str, int] = {}
+    kept = set(np.linspace(0, plan.blocks - 1, min(keep_blocks, plan.blocks)).round().astype(int))
+    parts: dict[str, list[pd.DataFrame]] = {}
+
+    def append(name: str, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if name not in writers:
+            where = folders["truth" if name in _TRUTH else "tables"] / f"{name}.parquet"
+            # dictionary pages for the text columns only: amounts and dates are nearly all
+            # distinct, and building their dictionaries only to drop them costs a fifth
+            # of the writing
+            text = [f.name for f in table.schema if pa.types.is_large_string(f.type)]
+            writers[name] = pq.ParquetWriter(
+                where,
+                table.schema,
+                compression="zstd",
+                compression_level=3,
+                use_dictionary=text or False,
+            )
+        writers[name].write_table(table)
+        rows[name] = rows.get(name, 0) + len(frame)
+
+    try:
+        for block, frames in enumerate(_numbered_blocks(plan, workers, progress)):
+            for name, frame in frames.items():
+                frame = _validated_dtypes(name, frame)
+                append(name, frame)
+                if block in kept:
+                    parts.setdefault(name, []).append(frame)
+            del frames
+        environment = _environment_table(plan.env, plan.cal)
+        append("environment", environment)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    sample = None
+    if kept:
+        joined = {name: _concat(frames) for name, frames in parts.items()}
+        sample = Portfolio(
+            tables={name: joined[name] for name in _GENERATED},
+            truth={name: environment if name == "environment" else joined[name] for name in _TRUTH},
+        )
+    return WrittenPortfolio(
+        rows={name: rows[name] for name in (*_GENERATED, *_TRUTH)},
+        firms=plan.customers.n,
+        sample=sample,
+        sample_firms=sum(high - low for low, high in map(plan.firms, kept)),
+    )
+
+
+@dataclass(frozen=True)
+class WrittenPortfolio:
+    """What ``write_portfolio`` wrote: rows per table, and the blocks it kept in memory."""
+
+    rows: dict[str, int]
+    firms: int
+    sample: Portfolio | None
+    sample_firms: int
+
+
+def _validated_dtypes(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The dtypes ``schema.validate_tables`` gives: a nullable flag of the contract is ``boolean``."""
+    if name not in _GENERATED:
+        return frame
+    spec = TABLES[name]
+    flags = {
+        c.name: "boolean"
+        for c in spec.columns
+        if c.kind == "bool" and c.nullable and c.name in frame and frame[c.name].dtype == bool
+    }
+    return frame.astype(flags) if flags else frame
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every block shares: the arguments and the book-level draws, made once."""
+
+    seed: int
+    cal: _Calendar
+    coef: GeneratorCoefficients
+    hazards: HazardModel
+    env: _Environment
+    customers: _Customers  # the whole book, numbered in onboarding order
+    rm_labels: tuple[str, ...]
+    schedules: _oracle.Schedules  # the oracle's first-event schedules of the book's groups
+    per_month: float
+    default_dpd: int
+    horizons: tuple[int, ...]
+    block_firms: int
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.customers.n // self.block_firms)
+
+    def firms(self, block: int) -> tuple[int, int]:
+        low = block * self.block_firms
+        return low, min(low + self.block_firms, self.customers.n)
+
+
+def _plan(
+    *,
+    n_customers,
+    start,
+    months,
+    scenario,
+    transactions_per_month,
+    seed,
+    default_dpd,
+    horizons_months,
+    coefficients,
+    block_firms,
+    workers,
+) -> _Plan:
+    """Check the arguments; draw the environment and the clients of the whole book."""
     _check_arguments(n_customers, start, months, scenario, transactions_per_month, default_dpd)
+    if block_firms < 1:
+        raise ValueError(f"block_firms must be at least 1, got {block_firms}")
     coef = coefficients or GeneratorCoefficients()
     cal = _Calendar.from_start(start, months, max(horizons_months))
     rng = _streams(seed)
+    customers = _draw_customers(rng["customers"], n_customers, cal, coef)
+    rm_labels = tuple(f"RM{i:04d}" for i in range(1, int(customers.rm.max(initial=0)) + 2))
     hazards = HazardModel.from_coefficients(coef)
+    env = _environment(rng["environment"], cal, scenario, coef)
+    # the snapshots a firm may have: month starts 1 .. months after its onboarding month
+    onboarding_month = cal.month_of(customers.onboarding_day)
+    new_client_end = onboarding_month + hazards.new_client_months
+    schedules = _oracle.Schedules.of_book(
+        hazards,
+        env,
+        coef,
+        segment=customers.segment,
+        industry=customers.industry,
+        churn_base=hazards.churn_base(customers.segment, customers.inclusive, customers.region),
+        months_left_low=new_client_end - cal.months,
+        months_left_high=np.where(
+            onboarding_month + 1 > cal.months,
+            -1,
+            new_client_end - np.maximum(1, onboarding_month + 1),
+        ),
+        horizon=max(horizons_months),
+        workers=workers,
+    )
+    return _Plan(
+        seed=seed,
+        cal=cal,
+        coef=coef,
+        hazards=hazards,
+        env=env,
+        customers=customers,
+        rm_labels=rm_labels,
+        schedules=schedules,
+        per_month=transactions_per_month,
+        default_dpd=default_dpd,
+        horizons=tuple(horizons_months),
+        block_firms=block_firms,
+    )
+
+
+def _numbered_blocks(
+    plan: _Plan, workers: int, progress: bool
+) -> Iterator[dict[str, pd.DataFrame]]:
+    """Every block's frames in block order, facility and application ids numbered on."""
+    facilities = applications = 0
     with tqdm(
-        total=4 + 2 * months, desc="synthetic portfolio", file=sys.stderr, disable=not progress
+        total=plan.blocks, desc="synthetic portfolio", file=sys.stderr, disable=not progress
     ) as bar:
-        book = _simulate_book(rng, n_customers, scenario, hazards, cal, coef, default_dpd)
-        bar.update(1)
-        tables = _contract_tables(rng, book, cal, transactions_per_month, coef, bar)
-        truth = _truth_tables(
-            book,
-            hazards,
+        for frames in _blocks(plan, workers):
+            for name in _FACILITY_TABLES:
+                frames[name]["facility_id"] = _ids("F", 7, facilities, frames[name]["facility_id"])
+            facilities += len(frames["facilities"])
+            frame = frames["applications"]
+            frame["application_id"] = _ids("A", 7, applications, frame["application_id"])
+            applications += len(frame)
+            bar.update(1)
+            yield frames
+
+
+def _ids(prefix: str, width: int, offset: int, local: pd.Series):
+    """``prefix`` and the number ``offset + local + 1``, zero-padded (F0000001)."""
+    local = np.asarray(local, dtype=np.int64)
+    count = int(local.max(initial=-1)) + 1
+    labels = pa.array([f"{prefix}{offset + i:0{width}d}" for i in range(1, count + 1)], pa.string())
+    return pd.array(labels.take(pa.array(local)), dtype="str")
+
+
+_PLAN: _Plan | None = None  # the plan of a worker process
+
+
+def _start_worker(plan: _Plan) -> None:
+    global _PLAN
+    _PLAN = plan
+
+
+def _worker_blocks(block: int) -> dict[str, pd.DataFrame]:
+    assert _PLAN is not None
+    return _block_frames(_PLAN, block)
+
+
+def _blocks(plan: _Plan, workers: int) -> Iterator[dict[str, pd.DataFrame]]:
+    """The blocks' frames in block order, from this process or from ``workers`` processes.
+
+    At most ``workers + 1`` blocks are in flight, so a slow consumer (the writer) bounds the
+    memory the workers' results take.
+    """
+    workers = max(1, min(workers, plan.blocks))
+    if workers == 1:
+        for block in range(plan.blocks):
+            yield _block_frames(plan, block)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(plan,)
+    ) as pool:
+        pending: deque[Future] = deque()
+        submitted = 0
+        while pending or submitted < plan.blocks:
+            while submitted < plan.blocks and len(pending) <= workers:
+                pending.append(pool.submit(_worker_blocks, submitted))
+                submitted += 1
+            yield pending.popleft().result()
+
+
+def _block_frames(plan: _Plan, block: int) -> dict[str, pd.DataFrame]:
+    """The tables and truth (but the environment) of one block of firms.
+
+    Customer ids are the book's; ``facility_id`` and ``application_id`` hold the block's
+    own numbers from 0 (``_numbered_blocks`` numbers them on across blocks).
+    """
+    low, high = plan.firms(block)
+    rng = _streams(plan.seed, block)
+    cal, coef, hazards = plan.cal, plan.coef, plan.hazards
+    customers = plan.customers.slice(low, high)
+    latent = _simulate_latent(rng["latent"], customers, plan.env, hazards, cal, coef)
+    events = _simulate_events(
+        rng["events"], customers, latent, plan.env, hazards, cal, plan.default_dpd
+    )
+    windows = _activity_windows(customers, events, cal)
+    applications = _draw_applications(
+        rng["applications"], customers, latent, events, windows, cal, coef
+    )
+    facilities = _build_facilities(
+        rng["facilities"], customers, latent, events, applications, cal, coef
+    )
+    ids = _Ids.block(low, high)
+    book = _Book(plan.env, customers, latent, events, windows, applications, facilities, ids)
+    frames = {
+        "customers": _customers_table(customers, events, ids, plan.rm_labels),
+        "facilities": _facilities_table(facilities, ids),
+        **_balances_and_repayments(
+            rng,
+            _facility_months(facilities, events, cal),
+            facilities,
+            customers,
+            latent,
+            events,
             cal,
             coef,
-            default_dpd=default_dpd,
-            horizons=tuple(horizons_months),
-        )
-        bar.update(bar.total - bar.n)
-    return Portfolio(tables=tables, truth=truth)
+            ids,
+        ),
+        "transactions": _transactions_table(
+            rng["transactions"], customers, latent, events, windows, cal, plan.per_month, coef, ids
+        ),
+        "interactions": _interactions_table(
+            rng["interactions"], customers, latent, events, windows, cal, coef, ids
+        ),
+        "financials": _financials_table(
+            rng["financials"], customers, latent, events, cal, coef, ids
+        ),
+        "applications": _applications_table(applications, ids),
+        "account_balances": _account_balances_table(
+            rng["account_balances"], customers, latent, events, windows, cal, coef, ids
+        ),
+        "latent_monthly": _latent_table(customers, latent, events, windows, cal, ids),
+        "events": _events_table(events, cal, ids),
+        "oracle": _oracle_table(
+            book,
+            plan.schedules,
+            hazards,
+            cal,
+            default_dpd=plan.default_dpd,
+            horizons=plan.horizons,
+        ),
+    }
+    return frames
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass(frozen=True)
 class _Book:
-    """Everything simulated, before it is written out as tables."""
+    """Everything simulated of one block of firms, before it is written out as tables."""
 
     env: _Environment
     customers: _Customers
@@ -458,68 +838,6 @@ class _Book:
     applications: _Applications
     facilities: _Facilities
     ids: _Ids
-
-
-def _simulate_book(rng, n_customers, scenario, hazards, cal, coef, default_dpd) -> _Book:
-    """Environment, clients, latent paths, events, then the requests and facilities they lead to."""
-    env = _environment(rng["environment"], cal, scenario, coef)
-    customers = _draw_customers(rng["customers"], n_customers, cal, coef)
-    latent = _simulate_latent(rng["latent"], customers, env, hazards, cal, coef)
-    events = _simulate_events(rng["events"], customers, latent, env, hazards, cal, default_dpd)
-    windows = _activity_windows(customers, events, cal)
-    applications = _draw_applications(
-        rng["applications"], customers, latent, events, windows, cal, coef
-    )
-    facilities = _build_facilities(
-        rng["facilities"], customers, latent, events, applications, cal, coef
-    )
-    ids = _Ids.assign(customers.n, facilities.customer.size, applications.customer.size)
-    return _Book(env, customers, latent, events, windows, applications, facilities, ids)
-
-
-def _contract_tables(rng, book: _Book, cal, per_month, coef, bar) -> dict[str, pd.DataFrame]:
-    """The tables of the contract, in its order."""
-    b = book
-    tables = {
-        "customers": _customers_table(b.customers, b.events, b.ids),
-        "facilities": _facilities_table(b.facilities, b.ids),
-        **_balances_and_repayments(
-            rng,
-            _facility_months(b.facilities, b.events, cal),
-            b.facilities,
-            b.customers,
-            b.latent,
-            b.events,
-            cal,
-            coef,
-            b.ids,
-        ),
-    }
-    bar.update(1)
-    tables["transactions"] = _transactions_table(
-        rng["transactions"],
-        b.customers,
-        b.latent,
-        b.events,
-        b.windows,
-        cal,
-        per_month,
-        coef,
-        b.ids,
-        bar,
-    )
-    tables["interactions"] = _interactions_table(
-        rng["interactions"], b.customers, b.latent, b.events, b.windows, cal, coef, b.ids, bar
-    )
-    tables["financials"] = _financials_table(
-        rng["financials"], b.customers, b.latent, b.events, cal, coef, b.ids
-    )
-    tables["applications"] = _applications_table(b.applications, b.ids)
-    tables["account_balances"] = _account_balances_table(
-        rng["account_balances"], b.customers, b.latent, b.events, b.windows, cal, coef, b.ids
-    )
-    bar.update(1)
-    return {name: tables[name] for name in TABLES if name in tables}
 
 
 def _check_arguments(
@@ -564,9 +882,18 @@ _STREAM_NAMES = (
 )
 
 
-def _streams(seed: int) -> dict[str, np.random.Generator]:
-    """One independent PCG64 stream per mechanism, so tuning one leaves the others unchanged."""
-    children = np.random.SeedSequence(seed).spawn(len(_STREAM_NAMES))
+def _streams(seed: int, block: int | None = None) -> dict[str, np.random.Generator]:
+    """One independent PCG64 stream per mechanism, so tuning one leaves the others unchanged.
+
+    ``block`` None gives the book's streams (the environment and the clients draw from
+    them); a block number, that block's streams (every per-firm mechanism).
+    """
+    root = (
+        np.random.SeedSequence(seed)
+        if block is None
+        else np.random.SeedSequence(seed, spawn_key=(_BLOCK_KEY, block))
+    )
+    children = root.spawn(len(_STREAM_NAMES))
     return {
         name: np.random.Generator(np.random.PCG64(child))
         for name, child in zip(_STREAM_NAMES, children, strict=True)
@@ -580,22 +907,31 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
 
 def _month_start_day(absolute_month: np.ndarray | int) -> np.ndarray:
     """First day (days since 1970-01-01) of months counted from 1970-01."""
-    return (
-        np.asarray(absolute_month, dtype=np.int64)
-        .astype("datetime64[M]")
-        .astype("datetime64[D]")
-        .astype(np.int64)
-    )
+    months = np.asarray(absolute_month, dtype=np.int64)
+    table = _lookup(months, _month_start_day)
+    if table is not None:
+        return table
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
 
 
 def _absolute_month(day: np.ndarray | int) -> np.ndarray:
     """Month (counted from 1970-01) of days since 1970-01-01."""
-    return (
-        np.asarray(day, dtype=np.int64)
-        .astype("datetime64[D]")
-        .astype("datetime64[M]")
-        .astype(np.int64)
-    )
+    days = np.asarray(day, dtype=np.int64)
+    table = _lookup(days, _absolute_month)
+    if table is not None:
+        return table
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def _lookup(values: np.ndarray, convert) -> np.ndarray | None:
+    """``convert(values)`` through a table of the values' range, when that is the shorter
+    way (a large array of nearby values: the calendar conversions are slow per element)."""
+    if values.size < 4096:
+        return None
+    low, high = int(values.min()), int(values.max())
+    if high - low >= values.size // 4:
+        return None
+    return convert(np.arange(low, high + 1))[values - low]
 
 
 def _month_number(month: str) -> int:
@@ -793,6 +1129,10 @@ class _Customers:
     def n(self) -> int:
         return self.segment.size
 
+    def slice(self, low: int, high: int) -> _Customers:
+        """Customers ``low .. high - 1`` of the book (a block of firms)."""
+        return _Customers(*(getattr(self, f.name)[low:high] for f in fields(_Customers)))
+
 
 def _draw_customers(
     rng: np.random.Generator, n: int, cal: _Calendar, coef: GeneratorCoefficients
@@ -981,8 +1321,9 @@ class _Windows:
     high: np.ndarray
     days_in_month: np.ndarray
 
-    @property
+    @functools.cached_property
     def fraction(self) -> np.ndarray:
+        """Share of each month on the books (computed once: every month's draws read it)."""
         return (self.high - self.low) / self.days_in_month[None, :]
 
 
@@ -1432,7 +1773,7 @@ def _balances_and_repayments(
 
 
 def _transactions_table(
-    rng, customers, latent, events, windows, cal, per_month, coef, ids, bar
+    rng, customers, latent, events, windows, cal, per_month, coef, ids
 ) -> pd.DataFrame:
     """Account movements: counts follow engagement, amounts credit quality, channels digital adoption."""
     scale = np.asarray(coef.transaction_segment_scale)
@@ -1446,7 +1787,6 @@ def _transactions_table(
                 rng, month, count_scale, customers, latent, events, windows, cal, coef
             )
         )
-        bar.update(1)
     customer, seconds, amount, channel, category = (
         np.concatenate(column) for column in zip(*parts, strict=True)
     )
@@ -1549,14 +1889,11 @@ def _movement_amounts(rng, row, inflow, revenue, state: _MonthState, noise, coef
     return np.round(total * share, 2)
 
 
-def _interactions_table(
-    rng, customers, latent, events, windows, cal, coef, ids, bar
-) -> pd.DataFrame:
+def _interactions_table(rng, customers, latent, events, windows, cal, coef, ids) -> pd.DataFrame:
     """Touchpoints: digital channels grow with engagement and time; complaints come from the unhappy."""
     parts = []
     for month in range(cal.months):
         parts.append(_month_interactions(rng, month, customers, latent, events, windows, cal, coef))
-        bar.update(1)
     customer, seconds, channel, kind, hours, score = (
         np.concatenate(column) for column in zip(*parts, strict=True)
     )
@@ -1791,32 +2128,31 @@ def _account_balances_table(
 
 @dataclass(frozen=True)
 class _Ids:
-    """Pseudonymous ids: C000001 (customers, in onboarding order), F0000001, A0000001, RM0001."""
+    """Pseudonymous ids: C000001 (customers, in onboarding order), F0000001, A0000001, RM0001.
+
+    Of one block of firms: customer ids are the book's; facilities and applications keep
+    the block's own numbers from 0, which ``_numbered_blocks`` turns into ids.
+    """
 
     customers: pa.Array
-    facilities: pa.Array
-    applications: pa.Array
 
     @classmethod
-    def assign(cls, n_customers: int, n_facilities: int, n_applications: int) -> _Ids:
-        return cls(
-            pa.array([f"C{i:06d}" for i in range(1, n_customers + 1)], pa.string()),
-            pa.array([f"F{i:07d}" for i in range(1, n_facilities + 1)], pa.string()),
-            pa.array([f"A{i:07d}" for i in range(1, n_applications + 1)], pa.string()),
-        )
+    def block(cls, low: int, high: int) -> _Ids:
+        return cls(pa.array([f"C{i:06d}" for i in range(low + 1, high + 1)], pa.string()))
 
     def customer_column(self, index: np.ndarray):
         return pd.array(self.customers.take(pa.array(index)), dtype="str")
 
-    def facility_column(self, index: np.ndarray):
-        return pd.array(self.facilities.take(pa.array(index)), dtype="str")
+    def facility_column(self, index: np.ndarray) -> np.ndarray:
+        return np.asarray(index, dtype=np.int64)
 
-    def application_column(self, index: np.ndarray):
-        return pd.array(self.applications.take(pa.array(index)), dtype="str")
+    def application_column(self, index: np.ndarray) -> np.ndarray:
+        return np.asarray(index, dtype=np.int64)
 
 
-def _customers_table(customers: _Customers, events: _Events, ids: _Ids) -> pd.DataFrame:
-    rm_labels = [f"RM{i:04d}" for i in range(1, int(customers.rm.max(initial=0)) + 2)]
+def _customers_table(
+    customers: _Customers, events: _Events, ids: _Ids, rm_labels: Sequence[str]
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "customer_id": ids.customer_column(np.arange(customers.n)),
@@ -1871,25 +2207,6 @@ def _applications_table(applications: _Applications, ids: _Ids) -> pd.DataFrame:
 # ======================================================================================
 
 
-def _truth_tables(
-    book: _Book, hazards, cal, coef, *, default_dpd, horizons
-) -> dict[str, pd.DataFrame]:
-    b = book
-    return {
-        "latent_monthly": _latent_table(b.customers, b.latent, b.events, b.windows, cal, b.ids),
-        "environment": _environment_table(b.env, cal),
-        "events": _events_table(b.events, cal, b.ids),
-        "oracle": _oracle_table(
-            b,
-            hazards,
-            cal,
-            coef,
-            default_dpd=default_dpd,
-            horizons=horizons,
-        ),
-    }
-
-
 def _latent_table(customers, latent, events, windows, cal, ids) -> pd.DataFrame:
     """Monthly states while on the books; ``active``: at risk of distress and churn that month."""
     customer, month = np.nonzero(windows.high > windows.low)
@@ -1940,7 +2257,9 @@ def _events_table(events: _Events, cal: _Calendar, ids: _Ids) -> pd.DataFrame:
     )
 
 
-def _oracle_table(book: _Book, hazards, cal, coef, *, default_dpd, horizons) -> pd.DataFrame:
+def _oracle_table(
+    book: _Book, schedules: _oracle.Schedules, hazards, cal, *, default_dpd, horizons
+) -> pd.DataFrame:
     """P(default) and P(churn) within each window from every month start on the books."""
     customers, events, latent = book.customers, book.events, book.latent
     snapshot_starts = cal.start_of(np.arange(1, cal.months + 1))
@@ -1957,10 +2276,8 @@ def _oracle_table(book: _Book, hazards, cal, coef, *, default_dpd, horizons) -> 
     }
     for horizon in horizons:
         default, churn = _oracle.event_probabilities(
-            hazards,
-            book.env,
+            schedules,
             cal,
-            coef,
             segment=customers.segment[customer],
             industry=customers.industry[customer],
             churn_base=churn_base[customer],
@@ -1996,7 +2313,15 @@ def _choose(rng: np.random.Generator, probabilities: np.ndarray, group: np.ndarr
     cumulative = np.cumsum(probabilities, axis=1)
     cumulative = cumulative / cumulative[:, -1:]
     draw = rng.random(group.size)
-    return (draw[:, None] >= cumulative[group]).sum(axis=1)
+    # the number of cumulative shares at or below the draw, group by group
+    group = np.asarray(group)
+    if cumulative.shape[0] == 1:
+        return np.searchsorted(cumulative[0], draw, side="right").astype(np.int64)
+    out = np.empty(group.size, dtype=np.int64)
+    for g in np.unique(group):
+        rows = group == g
+        out[rows] = np.searchsorted(cumulative[g], draw[rows], side="right")
+    return out
 
 
 def _dates(days: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from research.features._grid import SnapshotGrid, family_frame, ratio, to_ns
+from research.features._grid import NAT, SnapshotGrid, family_frame, ratio, to_ns
 
 CASH_COVER = "bal_cash_cover_{w}m"  # the one feature that needs the transactions table
 
@@ -118,18 +118,18 @@ class _BucketStats:
         # squares would cancel (balances of millions varying by thousands).
         deviation = value - np.append(mean, 0.0)[flat]
         squares = per_bucket(deviation * deviation)
-        # Minimum and latest value per bucket: sort by bucket, then time.
-        order = np.lexsort((times, flat))
-        keys = flat[order]
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys
-        ends = np.r_[starts[1:], keys.size] - 1 if keys.size else keys
-        on_grid = keys[starts] < grid.trash if keys.size else np.zeros(0, dtype=bool)
-        minimum = np.full(grid.trash, np.inf)
-        last = np.full(grid.trash, np.nan)
-        if keys.size:
-            lowest = np.minimum.reduceat(value[order], starts)
-            minimum[keys[starts][on_grid]] = lowest[on_grid]
-            last[keys[starts][on_grid]] = value[order][ends][on_grid]
+        # Minimum and latest value per bucket (the latest time; the last row among equal
+        # times), by unbuffered extrema rather than a sort of every observation.
+        slots = grid.trash + 1
+        minimum = np.full(slots, np.inf)
+        np.minimum.at(minimum, flat, value)
+        latest_time = np.full(slots, NAT, dtype=np.int64)
+        np.maximum.at(latest_time, flat, times)
+        at_latest = np.flatnonzero(times == latest_time[flat])
+        row = np.full(slots, -1, dtype=np.int64)
+        np.maximum.at(row, flat[at_latest], at_latest)
+        last = np.where(row >= 0, value[np.maximum(row, 0)] if len(value) else np.nan, np.nan)
+        minimum, last = minimum[: grid.trash], last[: grid.trash]
         return cls(
             count=count.reshape(shape),
             total=total.reshape(shape),
@@ -185,6 +185,27 @@ def _months_with(grid: SnapshotGrid, totals: np.ndarray, longest: int) -> dict[i
     for k in range(1, longest + 1):
         running = running + (grid.window(totals, k, k - 1) > 0)
         out[k] = running
+    return out
+
+
+def cash_cover_columns(
+    grid: SnapshotGrid, features: pd.DataFrame, windows_months: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """``bal_cash_cover_{w}m`` of the panel rows from the families' own columns.
+
+    The same figures as ``balance_features(..., transactions=...)`` gives (bit for bit), from
+    ``bal_mean_{w}m`` and the cash-flow family's ``cf_outflow_amount_{w}m``, so that the
+    transactions are read once (by the cash-flow family) rather than twice.
+    """
+    months_on_books = np.zeros((grid.n_snapshots, grid.n_customers))
+    windows, out = sorted(set(windows_months)), {}
+    for k in range(1, max(windows) + 1):
+        months_on_books += grid.edge(k - 1)[:, None] > grid.onboarding[None, :]
+        if k in windows:
+            outflows = features[f"cf_outflow_amount_{k}m"].to_numpy(dtype=np.float64)
+            monthly = ratio(outflows, grid.select(months_on_books))
+            mean = features[f"bal_mean_{k}m"].to_numpy(dtype=np.float64)
+            out[CASH_COVER.format(w=k)] = ratio(mean, monthly)
     return out
 
 

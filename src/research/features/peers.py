@@ -89,18 +89,19 @@ def add_peer_relative(panel: pd.DataFrame, *, date_column: str = "snapshot_date"
     The new column takes the raw column's place; other columns are untouched. A rule whose
     peer column (``industry``) is absent compares with the whole book at the snapshot.
     """
-    out = panel.copy()
+    # Column by column into a new frame (no copy of the untouched columns; a panel is large).
+    out: dict[str, pd.Series] = {}
     for column in list(panel.columns):
         found = _rule_for(column)
         if found is None:
+            out[column] = panel[column]
             continue
         rule, name = found
         keys = [date_column, *(c for c in rule.by if c in panel.columns)]
         values = pd.to_numeric(panel[column], errors="coerce").astype("float64")
         groups = values.groupby([panel[k] for k in keys], observed=True, sort=False)
         if rule.kind == "rank":
-            out[column] = groups.rank(method="average", pct=True)
+            out[name] = groups.rank(method="average", pct=True)
         else:
-            out[column] = values - groups.transform("median")
-        out = out.rename(columns={column: name})
-    return out
+            out[name] = values - groups.transform("median")
+    return pd.DataFrame(out, index=panel.index, copy=False)

@@ -18,7 +18,7 @@ import pandas as pd
 from research import labels
 from research.features._grid import SnapshotGrid, as_snapshot_index, make_grid
 from research.features.applications import application_features
-from research.features.balances import balance_features, cash_cover_names
+from research.features.balances import balance_features, cash_cover_columns, cash_cover_names
 from research.features.cashflow import cashflow_features
 from research.features.catalog import feature_catalog
 from research.features.engagement import engagement_features
@@ -247,6 +247,8 @@ def build_panel(
         windows_months, long_window_months, dpd_thresholds, trend_recent_months
     )
     features = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=keys.index)
+    if "account_balances" in present and "transactions" in present:
+        features = features.assign(**cash_cover_columns(grid, features, windows_months))
     # A raw feature that a peer-relative one replaces takes that feature's place in the catalog.
     by_catalog_name = {relative_name(column) or column: column for column in features.columns}
     ordered = [by_catalog_name[name] for name in catalog if name in by_catalog_name]
@@ -262,8 +264,24 @@ def build_panel(
         observation_end=end,
         sources=sources,
     )
-    panel = pd.concat([keys, features[ordered], label_frame], axis=1)
+    panel = _side_by_side(keys, features, ordered, label_frame)
+    del features, parts
     return (add_peer_relative(panel) if peer_relative else panel), notes
+
+
+def _side_by_side(
+    keys: pd.DataFrame, features: pd.DataFrame, ordered: Sequence[str], label_frame: pd.DataFrame
+) -> pd.DataFrame:
+    """``concat([keys, features[ordered], label_frame], axis=1)`` without copying the features.
+
+    Each column stays a view of its family's block (one block per column), so ordering the
+    features costs no second copy of the panel, and replacing a column later (the peer step)
+    copies that column only.
+    """
+    columns = {name: keys[name] for name in keys.columns}
+    columns |= {name: features[name] for name in ordered}
+    columns |= {name: label_frame[name] for name in label_frame.columns}
+    return pd.DataFrame(columns, index=keys.index, copy=False)
 
 
 def _family_jobs(
@@ -293,6 +311,18 @@ def _family_jobs(
         f", nor {', '.join(cash_cover_names(windows_months))} (balances against outflows)"
         if "account_balances" in tables
         else ""
+    )
+    add(
+        "account_balances",
+        "account-conduct",
+        "bal_",
+        # bal_cash_cover_* come after the families, from the cash-flow family's outflows.
+        lambda: balance_features(
+            tables["account_balances"],
+            grid,
+            windows_months=windows_months,
+            trend_recent_months=trend_recent_months,
+        ),
     )
     add(
         "transactions",
@@ -341,18 +371,6 @@ def _family_jobs(
         notes.append(f"facility_balances: table absent, so no {', '.join(BALANCE_FEATURES)}")
     if "facility_balances" in tables and "facilities" not in tables:
         notes.append("facility_balances: present but unused without the facilities table")
-    add(
-        "account_balances",
-        "account-conduct",
-        "bal_",
-        lambda: balance_features(
-            tables["account_balances"],
-            grid,
-            windows_months=windows_months,
-            trend_recent_months=trend_recent_months,
-            transactions=tables.get("transactions"),
-        ),
-    )
     add(
         "interactions",
         "engagement",

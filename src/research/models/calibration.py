@@ -22,9 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 from scipy.special import expit
-from sklearn.isotonic import isotonic_regression
 
 METHODS = ("isotonic", "platt")
 
@@ -64,6 +62,8 @@ class Calibrator:
 
 def _pava_blocks(margin: np.ndarray, outcome: np.ndarray) -> list[list[float]]:
     """Isotonic blocks as ``[weight, margin_sum, events]``, increasing in event rate."""
+    from sklearn.isotonic import isotonic_regression  # fitting only: the registry reads verdicts
+
     order = np.argsort(margin, kind="stable")
     m, y = margin[order], outcome[order]
     unique, start, counts = np.unique(m, return_index=True, return_counts=True)
@@ -204,6 +204,8 @@ def grade_calibration(
     holds ``1 - alpha / k`` of the Binomial(n, p) mass (Bonferroni over the ``k`` grades
     that hold rows); ``within`` says whether the observed count falls inside.
     """
+    from scipy import stats
+
     work = pd.DataFrame(
         {"grade": pd.Categorical(grades, categories=list(names)), "pd": predicted, "y": outcome}
     )

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 MAX_LEVELS = 30
+BLOCK_ROWS = 1 << 16  # rows of the design matrix built (and scored) at a time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,28 +38,48 @@ class Challenger:
     intercept: float
 
     def design(self, frame: pd.DataFrame) -> np.ndarray:
-        """The standardised design matrix (columns as in ``columns``)."""
-        n = len(frame)
+        """The standardised design matrix (columns as in ``columns``).
+
+        Built block by block of ``BLOCK_ROWS`` rows into one array: every entry is computed
+        from its own row alone, so the matrix is the same as built at once, without the
+        several full-size temporaries (raw, filled, clipped, the parts) of a large table.
+        """
+        n, width = len(frame), len(self.numeric)
+        out = np.empty((n, width + len(self.missing_flags) + sum(map(len, self.levels.values()))))
+        for start in range(0, n, BLOCK_ROWS):
+            stop = min(start + BLOCK_ROWS, n)
+            self._design_block(frame.iloc[start:stop], out[start:stop])
+        return out
+
+    def _design_block(self, frame: pd.DataFrame, out: np.ndarray) -> None:
+        n, width = len(frame), len(self.numeric)
         raw = (
             frame[list(self.numeric)]
             .apply(pd.to_numeric, errors="raise")
             .to_numpy(dtype=np.float64)
         )
-        raw = raw.reshape(n, len(self.numeric))
+        raw = raw.reshape(n, width)
         filled = np.where(np.isnan(raw), np.asarray(self.fill), raw)
         clipped = np.clip(filled, np.asarray(self.lower), np.asarray(self.upper))
-        parts = [(clipped - np.asarray(self.mean)) / np.asarray(self.sd)]
-        parts += [
-            np.isnan(raw[:, [self.numeric.index(f)]]).astype(float) for f in self.missing_flags
-        ]
+        out[:, :width] = (clipped - np.asarray(self.mean)) / np.asarray(self.sd)
+        column = width
+        for f in self.missing_flags:
+            out[:, column] = np.isnan(raw[:, self.numeric.index(f)])
+            column += 1
         for name, levels in self.levels.items():
             values = frame[name].astype(str).to_numpy(dtype=object)[:, None]
-            parts.append((values == np.asarray(levels, dtype=object)[None, :]).astype(float))
-        return np.hstack(parts)
+            out[:, column : column + len(levels)] = (
+                values == np.asarray(levels, dtype=object)[None, :]
+            )
+            column += len(levels)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Event probabilities."""
-        logit = self.design(frame) @ np.asarray(self.coef) + self.intercept
+        """Event probabilities (block by block of rows: each row's dot product is its own)."""
+        coef = np.asarray(self.coef)
+        logit = np.empty(len(frame))
+        for start in range(0, len(frame), BLOCK_ROWS):
+            stop = min(start + BLOCK_ROWS, len(frame))
+            logit[start:stop] = self.design(frame.iloc[start:stop]) @ coef + self.intercept
         return 1.0 / (1.0 + np.exp(-logit))
 
     def coefficients(self) -> pd.DataFrame:
@@ -99,6 +119,8 @@ def fit_challenger(
     max_levels: int = MAX_LEVELS,
 ) -> Challenger:
     """Fit the preprocessing and an L2-penalised logistic regression (inverse strength ``c``)."""
+    from sklearn.linear_model import LogisticRegression  # fitting only: loading scores without it
+
     raw = frame[list(numeric)].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
     with np.errstate(all="ignore"):
         fill = np.nan_to_num(np.nanmedian(raw, axis=0), nan=0.0) if raw.size else np.zeros(0)

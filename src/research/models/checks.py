@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 
 FLOOR_KEY = "split.min_events"
 
@@ -97,6 +96,8 @@ def booster_grew(
 
 def _midranks_delong(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     """AUC and its DeLong variance (Sun & Xu's midrank form)."""
+    from scipy import stats  # here, not at the top: the validate stage imports this module's error
+
     pos, neg = s[y == 1], s[y == 0]
     m, n = len(pos), len(neg)
     ranks_all = stats.rankdata(np.concatenate([pos, neg]))
@@ -112,6 +113,8 @@ def auc_interval(
     label: ArrayLike, score: ArrayLike, level: float = 0.95
 ) -> tuple[float, float, float]:
     """AUC with its DeLong interval; NaNs when the sample holds one class (or no rows)."""
+    from scipy import stats
+
     y = np.asarray(label, dtype=float)
     s = np.asarray(score, dtype=float)
     keep = ~(np.isnan(y) | np.isnan(s))

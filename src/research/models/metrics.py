@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
 _EPS = 1e-15
 PLOT_POINTS = 200
+# sklearn.metrics (about 2 s of CPU to import) is imported by the measures that call it, so
+# a stage that imports this module for its names pays it only when it measures.
 
 
 def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +34,8 @@ def _two_classes(y: np.ndarray) -> bool:
 
 def auc(y: ArrayLike, p: ArrayLike) -> float | None:
     """Area under the ROC curve (ties count one half)."""
+    from sklearn.metrics import roc_auc_score
+
     y_arr, p_arr = _arrays(y, p)
     return float(roc_auc_score(y_arr, p_arr)) if _two_classes(y_arr) else None
 
@@ -45,6 +48,8 @@ def gini(y: ArrayLike, p: ArrayLike) -> float | None:
 
 def ks(y: ArrayLike, p: ArrayLike) -> float | None:
     """Kolmogorov-Smirnov statistic: the largest gap between the events' and non-events' score CDFs."""
+    from sklearn.metrics import roc_curve
+
     y_arr, p_arr = _arrays(y, p)
     if not _two_classes(y_arr):
         return None
@@ -97,6 +102,8 @@ def thin_points(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
 
 def roc_points(y: ArrayLike, p: ArrayLike, max_points: int = PLOT_POINTS) -> pd.DataFrame:
     """The ROC curve as ``fpr, tpr`` (thresholds thinned to ``max_points``)."""
+    from sklearn.metrics import roc_curve
+
     y_arr, p_arr = _arrays(y, p)
     fpr, tpr, _ = roc_curve(y_arr, p_arr)
     return thin_points(pd.DataFrame({"fpr": fpr, "tpr": tpr}), max_points)
@@ -106,6 +113,8 @@ def precision_recall_points(
     y: ArrayLike, p: ArrayLike, max_points: int = PLOT_POINTS
 ) -> pd.DataFrame:
     """The precision-recall curve as ``recall, precision``, recall rising."""
+    from sklearn.metrics import precision_recall_curve
+
     y_arr, p_arr = _arrays(y, p)
     precision, recall, _ = precision_recall_curve(y_arr, p_arr)
     curve = pd.DataFrame({"recall": recall[::-1], "precision": precision[::-1]})

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import platform
 import tempfile
 from collections.abc import Mapping
 from importlib import metadata
@@ -340,8 +341,26 @@ def _package_arguments(
         },
         "signature": package_signature(model, example, config),
         "input_example": example,
-        "pip_requirements": [f"{pkg}=={versions[pkg]}" for pkg in REQUIREMENTS],
+        "conda_env": package_environment(versions),
         "metadata": meta,
+    }
+
+
+def package_environment(versions: Mapping[str, str]) -> dict[str, Any]:
+    """The logged model's environment: this Python, ``pip``, and ``REQUIREMENTS`` pinned to ``versions``.
+
+    What MLflow writes for ``pip_requirements``, given whole: MLflow neither infers the
+    requirements (by loading the model in a subprocess) nor looks for an installed ``pip``
+    to pin, which a uv-made environment lacks ("Failed to resolve installed pip version").
+    """
+    return {
+        "name": "mlflow-env",
+        "channels": ["conda-forge"],
+        "dependencies": [
+            f"python={platform.python_version()}",
+            "pip",
+            {"pip": [f"{pkg}=={versions[pkg]}" for pkg in REQUIREMENTS]},
+        ],
     }
 
 

@@ -8,12 +8,22 @@ from the dates) and the refusal of every record dated after it. Beside the table
 ``data/raw/_source.json`` says where they came from: the kind of source, the mapping,
 the currency, the amount scale, the default definition and the as-of date (the reports
 show them; ``research.data.mapping.describe_source``).
+
+The synthetic portfolio, when the stage writes, never lives in memory as a whole: the
+generator writes it block by block of firms into staging folders, in up to
+``compute.nthread`` processes (``research.data.synthetic.write_portfolio``); the files
+are checked there table by table (``research.data.check.check_folder``) and replace
+``data/raw`` and ``data/truth`` only once they pass. The profile reads what it needs of
+the written files, and the oracle's informativeness is measured on up to
+``PROFILE_BLOCKS`` blocks of firms spread over the book (the whole book by default).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -35,8 +45,8 @@ from research.stages._context import StageContext
 class DataResult:
     """What the data stage built and the profile a quant checks first."""
 
-    tables: dict[str, pd.DataFrame]
-    truth: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]  # of a written synthetic book: read on access
+    truth: Mapping[str, pd.DataFrame]
     source: str
     counts: pd.DataFrame
     segments: pd.DataFrame
@@ -127,6 +137,8 @@ def run(ctx: StageContext) -> DataResult | DataNotBuilt:
     """
     if not ctx.settings.needs_panel:
         return _write_not_built(ctx)
+    if ctx.write and source_kind(ctx.settings.data.source) == "synthetic":
+        return _write_synthetic(ctx)
     raw, truth, read = source_tables(ctx)
     raw, notes = clear_placeholders(raw)
     # Validation raises (naming table, column, rule and example rows) before anything is written.
@@ -189,3 +201,131 @@ def _source_note(info: dict[str, Any]) -> str:
         f"source: {where}; currency: {currency}{scaled}; default definition: "
         f"{info.get('default_definition')}"
     )
+
+
+# Blocks of generated firms (research.data.synthetic.BLOCK_FIRMS each) the informativeness
+# profile is measured on, spread evenly over the book: 16,384 firms, the whole default book.
+PROFILE_BLOCKS = 4
+
+
+def generator_workers(ctx: StageContext) -> int:
+    """Processes generating the synthetic book: ``compute.nthread``, at most the cores."""
+    import os
+
+    return max(1, min(ctx.settings.compute.nthread, os.cpu_count() or 1))
+
+
+def _write_synthetic(ctx: StageContext) -> DataResult:
+    """The synthetic book written block by block, checked, then moved into place; its profile."""
+    import shutil
+
+    from research.data import io as data_io
+    from research.data.asof import resolve_as_of, synthetic_as_of
+    from research.data.check import check_folder
+    from research.data.params import configured_as_of
+    from research.data.schema import raise_failures
+    from research.data.synthetic import write_portfolio
+
+    data, labels = ctx.settings.data, ctx.settings.labels
+    syn = data.synthetic
+    targets = raw_dir(ctx.root), truth_dir(ctx.root)
+    for target in targets:
+        data_io._check_replaceable(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data_io.remove_stale_siblings(target)
+    raw, truth = (data_io._sibling(target, "tmp") for target in targets)
+    try:
+        written = write_portfolio(
+            raw,
+            truth,
+            n_customers=syn.n_customers,
+            start=syn.start,
+            months=syn.months,
+            scenario=syn.scenario,
+            transactions_per_month=syn.transactions_per_month,
+            seed=ctx.settings.seed,
+            default_dpd=labels.default_dpd,
+            horizons_months=labels.horizons_months,
+            workers=generator_workers(ctx),
+            keep_blocks=PROFILE_BLOCKS,
+        )
+        # The contract's rules and the as-of date, on the files, before they replace data/raw.
+        checked = check_folder(raw)
+        raise_failures(checked.errors)
+        configured, configured_as = configured_as_of(data.source, ctx.root, data.as_of)
+        as_of = resolve_as_of(
+            configured,
+            None,
+            synthetic_as_of(syn.start, syn.months),
+            counts=checked.counts,
+            configured_as=configured_as,
+        )
+        raise_failures(checked.after_as_of_errors(as_of))
+        tables = _FolderTables(targets[0], tuple(checked.tables))  # read once moved there
+        info = describe_source(
+            data.source,
+            ctx.root,
+            mapping=None,
+            tables=tables,
+            default_dpd=labels.default_dpd,
+            as_of=f"{as_of.date:%Y-%m-%d}",
+            as_of_how=as_of.how,
+        )
+        text = json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        (raw / SOURCE_INFO).write_text(text, encoding="utf-8")
+        counts = profile.folder_counts(raw)
+        data_io._replace_folder(raw, targets[0])
+        data_io._replace_folder(truth, targets[1])
+    except BaseException:
+        for staging in (raw, truth):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    notes = [*checked.notes, _source_note(info)]
+    sample = written.sample
+    assert sample is not None  # PROFILE_BLOCKS > 0
+    if written.sample_firms < written.firms:
+        notes.append(
+            f"informativeness: measured on {written.sample_firms:,} of the {written.firms:,} "
+            f"firms ({PROFILE_BLOCKS} blocks spread over the book)"
+        )
+    profiled = {name: tables[name] for name in ("customers", "repayments") if name in tables}
+    return DataResult(
+        tables=tables,
+        truth=_FolderTables(targets[1], tuple(sample.truth)),
+        source=data.source,
+        counts=counts,
+        segments=profile.segment_profile(
+            {name: tables[name] for name in ("customers", "facilities") if name in tables}
+        ),
+        event_rates=evaluation.event_rates_by_year(
+            profiled, default_dpd=labels.default_dpd, as_of=as_of.date
+        ),
+        informativeness=evaluation.informativeness(
+            sample.tables,
+            sample.truth,
+            default_dpd=labels.default_dpd,
+            horizons_months=labels.horizons_months,
+            as_of=as_of.date,
+        ),
+        as_of=as_of,
+        notes=notes,
+        source_info=info,
+    )
+
+
+class _FolderTables(Mapping[str, pd.DataFrame]):
+    """The tables of a written folder, each read from its Parquet file when asked for."""
+
+    def __init__(self, folder: Path, names: tuple[str, ...]) -> None:
+        self._folder, self._names = folder, names
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._names:
+            raise KeyError(name)
+        return pd.read_parquet(self._folder / f"{name}.parquet")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)

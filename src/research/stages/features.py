@@ -336,6 +336,7 @@ def run(ctx: StageContext) -> FeaturesResult | FeaturesNotBuilt:
             notes=derived,
             oot_note=oot_note,
         )
+    tables = None  # the raw tables are not needed past the panel: free them before profiling
     labels = label_names(horizons)
     catalog_frame = catalog.catalog_table(
         catalog.feature_catalog(**feature_settings.panel_settings())

@@ -9,6 +9,12 @@ kept even when a cell fails: it is the failure log. It records times and run ids
 written beside the stage's DVC outputs, never declared as one (dvc.lock holds only what the
 code, params and seed decide; ``tests/test_deterministic_outputs.py``).
 
+The console gets one line as the stage starts and one as it ends, with its wall time and key
+figure, or the first line of its error and where the executed notebook is (``_summary``).
+The kernel talks over IPC sockets in a private temporary folder (nothing on the network, no
+"running over TCP without encryption" warning) and starts with the library chatter that is
+no report content turned off (``quiet_kernel_environment``, ``KERNEL_STARTUP``).
+
 After a successful run the front page ``reports/index.html``, if built, is rewritten: it
 names each model's last training run (``runs/<model>.json``), which is no DVC dependency of
 the report stage, so a new run of an unchanged model would otherwise leave it naming the
@@ -34,9 +40,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -44,26 +54,32 @@ from typing import Any
 
 from research import _process
 from research.paths import executed_notebook_path, notebooks_dir
-from research.stages import _stale, check_stage, stage_context
+from research.stages import _stale, _summary, check_stage, stage_context
 from research.stages._context import PIPELINE_ENV
 
 KERNEL_GRACE_S = 5.0  # what a kernel gets after SIGTERM to close its run before SIGKILL
 
 
 def run_notebook(
-    stage: str, *, model: str | None = None, root: Path | None = None, html: bool = True
+    stage: str,
+    *,
+    model: str | None = None,
+    root: Path | None = None,
+    html: bool = True,
+    console: bool = False,
 ) -> Path:
     """Execute ``notebooks/<stage>.ipynb`` for the pipeline and return the executed copy's path.
 
-    A bad stage or model name, or a params error, stops here before a kernel starts.
+    A bad stage or model name, or a params error, stops here before a kernel starts. With
+    ``console``, the run prints one start line and one result line (``_summary``): its wall
+    time and key figure, or the first line of its error and where the failure log is.
     """
+    began = time.monotonic()
     ctx = stage_context(root, write=True)
     check_stage(stage, model, ctx)
-    import nbformat
-    import papermill
-
-    from research.stages.report import refresh_front_page
-
+    say = _summary.Console(stage, model, ctx.root, began) if console else None
+    if say is not None:
+        say.started()
     if os.environ.get("DVC_STAGE"):
         _process.die_with_parent(signal.SIGTERM)
     root = ctx.root
@@ -72,15 +88,32 @@ def run_notebook(
     out.parent.mkdir(parents=True, exist_ok=True)
     skipped = skip_note(ctx, stage, model)
     if skipped is not None:
-        return _run_skipped(ctx, stage, model, skipped, out, html=html)
+        try:
+            done = _run_skipped(ctx, stage, model, skipped, out, html=html)
+        except Exception as err:
+            if say is not None:
+                say.failed(err, None)
+            raise
+        if say is not None:
+            say.skipped(skipped)
+        return done
     if _stale.begin(root, stage, model, models):
         refresh_front_page(ctx)
     kernels = _Kernels()
     numerics = reproducible_numerics()
-    saved = {name: os.environ.get(name) for name in ("RESEARCH_ROOT", PIPELINE_ENV, *numerics)}
+    quiet = quiet_kernel_environment()
+    saved = {
+        name: os.environ.get(name) for name in ("RESEARCH_ROOT", PIPELINE_ENV, *numerics, *quiet)
+    }
     os.environ["RESEARCH_ROOT"] = str(root)
     os.environ[PIPELINE_ENV] = "1"
     os.environ.update(numerics)  # the kernel (and a LocalCluster's workers) inherit them
+    os.environ.update(quiet)
+    _import_nbformat()
+    import papermill
+
+    # while the kernel works: the HTML exporter gets ready, the front page's code is imported
+    _prepare_in_background(html=html, front_page=stage != "report")
 
     finished: list[bool] = []
 
@@ -94,6 +127,8 @@ def run_notebook(
             else:
                 os.environ[name] = value
         if html and out.exists():
+            import nbformat
+
             _write_html(nbformat.read(out, as_version=4), out.with_suffix(".html"))
 
     try:
@@ -118,7 +153,12 @@ def run_notebook(
         _record_failure(ctx, stage, model, models, err, signum, refresh_front_page)
         if signum:
             finish()
+            if say is not None:
+                say.failed(err, out, signum=signum)
             _process.redeliver(signum)  # ends the process as the signal would have
+        finish()
+        if say is not None:
+            say.failed(err, out)
         raise
     else:
         _stale.succeed(root, stage, model)
@@ -126,7 +166,62 @@ def run_notebook(
             _refresh_quietly(ctx, refresh_front_page)
     finally:
         finish()
+    if say is not None:
+        say.done()
     return out
+
+
+# What the kernel is told, so that an executed notebook holds the stage's output and real
+# problems, not library chatter (issue 17):
+# - tqdm warns "IProgress not found" (with the path of its installed module) whenever a library
+#   imports ``tqdm.auto`` in a kernel without ipywidgets; the notebooks show no progress bars.
+# - MLflow logs at INFO ("Creating initial MLflow database tables", "Validating input example
+#   against model signature"); its warnings and errors still show.
+# - MLflow warns "Failed to resolve installed pip version" whenever it logs a model with pip
+#   requirements where pip is not installed (uv's environments): it only means that the
+#   model's conda.yaml names pip without a version. The kernel filters that one record out as
+#   it starts (``KERNEL_STARTUP``, run by ipykernel before the first cell, defining no name).
+QUIET_WARNINGS = ("ignore:IProgress not found",)
+MLFLOW_LOG_LEVEL = "WARNING"
+KERNEL_STARTUP = (
+    '__import__("logging").getLogger("mlflow.utils.environment").addFilter('
+    'lambda record: not record.getMessage().startswith("Failed to resolve installed pip version"))'
+)
+
+
+def quiet_kernel_environment() -> dict[str, str]:
+    """The environment variables a stage's kernel starts with to keep library chatter out of its notebook.
+
+    A ``PYTHONWARNINGS`` or ``MLFLOW_LOGGING_LEVEL`` already set is kept (filters added after
+    the ones given).
+    """
+    given = os.environ.get("PYTHONWARNINGS", "")
+    filters = [f for f in given.split(",") if f]
+    filters += [f for f in QUIET_WARNINGS if f not in filters]
+    return {
+        "PYTHONWARNINGS": ",".join(filters),
+        "MLFLOW_LOGGING_LEVEL": os.environ.get("MLFLOW_LOGGING_LEVEL") or MLFLOW_LOG_LEVEL,
+    }
+
+
+def refresh_front_page(ctx: Any) -> Path | None:
+    """``research.stages.report.refresh_front_page``, imported when first needed (it takes a while)."""
+    from research.stages.report import refresh_front_page as refresh
+
+    return refresh(ctx)
+
+
+def _prepare_in_background(*, html: bool, front_page: bool) -> None:
+    """Do in a thread, while the kernel runs, what the run needs after it: seconds off its end."""
+
+    def prepare() -> None:
+        with contextlib.suppress(Exception):  # only a head start: the run itself reports errors
+            if front_page:
+                import research.stages.report  # noqa: F401
+        if html:
+            _HTML.prepare()
+
+    threading.Thread(target=prepare, name="after-the-kernel", daemon=True).start()
 
 
 def reproducible_numerics() -> dict[str, str]:
@@ -194,6 +289,25 @@ def _record_failure(ctx, stage, model, models, err, signum, refresh: Callable) -
         warnings.warn(f"could not mark the reports stale: {marking}", stacklevel=2)
 
 
+RUNTIME_PREFIX = "research-kernel-"  # + the runner's pid: a killed runner's folder is found
+
+
+def _sweep_runtime_folders(parent: Path) -> None:
+    """Remove the kernel folders of runners that have ended (a SIGKILL leaves its folder behind)."""
+    for folder in parent.glob(f"{RUNTIME_PREFIX}*"):
+        pid = folder.name[len(RUNTIME_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                if folder.stat().st_uid == os.getuid():
+                    shutil.rmtree(folder)
+        except OSError:
+            pass  # it runs under another user
+
+
 class _Kernels:
     """The kernels a run starts: they die with this process, and a termination signal stops them first."""
 
@@ -201,6 +315,14 @@ class _Kernels:
         self.processes: list[Any] = []  # subprocess.Popen of each kernel (its own process group)
         self.interrupted: int | None = None
         self._timer: threading.Timer | None = None
+        self._runtime: str | None = None  # a private folder for connection files and sockets
+
+    def connection_file(self) -> str:
+        """A new connection file's path in this run's private folder (mode 0700, removed by ``stop``)."""
+        if self._runtime is None:
+            self._runtime = tempfile.mkdtemp(prefix=f"{RUNTIME_PREFIX}{os.getpid()}-")
+            _sweep_runtime_folders(Path(self._runtime).parent)
+        return os.path.join(self._runtime, f"kernel-{len(self.processes)}.json")
 
     def manager_class(self) -> type:
         """A kernel manager that starts kernels with SIGKILL as their parent-death signal."""
@@ -217,7 +339,24 @@ class _Kernels:
                     os._exit(1)
 
         class ChildKernelManager(AsyncKernelManager):
+            """Over IPC sockets in a private folder (nothing on the network, no transport warning)."""
+
+            def __init__(self, **kw: Any) -> None:
+                kw.setdefault("transport", "ipc")
+                kw.setdefault("connection_file", kernels.connection_file())
+                super().__init__(**kw)
+                self.ip = os.path.splitext(self.connection_file)[0] + "-ipc"
+
+            async def _async_interrupt_kernel(self) -> None:
+                # jupyter_client interrupts (SIGINT) before its shutdown request; the notebook has
+                # finished by then, and the interrupt only makes an idle kernel log
+                # "KeyboardInterrupt caught in kernel". A busy kernel is killed after the request.
+                if not self.shutting_down:
+                    await super()._async_interrupt_kernel()
+
             async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+                if any("ipykernel" in part for part in kernel_cmd):
+                    kernel_cmd = [*kernel_cmd, f"--IPKernelApp.exec_lines={KERNEL_STARTUP}"]
                 kw.setdefault("preexec_fn", set_death_signal)
                 await super()._async_launch_kernel(kernel_cmd, **kw)
                 process = getattr(self.provisioner, "process", None)
@@ -265,6 +404,8 @@ class _Kernels:
                 process.wait(timeout=KERNEL_GRACE_S)
         if self._timer is not None:
             self._timer.cancel()
+        if self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)
 
 
 def _has_research_kernel() -> bool:
@@ -284,10 +425,64 @@ def _write_html(notebook, path: Path) -> None:
     The lab template links require.js and MathJax from a CDN; the notebooks use neither
     widgets nor LaTeX, so those tags are dropped and the page needs no network.
     """
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(notebook)
+    body, _ = _HTML.exporter().from_notebook_node(notebook)
     path.write_text(_EXTERNAL_SCRIPT.sub("", body), encoding="utf-8")
+
+
+class _HtmlExporter:
+    """One nbconvert HTML exporter per process, made ready (in a thread) while a kernel runs.
+
+    Its first page costs seconds: importing nbconvert, compiling the lab template and the
+    Python lexer's patterns. Rendering a small notebook first does that work; the exporter
+    renders every later notebook as a new one would (``tests/test_console.py``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._exporter: Any = None
+
+    def exporter(self) -> Any:
+        with self._lock:  # waits for a preparation in progress
+            if self._exporter is None:
+                _import_nbformat()
+                from nbconvert import HTMLExporter
+
+                self._exporter = HTMLExporter(template_name="lab", embed_images=True)
+            return self._exporter
+
+    def prepare(self) -> None:
+        import nbformat
+
+        with contextlib.suppress(Exception):  # only a head start; the real page reports errors
+            self.exporter().from_notebook_node(
+                nbformat.v4.new_notebook(
+                    cells=[nbformat.v4.new_markdown_cell("#"), nbformat.v4.new_code_cell("1")],
+                    metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}},
+                )
+            )
+
+
+_HTML = _HtmlExporter()
+
+# jsonschema, which nbformat imports, loads every optional format checker installed; one of
+# them (rfc3987_syntax, for "iri" formats) builds a parser at import: 1-6 s, about half of the
+# runner's time outside the kernel. Notebook validation checks no formats.
+_SLOW_UNUSED = ("rfc3987_syntax",)
+
+
+def _import_nbformat() -> None:
+    """Import nbformat (and so jsonschema) without the optional modules it never uses here."""
+    if "jsonschema" in sys.modules:
+        return
+    left_out = [name for name in _SLOW_UNUSED if name not in sys.modules]
+    for name in left_out:
+        sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails at once
+    try:
+        import nbformat  # noqa: F401
+    finally:
+        for name in left_out:  # a later explicit import of it works as usual
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def skip_note(ctx: Any, stage: str, model: str | None) -> str | None:
@@ -315,6 +510,7 @@ def _run_skipped(
     ctx: Any, stage: str, model: str | None, note: str, out: Path, *, html: bool
 ) -> Path:
     """Run the stage in this process (it writes its placeholder outputs) and an executed notebook saying why."""
+    _import_nbformat()
     import nbformat
 
     from research.stages import run_stage

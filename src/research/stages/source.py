@@ -7,7 +7,7 @@ every ``dvc repro`` (``always_changed``) and writes:
 
 - ``data/source.json``, a dependency of the data stage: for ``synthetic`` only the kind; for
   a folder every file's path, size and md5; for a source mapping the mapping's md5 and every
-  file its tables name (``research.data.mapping.source_fingerprint``). When no enabled model
+  file its tables name (``research.data.fingerprint.source_fingerprint``). When no enabled model
   is trained on the panel (``Settings.needs_panel``), ``data.source`` is not read at all: the
   file says so (``{"panel": false}``) and the data and features stages write placeholders.
 - ``data/sources/<model>.json``, one per model of ``params.yaml`` ``models``, a dependency of
@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from research.data.mapping import file_md5, source_fingerprint
+from research.data.fingerprint import file_md5, source_fingerprint
 from research.models.params import ModelSpec
 from research.stages._context import StageContext
 

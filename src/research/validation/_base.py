@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import ArrayLike
+if TYPE_CHECKING:  # numpy is imported where arrays are judged: params.yaml reads Thresholds
+    import numpy as np
+    from numpy.typing import ArrayLike
 
 LABELLED_SETS = ("train", "valid", "oot")
 DEVELOPMENT_SETS = ("train", "valid")
@@ -32,6 +33,8 @@ def _as_arrays(label: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarr
     Raises:
         ValueError: When the two differ in length or a label is neither 0 nor 1.
     """
+    import numpy as np
+
     y = np.asarray(label, dtype=float)
     s = np.asarray(score, dtype=float)
     if y.shape != s.shape:
@@ -108,6 +111,8 @@ def band_light(value: float, bands: Sequence[float], *, higher_is_better: bool) 
     Returns:
         ``green``, ``amber``, ``red`` or ``grey``.
     """
+    import numpy as np
+
     if value is None or not np.isfinite(value):
         return "grey"
     first, second = bands
@@ -143,6 +148,8 @@ def p_value_light(p_value: float, *, alpha: float, amber_alpha: float) -> str:
     Returns:
         ``green``, ``amber``, ``red`` or ``grey``.
     """
+    import numpy as np
+
     if p_value is None or not np.isfinite(p_value):
         return "grey"
     return "red" if p_value < alpha else "amber" if p_value < amber_alpha else "green"

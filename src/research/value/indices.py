@@ -81,7 +81,13 @@ def satisfaction_index(
     ``params`` gives the response target and the component weights.
     """
     ids = pd.Index(pd.unique(pd.Series(customer_ids, dtype="str")), name="customer_id")
-    rows = window(interactions, "timestamp", snapshot, window_months)
+    rows = window(
+        interactions,
+        "timestamp",
+        snapshot,
+        window_months,
+        columns=["customer_id", "satisfaction_score", "interaction_type", "response_hours"],
+    )
     answered = rows["response_hours"].notna()
     grouped = rows.assign(
         survey=(rows["satisfaction_score"] - 1.0) / 4.0,
@@ -111,7 +117,7 @@ def months_back(timestamps: pd.Series, snapshot: SnapshotLike) -> pd.Series:
 
 
 def _active_month_share(frame: pd.DataFrame, snapshot: SnapshotLike, months: int) -> pd.Series:
-    rows = window(frame, "timestamp", snapshot, months)
+    rows = window(frame, "timestamp", snapshot, months, columns=["customer_id", "timestamp"])
     back = months_back(rows["timestamp"], snapshot).clip(1, months)
     return back.groupby(rows["customer_id"]).nunique() / months
 

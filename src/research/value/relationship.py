@@ -38,14 +38,22 @@ def table_or_empty(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFram
 
 
 def window(
-    frame: pd.DataFrame, column: str, snapshot: SnapshotLike, months: int | None = None
+    frame: pd.DataFrame,
+    column: str,
+    snapshot: SnapshotLike,
+    months: int | None = None,
+    *,
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Rows whose ``column`` lies in ``[snapshot - months, snapshot)`` (all earlier rows when ``months`` is None)."""
+    """Rows whose ``column`` lies in ``[snapshot - months, snapshot)`` (all earlier rows when ``months`` is None).
+
+    ``columns`` keeps only those columns (the copy of a large table's rows is then smaller).
+    """
     snapshot = pd.Timestamp(snapshot)
     mask = frame[column] < snapshot
     if months is not None:
         mask &= frame[column] >= snapshot - pd.DateOffset(months=months)
-    return frame.loc[mask]
+    return frame.loc[mask] if columns is None else frame.loc[mask, columns]
 
 
 def open_facilities(facilities: pd.DataFrame, snapshot: SnapshotLike) -> pd.DataFrame:
@@ -176,9 +184,12 @@ def cash_flow_activity(
     trailing ``months``.
     """
     snapshot = pd.Timestamp(snapshot)
-    before = window(transactions, "timestamp", snapshot)
+    before = window(transactions, "timestamp", snapshot, columns=["customer_id", "timestamp"])
     last = before.groupby("customer_id", sort=True)["timestamp"].max()
-    recent = window(before, "timestamp", snapshot, months)
+    del before
+    recent = window(
+        transactions, "timestamp", snapshot, months, columns=["customer_id", "timestamp", "amount"]
+    )
     grouped = recent.assign(turnover=recent["amount"].abs()).groupby("customer_id", sort=True)
     out = pd.DataFrame({"recency_days": (snapshot - last).dt.total_seconds() / 86_400.0})
     out["frequency"] = grouped.size()

@@ -65,7 +65,8 @@ def _days_past_due(repayments: pd.DataFrame, snapshot: pd.Timestamp) -> pd.Serie
     """Days since the oldest instalment due before the snapshot and unpaid at it, per customer."""
     due = repayments["due_date"] < snapshot
     paid = repayments["paid_date"].notna() & (repayments["paid_date"] < snapshot)
-    oldest = repayments.loc[due & ~paid].groupby("customer_id")["due_date"].min()
+    unpaid = repayments.loc[due & ~paid, ["customer_id", "due_date"]]
+    oldest = unpaid.groupby("customer_id")["due_date"].min()
     return (snapshot - oldest).dt.days.astype(float)
 
 
@@ -78,7 +79,9 @@ def _dscr(
     )
     latest = known.drop_duplicates("customer_id", keep="last").set_index("customer_id")
     bank_service = (
-        window(repayments, "due_date", snapshot, 12).groupby("customer_id")["amount_due"].sum()
+        window(repayments, "due_date", snapshot, 12, columns=["customer_id", "amount_due"])
+        .groupby("customer_id")["amount_due"]
+        .sum()
     )
     bank_service = bank_service.reindex(latest.index)
     reported = latest["cfads"].notna() & (latest["debt_service"] > 0)
@@ -118,11 +121,14 @@ def early_warning_inputs(
     of a customer stay missing (the caller decides the neutral value).
     """
     transactions = table_or_empty(tables, "transactions")
-    inflows = transactions.loc[transactions["amount"] > 0].sort_values("timestamp", kind="stable")
+    # Only the columns used: a copy of every column of the inflows is a large table's half.
+    inflows = transactions.loc[
+        transactions["amount"] > 0, ["customer_id", "timestamp", "amount"]
+    ].sort_values("timestamp", kind="stable")
     interactions = table_or_empty(tables, "interactions")
-    complaints = interactions.loc[interactions["interaction_type"] == "complaint"].sort_values(
-        "timestamp", kind="stable"
-    )
+    complaints = interactions.loc[
+        interactions["interaction_type"] == "complaint", ["customer_id", "timestamp"]
+    ].sort_values("timestamp", kind="stable")
     complaints = complaints.assign(count=1.0)
     repayments = table_or_empty(tables, "repayments")
     financials = table_or_empty(tables, "financials")
@@ -218,7 +224,8 @@ def reason_summary(reason_codes: pd.DataFrame, *, top: int) -> pd.DataFrame:
     chosen = reason_codes.loc[reason_codes["rank"] <= top].sort_values(
         [*keys, "rank"], kind="stable"
     )
-    grouped = chosen.groupby(keys, sort=True)
+    # dropna=False: a flat table without a date scores rows with no snapshot date (NaT)
+    grouped = chosen.groupby(keys, sort=True, dropna=False)
     return pd.DataFrame(
         {
             "reasons": grouped["sentence"].agg(lambda s: "; ".join(map(str, s))),
