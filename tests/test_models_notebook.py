@@ -38,6 +38,11 @@ def test_train_notebook_on_a_flat_table_without_dates(tmp_path, monkeypatch):
     executed = run_notebook("train", model="credit", root=tmp_path, html=False)
 
     text = executed.read_text()
+    # no machine path in the executed notebook: papermill's recorded paths are the project's
+    assert str(tmp_path) not in text
+    recorded = json.loads(text)["metadata"]["papermill"]
+    assert recorded["input_path"] == "notebooks/train.ipynb"
+    assert recorded["output_path"] == "reports/notebooks/train-credit.ipynb"
     assert "NO SNAPSHOT DATE" in text and "stratified random test split" in text
     assert "oracle comparison is skipped" in text
     headline = json.loads((tmp_path / "metrics" / "credit.json").read_text())["credit"]

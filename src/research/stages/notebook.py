@@ -126,10 +126,13 @@ def run_notebook(
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        if html and out.exists():
+        if out.exists():
             import nbformat
 
-            _write_html(nbformat.read(out, as_version=4), out.with_suffix(".html"))
+            notebook = _project_relative_paths(nbformat.read(out, as_version=4), root)
+            nbformat.write(notebook, out)
+            if html:
+                _write_html(notebook, out.with_suffix(".html"))
 
     try:
         with _process.signals_raise(kernels.on_signal):
@@ -406,6 +409,20 @@ class _Kernels:
             self._timer.cancel()
         if self._runtime is not None:
             shutil.rmtree(self._runtime, ignore_errors=True)
+
+
+def _project_relative_paths(notebook: Any, root: Path) -> Any:
+    """papermill records the absolute input and output paths: keep them relative to the project.
+
+    An executed notebook names no machine path (the project's folder could name a user).
+    """
+    meta = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        value = meta.get(key)
+        if isinstance(value, str) and os.path.isabs(value):
+            with contextlib.suppress(ValueError):
+                meta[key] = Path(value).resolve().relative_to(root.resolve()).as_posix()
+    return notebook
 
 
 def _has_research_kernel() -> bool:
