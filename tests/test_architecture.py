@@ -204,3 +204,24 @@ def test_the_literal_check_sees_both_quote_styles():
         (2, "churn"),
     ]
     assert re.search("churn", "credit_pd churn_12m") and model_names_in("a = 'churn_12m'") == []
+
+
+def test_folder_dependencies_hash_no_bytecode():
+    """A stage's folder dep (src/research/models, ...) is hashed without __pycache__: the stage's
+    own imports write .pyc files there (their bytes hold the sources' mtimes), and a fresh clone's
+    repro would otherwise rewrite dvc.lock."""
+    ignored = (ROOT / ".dvcignore").read_text(encoding="utf-8").splitlines()
+    assert {"__pycache__/", "*.pyc"} <= set(ignored)
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))
+    folders = {
+        dep["path"]: dep["nfiles"]
+        for stage in lock["stages"].values()
+        for dep in stage.get("deps", [])
+        if dep["path"].startswith("src/") and "nfiles" in dep
+    }
+    assert folders, "dvc.lock lists no source folder"
+    for folder, nfiles in folders.items():
+        sources = [
+            p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ]
+        assert nfiles == len(sources), (folder, nfiles, len(sources))
