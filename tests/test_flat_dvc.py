@@ -143,7 +143,9 @@ def test_flat_only_data_and_features_write_placeholders_without_building_anythin
     assert info["kind"] == "flat" and info["panel"] is False
     assert info["tables"] == {"credit": "data/flat.csv", "credit2": "data/flat2.csv"}
     assert "bad = Yes" in info["default_definition"]
-    assert (root / "data" / "truth").is_dir() and not any((root / "data" / "truth").iterdir())
+    truth = root / "data" / "truth"  # no tables, one note (an empty folder output makes DVC warn)
+    assert [p.name for p in truth.iterdir()] == ["_no_truth.txt"]
+    assert "No ground truth" in (truth / "_no_truth.txt").read_text()
 
     panel_file = root / "data" / "features" / "panel.parquet"
     placeholder = features.run(ctx)

@@ -93,13 +93,21 @@ def flat_source_info(ctx: StageContext) -> dict[str, Any]:
     }
 
 
+# data/truth without ground truth (a bank's own data, or no panel) holds this note: DVC warns
+# "'data/truth' is empty" at every stage when a folder output is empty. Readers skip `_` names.
+NO_TRUTH_NOTE = {
+    "_no_truth.txt": "No ground truth: the tables are not the synthetic portfolio (or no model "
+    "needs the panel), so there is no oracle to compare the models with.\n"
+}
+
+
 def _write_not_built(ctx: StageContext) -> DataNotBuilt:
     """No model needs the panel: ``data/raw`` holds only ``_source.json``, ``data/truth`` nothing."""
     info = flat_source_info(ctx)
     if ctx.write:
         text = json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         write_tables({}, raw_dir(ctx.root), notes={SOURCE_INFO: text})
-        write_tables({}, truth_dir(ctx.root))
+        write_tables({}, truth_dir(ctx.root), notes=NO_TRUTH_NOTE)
     return DataNotBuilt(note=info["note"], source_info=info)
 
 
@@ -159,7 +167,7 @@ def run(ctx: StageContext) -> DataResult | DataNotBuilt:
     if ctx.write:
         text = json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         write_tables(tables, raw_dir(ctx.root), notes={SOURCE_INFO: text})
-        write_tables(truth, truth_dir(ctx.root))
+        write_tables(truth, truth_dir(ctx.root), notes=None if truth else NO_TRUTH_NOTE)
     labels = ctx.settings.labels
     return DataResult(
         tables=tables,
