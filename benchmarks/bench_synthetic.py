@@ -24,7 +24,6 @@ prints its gap to the oracle.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from bench_scale import tree_rss  # the scale benchmark's process-tree sampler (same folder)
 from research.data.synthetic import generate_portfolio
 
 DPD = 90
@@ -60,21 +60,6 @@ else:
 seconds = time.perf_counter() - clock
 print(json.dumps({"customers": n, "seconds": round(seconds, 1), "rows": rows}))
 """
-
-
-def tree_rss(process) -> int:
-    """Resident bytes of a process and all its descendants (0 once it is gone)."""
-    import psutil
-
-    total = 0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for member in members:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total
 
 
 def run_sampled(command: list[str], every: float = 0.5) -> tuple[str, float, int]:
