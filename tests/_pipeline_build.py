@@ -1,4 +1,4 @@
-"""One small ``dvc repro`` of the whole pipeline, shared by the tests that read it.
+"""One small ``research repro`` of the whole pipeline, shared by the tests that read it.
 
 ``tests/test_pipeline.py`` (contract outputs, no-op repro, forced rebuild) and
 ``tests/test_deterministic_outputs.py`` (a fresh clone of the committed dvc.lock builds the
@@ -73,7 +73,7 @@ def project_env(root: Path, **extra: str) -> dict:
 
 @pytest.fixture(scope="session")
 def pipeline_build(tmp_path_factory) -> dict:
-    """A git copy of the project at small scale after one ``dvc repro``, its dvc.lock committed.
+    """A git copy of the project at small scale after one ``research repro``, its dvc.lock committed.
 
     ``root`` and ``env`` (the build's environment); ``lock``: the committed dvc.lock text.
     """
@@ -86,7 +86,10 @@ def pipeline_build(tmp_path_factory) -> dict:
     run(["git", "init", "-q"], root, env)
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "copy"], root, env)
-    run(["dvc", "repro"], root, env)
+    # what `make repro` runs: DVC's reproduction with independent stages side by side (the
+    # fresh-clone test in test_deterministic_outputs.py rebuilds with plain `dvc repro`, one stage
+    # at a time, and must find the same dvc.lock)
+    run(["research", "repro", "-j", "2"], root, env)
     run(["git", "add", "dvc.lock"], root, env)
     run(["git", "commit", "-qm", "dvc.lock"], root, env)
     return {"root": root, "env": env, "lock": (root / "dvc.lock").read_text()}

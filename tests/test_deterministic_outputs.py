@@ -293,9 +293,10 @@ def _locked_hashes(lock_text: str) -> dict[str, str]:
 def two_builds(pipeline_build, tmp_path_factory) -> dict:
     """Clone the shared build's commit (its dvc.lock committed) and build there on "another machine".
 
-    The first build is tests/_pipeline_build.py's ``dvc repro`` at small scale (800 firms) with
-    this machine's BLAS settings and hash seed; the clone builds ``TARGETS`` with another
-    OpenBLAS kernel, one thread and another hash seed, in another folder.
+    The first build is tests/_pipeline_build.py's ``research repro`` at small scale (800 firms,
+    stages side by side) with this machine's BLAS settings and hash seed; the clone builds
+    ``TARGETS`` with plain ``dvc repro`` (one stage at a time), another OpenBLAS kernel, one
+    thread and another hash seed, in another folder.
     """
     first = pipeline_build["root"]
     second = tmp_path_factory.mktemp("deterministic") / "second"

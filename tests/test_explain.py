@@ -28,6 +28,7 @@ from research.explain import (
     shap_tree_explainer,
     woodelf_shap,
 )
+from research.explain.checks import average_rank, dependence_direction
 from research.explain.reasons import top_reasons
 from research.explain.summaries import (
     challenger_comparison,
@@ -257,6 +258,20 @@ def test_interaction_values_add_up_to_shap_values(world, method):
     np.testing.assert_allclose(cube, cube.transpose(0, 2, 1), atol=1e-6)
 
 
+def test_woodelf_interactions_take_the_main_effects_already_computed(world):
+    panel, spec, booster = world
+    frame = model_matrix(panel.head(15), spec)
+    main = woodelf_shap(booster, frame).values
+    own = interaction_values(booster, frame, method="woodelf")
+    given = interaction_values(booster, frame, method="woodelf", main=main)
+    off = ~np.eye(len(spec.features), dtype=bool)
+    np.testing.assert_array_equal(given[:, off], own[:, off])  # the pairs: the same pass
+    np.testing.assert_allclose(given.sum(axis=2), main, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(given, own, rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="do not match"):
+        interaction_values(booster, frame, method="woodelf", main=main[:5])
+
+
 def test_woodelf_interactions_agree_with_xgboost(world):
     panel, spec, booster = world
     frame = model_matrix(panel.head(80), spec)
@@ -288,6 +303,54 @@ def test_monotone_sign_check_passes_with_constraints_and_fails_without_where_dat
     result = monotone_signs(frame, woodelf_shap(constrained, frame).values, right.monotone)
     assert result["passed"].all(), result
     assert set(result["feature"]) == set(MONOTONE)
+
+
+def _pandas_monotone(frame, values, monotone, bins=10):
+    """The monotone check as first written, with pandas' ranks (the reference for the fast one)."""
+    rows = {}
+    for feature, declared in monotone.items():
+        column = values[:, list(frame.columns).index(feature)]
+        x = pd.to_numeric(pd.Series(np.asarray(frame[feature])), errors="coerce")
+        keep = x.notna().to_numpy()
+        x_rank, s_rank = x[keep].rank().to_numpy(), pd.Series(column[keep]).rank().to_numpy()
+        rho = (
+            0.0
+            if keep.sum() < 3 or np.std(x_rank) == 0 or np.std(s_rank) == 0
+            else float(np.corrcoef(x_rank, s_rank)[0, 1])
+        )
+        quantile_bin = pd.qcut(x[keep].rank(method="first"), bins, labels=False)
+        means = pd.Series(column[keep]).groupby(quantile_bin.to_numpy()).mean().to_numpy()
+        rows[feature] = (rho, int((np.diff(means) * declared < -1e-9).sum()))
+    return rows
+
+
+def test_monotone_check_gives_pandas_ranks_figures_bit_for_bit(world):
+    panel, spec, booster = world
+    frame = model_matrix(panel, spec)
+    frame["utilisation"] = frame["utilisation"].round(1)  # ties
+    frame.loc[frame.index[:7], "utilisation"] = -0.0  # -0.0 ties with 0.0
+    values = woodelf_shap(booster, frame).values
+    result = monotone_signs(frame, values, spec.monotone).set_index("feature")
+    for feature, (rho, against) in _pandas_monotone(frame, values, spec.monotone).items():
+        assert result.loc[feature, "spearman"] == rho
+        assert result.loc[feature, "bins_against"] == against
+        assert (
+            dependence_direction(frame[feature], values[:, list(frame.columns).index(feature)])
+            == rho
+        )
+
+
+def test_average_rank_is_pandas_average_rank():
+    rng = np.random.default_rng(0)
+    for values in (
+        rng.normal(size=500),
+        rng.integers(0, 5, 500).astype(float),
+        np.array([0.0, -0.0, 1.0, -0.0, 2.0, 2.0, -1.0]),
+        np.array([3.0]),
+    ):
+        np.testing.assert_array_equal(average_rank(values), pd.Series(values).rank().to_numpy())
+    with pytest.raises(ValueError, match="missing"):
+        average_rank(np.array([1.0, np.nan]))
 
 
 def test_additivity_reports_the_largest_residual():
@@ -357,6 +420,32 @@ def test_top_reasons_break_ties_by_model_order():
     assert order[0].tolist() == [1, 2, 0, 4] and valid[0].all()
     assert not valid[1].any()
     assert order[2].tolist() == [1, 3, 0, 2]
+
+
+def test_reason_sentences_are_worded_row_by_row_as_reason_sentence(world):
+    panel, spec, booster = world
+    rows = panel.head(300)
+    frame = model_matrix(rows, spec)
+    frame.loc[frame.index[:20], "max_dpd_12m"] = -0.0  # "-0" and "0" are different words
+    frame.loc[frame.index[20:40], "max_dpd_12m"] = np.nan
+    values = woodelf_shap(booster, frame).values
+    values[:40, list(frame.columns).index("max_dpd_12m")] = 5.0  # a reason on those rows
+    catalog = {k: v for k, v in CATALOG.items() if k != "tenure_years"}  # one without an entry
+    codes = reason_codes(rows[["customer_id", "snapshot_date"]], frame, values, catalog, n=4)
+    categorical = {f for f in frame.columns if isinstance(frame[f].dtype, pd.CategoricalDtype)}
+    shown = [
+        (None if pd.isna(level) else level) if feature in categorical else value
+        for feature, value, level in zip(
+            codes["feature"], codes["value"], codes["level"], strict=True
+        )
+    ]
+    expected = [
+        reason_sentence(catalog.get(feature), feature, value, outcome="risk")
+        for feature, value in zip(codes["feature"], shown, strict=True)
+    ]
+    assert codes["sentence"].tolist() == expected
+    assert any("is -0 (raises" in s for s in expected)
+    assert any("not available" in s for s in expected)
 
 
 def test_reason_codes_are_deterministic_positive_and_at_most_n(world):

@@ -14,7 +14,14 @@ from research.explain import explain_metrics, explain_model, explain_population,
 from research.explain.params import ExplainParams
 from research.explain.pipeline import ScoreWording, explain_timings
 from research.reporting.html import external_references
-from research.reporting.shap_report import IDENTITY_FIELDS, _checks_section, seeded, shap_report
+from research.reporting.shap_report import (
+    BEESWARM_ALT,
+    IDENTITY_FIELDS,
+    _checks_section,
+    embedded_figure,
+    seeded,
+    shap_report,
+)
 from test_explain import CATALOG, make_panel, make_scores, make_spec, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,3 +240,11 @@ def test_report_links_back_to_the_front_page_and_across(explained):
     ):
         assert f'href="{href}"' in bar, href
     assert external_references(html) == []
+
+
+def test_the_notebook_finds_the_reports_beeswarm(explained):
+    _, page = explained
+    image = embedded_figure(page, BEESWARM_ALT)
+    assert image is not None and image.startswith(f'<img alt="{BEESWARM_ALT}" src="data:image/png')
+    assert image in page
+    assert embedded_figure(page, "no such figure") is None

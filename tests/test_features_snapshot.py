@@ -8,6 +8,7 @@ import pandas.testing as pdt
 import pytest
 
 from _feature_fixtures import PARAMS, customers, random_portfolio, table
+from research.features._grid import category_codes
 from research.features.catalog import RELATIONSHIP_COLUMNS, feature_catalog
 from research.features.snapshot import (
     SnapshotRangeError,
@@ -160,6 +161,33 @@ def test_deterministic_and_independent_of_row_order(portfolio, panel):
     }
     other, _ = build_panel(shuffled, list(reversed(SNAPSHOTS)), **PARAMS)
     pdt.assert_frame_equal(other, panel, check_exact=False, rtol=1e-9)
+
+
+def test_the_stage_s_categoricals_and_dropped_columns_give_the_same_panel(portfolio, panel):
+    """The features stage holds a few text columns as categoricals and drops what feeds nothing."""
+    from research.features.inputs import INPUTS, Feeds
+    from research.stages.features import CATEGORICAL_COLUMNS, UNUSED_COLUMNS
+
+    assert all(INPUTS[(t, c)] == Feeds() for t, cs in UNUSED_COLUMNS.items() for c in cs)
+
+    kept = {}
+    for name, frame in portfolio.items():
+        frame = frame.drop(columns=[c for c in UNUSED_COLUMNS.get(name, ()) if c in frame])
+        categorical = [c for c in CATEGORICAL_COLUMNS.get(name, ()) if c in frame]
+        kept[name] = frame.astype(dict.fromkeys(categorical, "category"))
+    assert sum(isinstance(f[c].dtype, pd.CategoricalDtype) for f in kept.values() for c in f) == 3
+    got, _ = build_panel(kept, SNAPSHOTS, **PARAMS)
+    pdt.assert_frame_equal(got, panel, check_exact=True)
+
+
+def test_category_codes_of_a_categorical_equal_those_of_its_text():
+    text = pd.Series(["web", None, "branch", "phone", "web", "Web"], dtype="str")
+    categorical = text.astype(pd.CategoricalDtype(["zz", "Web", "branch", "phone", "web"]))
+    levels = ("web", "branch", "email")
+    want = category_codes(text, levels)
+    np.testing.assert_array_equal(want, [0, -1, 1, -1, 0, -1])
+    np.testing.assert_array_equal(category_codes(categorical, levels), want)
+    assert category_codes(categorical.iloc[:0], levels).shape == (0,)
 
 
 def test_many_snapshots_at_once_equal_one_at_a_time(portfolio, panel):

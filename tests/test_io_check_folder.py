@@ -12,6 +12,7 @@ of a few hundred rows (row groups with different dictionaries included).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,16 @@ from research.data.asof import (
     resolve_as_of,
 )
 from research.data.check import check_folder
+from research.data.io import read_tables, read_validated
 from research.data.mapping import read_source
-from research.data.schema import PARENT_TABLES, SOURCE_ATTR, SchemaError, SchemaErrors, check_tables
+from research.data.schema import (
+    PARENT_TABLES,
+    SOURCE_ATTR,
+    SchemaError,
+    SchemaErrors,
+    check_tables,
+    validate_tables,
+)
 from research.data.synthetic import generate_portfolio
 from research.features.inputs import missing_input_notes
 from test_corrupted_inputs import CASES, VALID
@@ -361,3 +370,88 @@ def test_records_after_the_as_of_date_are_shown_from_the_table_read_again(
 def test_a_missing_folder_is_refused_as_read_folder_refuses_it(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="does not exist or is not a folder"):
         check_folder(tmp_path / "nowhere")
+
+
+# --- read_validated: the features stage's read, one table at a time ------------------------
+
+DROP = {"transactions": ("category",), "customers": ("rm_id",)}
+CATEGORICAL = {"transactions": ("channel",), "interactions": ("channel", "interaction_type")}
+
+
+def _outcome(read: Callable[[], dict[str, pd.DataFrame]]) -> tuple[object, ...]:
+    try:
+        return ("tables", read())
+    except SchemaError as err:
+        examples = None if err.examples is None else err.examples.to_dict("list")
+        return ("error", type(err).__name__, str(err), err.rule, err.table, err.column, examples)
+
+
+def assert_reads_as_validate_tables(folder: Path) -> dict[str, pd.DataFrame] | None:
+    """``read_validated`` gives what ``validate_tables(read_tables(...))`` gives."""
+    want = _outcome(lambda: validate_tables(read_tables(folder)))
+    got = _outcome(lambda: read_validated(folder))
+    assert got[0] == want[0]
+    if want[0] == "error":
+        assert got == want
+        return None
+    assert list(got[1]) == list(want[1])
+    for name, frame in want[1].items():
+        pd.testing.assert_frame_equal(got[1][name], frame)
+        assert got[1][name].attrs == frame.attrs == {}
+    return want[1]
+
+
+@pytest.mark.slow  # 40 folders, each read twice
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_read_validated_fails_as_validate_tables(case, bases: dict[str, Path], tmp_path: Path):
+    folder = _copy(bases, case.fmt, tmp_path)
+    case.corrupt(folder)
+    assert assert_reads_as_validate_tables(folder) is None
+
+
+@pytest.mark.parametrize(("label", "fmt", "change"), VALID, ids=[v[0] for v in VALID])
+def test_read_validated_reads_as_validate_tables(
+    label: str, fmt: str, change, bases: dict[str, Path], tmp_path: Path
+):
+    folder = _copy(bases, fmt, tmp_path)
+    change(folder)
+    assert assert_reads_as_validate_tables(folder) is not None
+
+
+def test_read_validated_fails_as_validate_tables_in_the_unit_tier(
+    bases: dict[str, Path], tmp_path: Path
+):
+    """A few of the corrupted folders: a file unread, a rule failed, several tables failing."""
+    picked = [c for c in CASES if c.rule in ("readable file", "allowed categories", "reference")]
+    assert picked
+    for case in picked[:4]:
+        folder = _copy(bases, case.fmt, tmp_path / case.id)
+        case.corrupt(folder)
+        assert assert_reads_as_validate_tables(folder) is None
+    folder = _copy(bases, "parquet", tmp_path / "several")
+    for case in picked:  # several failures at once, a reading one among them or not
+        if case.fmt == "parquet":
+            with contextlib.suppress(OSError):  # a file an earlier corruption removed
+                case.corrupt(folder)
+    assert assert_reads_as_validate_tables(folder) is None
+
+
+def test_read_validated_drops_and_holds_categoricals_with_the_same_values(
+    bases: dict[str, Path], tmp_path: Path
+):
+    folder = _copy(bases, "parquet", tmp_path)
+    want = validate_tables(read_tables(folder))
+    got = read_validated(folder, drop=DROP, categorical=CATEGORICAL)
+    assert list(got) == list(want)
+    for name, frame in want.items():
+        dropped = [c for c in frame.columns if c in DROP.get(name, ())]
+        assert list(got[name].columns) == [c for c in frame.columns if c not in dropped]
+        for column in CATEGORICAL.get(name, ()):
+            assert isinstance(got[name][column].dtype, pd.CategoricalDtype)
+        restored = got[name].astype({c: frame[c].dtype for c in CATEGORICAL.get(name, ())})
+        pd.testing.assert_frame_equal(restored, frame.drop(columns=dropped))
+
+
+def test_read_validated_refuses_a_missing_folder(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="does not exist or is not a folder"):
+        read_validated(tmp_path / "nowhere")

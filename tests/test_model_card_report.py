@@ -195,3 +195,30 @@ def test_at_training_time_the_card_leaves_the_old_validation_out(project):
     assert card.performance.set_index("set").loc["out-of-time", "AUC"] == 0.8066  # train metrics
     assert "not validated yet" in card.performance_source
     assert "- Validation: not validated yet" in model_card_markdown(card)
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_the_total_gain_read_from_the_file_equals_xgboost_s_own(tmp_path, named):
+    """``model.ubj`` read without XGBoost: every feature's total gain to the bit, in its order."""
+    import xgboost as xgb
+
+    from research.reporting.model_card import _total_gain
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3_000, 12))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = (x[:, 0] + 0.5 * np.nan_to_num(x[:, 3]) + rng.normal(size=3_000) > 0.8).astype(int)
+    names = [f"feature_{i}" for i in range(12)] if named else None
+    booster = xgb.train(
+        {"max_depth": 5, "eta": 0.2, "objective": "binary:logistic", "verbosity": 0},
+        xgb.DMatrix(x, label=y, feature_names=names),
+        num_boost_round=40,
+    )
+    path = tmp_path / "model.ubj"
+    booster.save_model(str(path))
+    loaded = xgb.Booster()
+    loaded.load_model(str(path))
+    expected = {str(k): float(v) for k, v in loaded.get_score(importance_type="total_gain").items()}
+    found = _total_gain(path)
+    assert found == expected
+    assert list(found) == list(expected)

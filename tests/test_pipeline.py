@@ -1,10 +1,10 @@
 """The whole pipeline, end to end, in a temporary copy of the project at small scale.
 
-One `dvc repro` builds every stage from a small synthetic portfolio; the test then
-checks the contract outputs, that a second repro is a no-op, that a value-only params
-change reruns the value stage alone, that bad input stops the data stage before
-it writes anything, and that a forced rebuild (`dvc repro -f`) gives byte-identical
-outputs. The stages run the copy's code (``PYTHONPATH``), not the checkout's. The build is shared
+One `research repro` (what `make repro` runs: DVC's reproduction, independent stages side by
+side) builds every stage from a small synthetic portfolio; the test then checks the contract
+outputs, that a second repro is a no-op, that a value-only params change reruns the value stage
+alone, that bad input stops the data stage before it writes anything, and that a forced rebuild
+(`research repro -f`) gives byte-identical outputs. The stages run the copy's code (``PYTHONPATH``), not the checkout's. The build is shared
 with tests/test_deterministic_outputs.py (tests/_pipeline_build.py), which clones it.
 """
 
@@ -179,7 +179,12 @@ def rebuilt(project) -> dict:
     root, env = project
     first = {"outputs": _dvc_outputs(root), "fingerprints": _fingerprints(root)}
     # a fresh hash seed for the rebuild: output that follows set or dict-of-str order shows up
-    _run(["dvc", "repro", "-f"], root, {k: v for k, v in env.items() if k != "PYTHONHASHSEED"})
+    # two stages at a time, as the first build: each stage through DVC's own reproduction
+    _run(
+        ["research", "repro", "-f", "-j", "2"],
+        root,
+        {k: v for k, v in env.items() if k != "PYTHONHASHSEED"},
+    )
     second = {"outputs": _dvc_outputs(root), "fingerprints": _fingerprints(root)}
     return {"first": first, "second": second}
 

@@ -188,6 +188,30 @@ def test_written_files_are_byte_identical_for_one_and_two_workers(tmp_path):
         assert pq.ParquetFile(tmp_path / "one" / part / f"{name}.parquet").num_row_groups == 5
 
 
+def test_a_workers_frames_come_back_whole_through_the_handoff_file(tmp_path):
+    """The frames a worker leaves in a file: equal, writable, and the file gone once mapped."""
+    frames = {
+        "mixed": pd.DataFrame(
+            {
+                "customer_id": pd.array(["C1", None, "C333"], dtype="str"),
+                "day": pd.to_datetime(["2020-01-01", None, "2021-06-30"]),
+                "amount": [1.5, np.nan, -2.0],
+                "flag": pd.array([True, None, False], dtype="boolean"),
+                "count": np.array([1, 2, 3], dtype=np.int64),
+            }
+        ),
+        "empty": pd.DataFrame({"x": np.array([], dtype=float)}),
+    }
+    path = synthetic._dump_frames(frames, tmp_path / "block.pickle")
+    back = synthetic._load_frames(path)
+    assert not path.exists()
+    assert sorted(back) == sorted(frames)
+    for name, frame in frames.items():
+        pd.testing.assert_frame_equal(back[name], frame)
+    back["mixed"].loc[0, "amount"] = 9.0  # a private mapping: writable, the source untouched
+    assert frames["mixed"].loc[0, "amount"] == 1.5
+
+
 def test_written_files_read_back_as_the_validated_tables_and_the_truth(blocked, tmp_path):
     from research.data.io import read_tables
     from research.data.schema import validate_tables

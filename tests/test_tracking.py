@@ -304,3 +304,21 @@ def test_configure_closes_runs_left_running_by_a_dead_or_reopening_process(proje
     finally:
         for run_id in (alive, elsewhere, untagged):
             client.set_terminated(run_id, "KILLED")
+
+
+def test_panel_schema_is_the_schema_mlflow_infers_for_text_numbers_and_gaps():
+    import numpy as np
+    from mlflow.types.utils import _infer_schema
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["C1", "C2", None, "C4"], dtype="str"),
+            "segment": pd.Series(["a", np.str_("b"), "c", None], dtype=object),
+            "mixed": pd.Series([1, 2.5, None, 4], dtype=object),
+            "amount": [1.0, np.nan, 3.0, 4.0],
+            "count": [1, 2, 3, 4],
+            "flag": [True, False, True, True],
+            "snapshot_date": pd.to_datetime(["2024-01-01"] * 4),
+        }
+    )
+    assert tracking.panel_schema(frame) == _infer_schema(frame)

@@ -160,3 +160,20 @@ def test_the_conclusion_shows_the_sign_off_against_the_current_version(tmp_path,
         "signed off version 3 (approved by u123, 2026-01-01); current version is 4: not signed off"
         in _conclusion(page)
     )
+
+
+def test_the_notebook_shows_the_pictures_the_page_embeds(drifted, page, capsys):
+    import matplotlib.pyplot as plt
+
+    from research.reporting import validation_report as report
+
+    figures = report.embedded_figures(page)
+    assert set(report.FIGURE_ALT.values()) <= set(figures)
+    assert all(data.startswith(b"\x89PNG\r\n\x1a\n") for data in figures.values())
+    before = set(plt.get_fignums())
+    report.show_figure(figures, "migration", drifted)  # shown from the page: nothing drawn
+    assert set(plt.get_fignums()) == before
+    report.show_figure({}, "migration", drifted)  # not on the page: drawn anew
+    drawn = set(plt.get_fignums()) - before
+    assert len(drawn) == 1
+    plt.close(drawn.pop())

@@ -356,3 +356,119 @@ def test_cluster_adjust_is_a_validation_setting():
     assert v.Thresholds().cluster_adjust is True
     settings = parse_section("validation", read_params()["validation"])
     assert v.Thresholds.from_mapping(vars(settings)).cluster_adjust is True
+
+
+# ---------------------------------------------------------------------------------------
+# _exact: scipy.stats and sklearn's figures, bit for bit, without importing them
+# ---------------------------------------------------------------------------------------
+
+
+def _random_samples(count: int, seed: int = 7):
+    """Labels and scores: continuous, heavily tied, rounded and zero-inflated scores."""
+    rng = np.random.default_rng(seed)
+    for trial in range(count):
+        n = int(rng.integers(2, 2_000))
+        kind = trial % 4
+        if kind == 0:
+            s = rng.random(n)
+        elif kind == 1:
+            s = rng.integers(0, 5, n).astype(float)
+        elif kind == 2:
+            s = np.round(rng.random(n), 2)
+        else:
+            s = rng.normal(size=n)
+            s[rng.random(n) < 0.3] = 0.0
+        y = (rng.random(n) < rng.uniform(0.01, 0.9)).astype(np.int8)
+        if 0 < y.sum() < n:
+            yield y, s
+
+
+def test_exact_roc_auc_ks_and_ranks_equal_sklearn_and_scipy_bit_for_bit():
+    from research.models import metrics as shared
+    from research.validation import _exact
+
+    checked = 0
+    for y, s in _random_samples(400):
+        fpr, tpr = _exact.roc_curve(y, s)
+        assert _exact.roc_auc(fpr, tpr) == roc_auc_score(y, s)
+        assert v.auc(y, s) == shared.auc(y, s)
+        assert v.gini(y, s) == shared.gini(y, s)
+        assert v.ks(y, s) == shared.ks(y, s)
+        assert v.roc_points(y, s, max_points=200).equals(shared.roc_points(y, s, 200))
+        assert np.array_equal(_exact.midranks(s), stats.rankdata(s))
+        checked += 1
+    assert checked > 300
+
+
+def test_exact_tests_equal_scipy_stats_bit_for_bit():
+    from research.validation import _exact
+
+    rng = np.random.default_rng(11)
+    for trial in range(3_000):
+        n = int(rng.integers(1, 3_000))
+        p = float(np.clip(rng.choice([rng.random(), rng.random() / 100, 0.5, 1e-12]), 1e-12, 1))
+        p = min(p, 1 - 1e-12)
+        if trial % 2:
+            k = int(rng.integers(0, n + 1))
+        else:  # near the expectation: both tails of the two-sided test
+            k = int(np.clip(round(n * p + rng.normal() * math.sqrt(n * p * (1 - p) + 1)), 0, n))
+        assert _exact.binomtest_p_value(k, n, p) == stats.binomtest(k, n, p).pvalue
+        assert _exact.beta_cdf(p, k + 0.5, n - k + 0.5) == stats.beta.cdf(p, k + 0.5, n - k + 0.5)
+        x, df = float(rng.random() * 30), int(rng.integers(1, 12))
+        assert _exact.chi2_sf(x, df) == stats.chi2.sf(x, df)
+        z = float(rng.normal() * 4)
+        assert _exact.norm_sf(abs(z)) == stats.norm.sf(abs(z))
+    assert _exact.chi2_sf(0.0, 3) == stats.chi2.sf(0.0, 3) == 1.0
+    assert _exact.norm_ppf(0.975) == stats.norm.ppf(0.975)
+    assert _exact.binomtest_p_value(5, 10, 0.5) == stats.binomtest(5, 10, 0.5).pvalue == 1.0
+
+
+def test_the_delong_interval_is_unchanged_by_the_exact_ranks():
+    """DeLong from ``_exact.midranks`` against the same formula on scipy's ranks."""
+    for y, s in list(_random_samples(40, seed=3))[:20]:
+        value, low, high = v.auc_confidence_interval(y, s)
+        pos, neg = s[y == 1], s[y == 0]
+        m, n = pos.size, neg.size
+        combined = stats.rankdata(np.concatenate([pos, neg]))
+        v10 = (combined[:m] - stats.rankdata(pos)) / n
+        v01 = 1.0 - (combined[m:] - stats.rankdata(neg)) / m
+        var = (np.cov(v10) if m > 1 else 0.0) / m + (np.cov(v01) if n > 1 else 0.0) / n
+        half = stats.norm.ppf(0.975) * math.sqrt(max(float(var), 0.0))
+        assert value == float(v10.mean())
+        assert (low, high) == (max(0.0, value - half), min(1.0, value + half))
+
+
+def test_validation_imports_neither_sklearn_nor_scipy_stats():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from research import validation as v\n"
+        "v.auc([0, 1, 1], [0.1, 0.2, 0.3]); v.ks([0, 1, 1], [0.1, 0.2, 0.3])\n"
+        "v.auc_confidence_interval([0, 1, 1, 0], [0.1, 0.2, 0.3, 0.3])\n"
+        "v.binomial_p_value(3, 10, 0.2); v.jeffreys_p_value(3, 10, 0.2)\n"
+        "v.hosmer_lemeshow([0, 1] * 20, [0.3, 0.6] * 20)\n"
+        "print([m for m in ('sklearn', 'scipy.stats') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_text_categories_bin_as_the_general_path_does():
+    """A text column's shares (value counts) equal those of the same values as objects."""
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        categories = ["a", "b", "missing", "Z", "é", ""][: rng.integers(1, 7)]
+
+        def column(n: int, categories: list[str] = categories) -> pd.Series:
+            values = pd.Series(rng.choice(categories, n), dtype="str")
+            values[rng.random(n) < 0.2] = np.nan
+            return values
+
+        expected, actual = column(int(rng.integers(1, 400))), column(int(rng.integers(1, 400)))
+        text = v.population_shares(expected, actual, categorical=True)
+        general = v.population_shares(
+            expected.astype(object), actual.astype(object), categorical=True
+        )
+        pd.testing.assert_frame_equal(text, general, check_exact=True)

@@ -72,3 +72,21 @@ def test_bad_value_params_name_the_key(value_params, edit, message):
     edit(broken)
     with pytest.raises(ParamsError, match=message):
         parse_section("value", broken)
+
+
+def test_tables_and_columns_the_stage_drops_are_unread_by_the_value_step():
+    """The stage keeps only the raw tables and large-table columns the value step reads (memory)."""
+    from research.data.contract import TABLES
+    from research.stages.value import UNUSED_TABLES, USED_COLUMNS
+
+    assert set(TABLES) >= UNUSED_TABLES
+    code = "\n".join(
+        p.read_text(encoding="utf-8") for p in sorted((ROOT / "src/research/value").glob("*.py"))
+    )
+    for name in UNUSED_TABLES:
+        assert f'"{name}"' not in code
+    for name, columns in USED_COLUMNS.items():
+        names = [c.name for c in TABLES[name].columns]
+        assert set(columns) <= set(names)
+        for dropped in set(names) - set(columns):
+            assert f'"{dropped}"' not in code, f"{name}.{dropped} is read by the value step"

@@ -286,3 +286,83 @@ def test_reason_summary_keeps_rows_without_a_snapshot_date():
     assert summary.loc["7", "reason_features"] == "LIMIT_BAL, PAY_0"
     assert summary.loc["9", "reason_features"] == "PAY_2"
     assert summary["snapshot_date"].isna().all() and len(summary) == 2
+
+
+def test_triggers_text_of_every_row_names_the_triggers_that_fired():
+    """The comma-separated names are built once per combination: each row still gets its own."""
+    rng = np.random.default_rng(7)
+    n = 400
+    rows = pd.DataFrame(
+        {
+            **{k: np.full(n, v) for k, v in NEUTRAL.items()},
+            "pd_change": rng.choice([0.0, 0.05], n),
+            "grade_change": rng.choice([0.0, 3.0], n),
+            "days_past_due": rng.choice([0.0, 45.0, np.nan], n),
+            "dscr": rng.choice([2.0, 0.5, np.nan], n),
+            "complaints": rng.choice([0.0, 5.0], n),
+        }
+    )
+    out = watch_triggers(rows, WATCH)
+    fired = out[[f"trigger_{name}" for name in TRIGGERS]].to_numpy()
+    expected = [", ".join(n for n, f in zip(TRIGGERS, row, strict=True) if f) for row in fired]
+    assert out["triggers"].tolist() == expected
+    assert out["on_watch"].tolist() == fired.any(axis=1).tolist()
+    assert watch_triggers(rows.iloc[:0], WATCH)["triggers"].tolist() == []
+
+
+def test_reason_summary_joins_each_customer_snapshot_by_rank():
+    rng = np.random.default_rng(3)
+    n = 300
+    codes = pd.DataFrame(
+        {
+            "customer_id": rng.choice(["C1", "C2", "C3", "C10"], n),
+            "snapshot_date": pd.to_datetime(rng.choice(["2024-01-01", "2023-10-01"], n)),
+            "rank": rng.integers(1, 6, n),
+            "feature": rng.choice(["f1", "f2", "f3"], n),
+            "sentence": rng.choice(["up", "down", None], n),
+        }
+    )
+    summary = reason_summary(codes, top=3)
+    keys = ["customer_id", "snapshot_date"]
+    chosen = codes.loc[codes["rank"] <= 3].sort_values([*keys, "rank"], kind="stable")
+    expected = [
+        ("; ".join(map(str, g["sentence"])), ", ".join(g["feature"]))
+        for _, g in chosen.groupby(keys, sort=True)
+    ]
+    assert list(zip(summary["reasons"], summary["reason_features"], strict=True)) == expected
+    assert summary[keys].apply(tuple, axis=1).tolist() == sorted(
+        set(map(tuple, chosen[keys].values))
+    )
+
+
+def test_days_past_due_at_several_snapshots_equals_one_snapshot_at_a_time():
+    """Instalments paid between snapshots, on time, late or never: the same at each snapshot alone."""
+    repayments = pd.DataFrame(
+        {
+            "facility_id": ["F1", "F1", "F2", "F3", "F3", "F4"],
+            "customer_id": ["C1", "C1", "C2", "C3", "C3", "C4"],
+            "due_date": pd.to_datetime(
+                ["2024-01-15", "2024-02-15", "2024-01-10", "2023-12-01", "2024-03-01", "2024-03-31"]
+            ),
+            "amount_due": [10.0, 10.0, 5.0, 7.0, 7.0, 1.0],
+            "paid_date": pd.to_datetime(
+                ["2024-01-20", "2024-05-01", None, "2024-02-01", "2024-03-01", "2024-04-01"]
+            ),
+            "amount_paid": [10.0, 10.0, np.nan, 7.0, 7.0, 1.0],
+        }
+    )
+    tables = {
+        "customers": pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4"]}),
+        "repayments": repayments,
+    }
+    snapshots = list(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]))
+    together = early_warning_inputs(tables, snapshots, window_months=3)
+    alone = pd.concat(
+        [early_warning_inputs(tables, [s], window_months=3) for s in snapshots], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(together, alone)
+    dpd = together.set_index(["customer_id", "snapshot_date"])["days_past_due"]
+    assert dpd[("C1", pd.Timestamp("2024-04-01"))] == 46.0  # due 15 Feb, paid in May
+    # due 1 Dec, paid on 1 Feb: unpaid before it
+    assert dpd[("C3", pd.Timestamp("2024-02-01"))] == 62.0
+    assert ("C4", pd.Timestamp("2024-04-01")) in dpd.index

@@ -48,14 +48,17 @@ def _repro(args: argparse.Namespace) -> int:
     from dvc.ui import ui  # type: ignore[import-untyped]
 
     from research.paths import project_root
+    from research.stages._repro import side_by_side
     from research.stages._summary import FRONT_PAGE, REPRO_ENV, duration
 
+    jobs, dvc_args = _jobs_option(args.dvc_args)
     began = time.monotonic()
     for name in ("dvc", "dvc_objects", "dvc_data"):
         logging.getLogger(name).setLevel(logging.WARNING)
     ui.enable = lambda: None  # DVC's console stays off (its logs are not)
     os.environ[REPRO_ENV] = "1"  # the report stage leaves the pointer to the front page to us
-    code = dvc_main(["repro", *args.dvc_args])
+    with side_by_side(jobs):
+        code = dvc_main(["repro", *dvc_args])
     took = duration(time.monotonic() - began)
     if code != 0:
         print(f"repro: failed after {took} (exit {code}); the lines above say where", flush=True)
@@ -63,6 +66,30 @@ def _repro(args: argparse.Namespace) -> int:
     front = project_root() / FRONT_PAGE
     print(f"repro: done in {took}" + (f"; open {FRONT_PAGE}" if front.exists() else ""))
     return 0
+
+
+def _jobs_option(given: list[str]) -> tuple[int, list[str]]:
+    """``-j N`` / ``--jobs N`` / ``--jobs=N`` (stages at a time) taken out of ``dvc repro``'s arguments."""
+    from research.stages._repro import default_jobs
+
+    jobs, rest, i = default_jobs(), [], 0
+    while i < len(given):
+        arg = given[i]
+        value = None
+        if arg in ("-j", "--jobs"):
+            if i + 1 == len(given):
+                raise ValueError(f"{arg} needs a number of stages to run at a time")
+            value, i = given[i + 1], i + 2
+        elif arg.startswith("--jobs="):
+            value, i = arg.split("=", 1)[1], i + 1
+        else:
+            rest.append(arg)
+            i += 1
+            continue
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"--jobs takes a whole number of stages >= 1, not {value!r}")
+        jobs = int(value)
+    return jobs, rest
 
 
 def _stage(args: argparse.Namespace) -> int:
@@ -390,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser(
         "repro",
         help="dvc repro with one start and one result line per stage, DVC's warnings and "
-        "errors, and a closing line naming the front page (make repro runs this)",
+        "errors, and a closing line naming the front page (make repro runs this); "
+        "independent stages run side by side, -j/--jobs N at a time (default 2 on a machine "
+        "with 2 cores or more; -j 1 is dvc repro's order)",
     )
     rp.add_argument("dvc_args", nargs="*", help="passed to dvc repro (its options too)")
     rp.set_defaults(func=_repro)

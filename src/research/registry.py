@@ -278,9 +278,12 @@ def champion_version(name: str, *, root: Path | None = None) -> Any:
 
 def mark_candidate(name: str, version: str | int, description: str, *, root: Path | None = None):
     """Give ``version`` of ``name`` the ``candidate`` alias and ``description``; return the version."""
+    from research.tracking import registry_lock
+
     client = _client(root)
-    client.set_registered_model_alias(name, CANDIDATE, str(version))
-    return client.update_model_version(name, str(version), description=description)
+    with registry_lock():
+        client.set_registered_model_alias(name, CANDIDATE, str(version))
+        return client.update_model_version(name, str(version), description=description)
 
 
 def describe(name: str, version: str | int, description: str, *, root: Path | None = None) -> None:
@@ -475,5 +478,8 @@ def promote(
     for stale in (OVERRIDE_TAG, ROLLBACK_TAG):  # left by an earlier promotion of this version
         if stale not in tags and stale in (target.tags or {}):
             client.delete_model_version_tag(name, number, stale)
-    client.set_registered_model_alias(name, CHAMPION, number)
+    from research.tracking import registry_lock
+
+    with registry_lock():
+        client.set_registered_model_alias(name, CHAMPION, number)
     return Promotion(name, number, previous, who, at, validation, used, rollback, changed=True)

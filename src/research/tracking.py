@@ -13,8 +13,10 @@ to change it), so a copy of the project would go on writing into the original fo
 rewrites them to this one (``relocate_store``: once, in one SQLite transaction, under the
 store's lock); the original store is never opened. ``configure`` holds an exclusive lock
 (``mlruns/.lock``) while it creates, relocates or opens the store, so two processes that
-start together (queued experiments, ``dvc queue start -j 2``) do not both create the schema or
-the experiment; past that, MLflow's SQLite sessions wait for each other (``busy_timeout``).
+start together (queued experiments, ``dvc queue start -j 2``, the train stages of two models)
+do not both create the schema or the experiment, and the registration holds it too
+(``registry_lock``: a new version and its aliases); past that, MLflow's SQLite sessions wait
+for each other (``busy_timeout``).
 
 What a run records. Every run is tagged with its model, git commit, data fingerprint, its
 process (below) and, under ``dvc exp run``, the experiment (``dvc_experiment``, from DVC's
@@ -42,6 +44,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -130,21 +133,78 @@ def configure(root: Path, experiment: str = EXPERIMENT) -> str:
     return exp_id
 
 
+class _HeldLock:
+    """This process's hold on one store's lock: a thread lock and how deep the holder is in it."""
+
+    def __init__(self) -> None:
+        self.thread_lock = threading.RLock()
+        self.depth = 0
+
+
+_HELD: dict[str, _HeldLock] = {}
+_HELD_GUARD = threading.Lock()
+
+
 @contextmanager
 def store_lock(store: Path) -> Iterator[None]:
-    """Hold the store's exclusive lock (``mlruns/.lock``) for the block (no lock where fcntl is missing)."""
+    """Hold the store's exclusive lock (``mlruns/.lock``) for the block (no lock where fcntl is missing).
+
+    Other processes wait for it (``fcntl.flock``), other threads of this process too; a block
+    of the thread that holds it takes it again without waiting (the registration holds it
+    around calls that configure the store), so nesting never deadlocks.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not Linux or macOS
         yield
         return
-    store.mkdir(parents=True, exist_ok=True)
-    with open(store / LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    store = Path(store)
+    key = str(store.resolve())
+    with _HELD_GUARD:
+        held = _HELD.setdefault(key, _HeldLock())
+    with held.thread_lock:
+        if held.depth:
+            held.depth += 1
+            try:
+                yield
+            finally:
+                held.depth -= 1
+            return
+        store.mkdir(parents=True, exist_ok=True)
+        with open(store / LOCK_FILE, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            held.depth = 1
+            try:
+                yield
+            finally:
+                held.depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def configured_store() -> Path | None:
+    """The folder of the SQLite store MLflow is pointed at (``configure``), else None."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or not uri[len(prefix) :].startswith("/"):
+        return None
+    return Path(uri[len(prefix) :]).parent
+
+
+@contextmanager
+def registry_lock() -> Iterator[None]:
+    """The configured store's lock (``store_lock``) around registry changes: versions and aliases.
+
+    Two processes that register the same model at once (queued experiments) would otherwise
+    both see "content changed" and both add a version, or set its aliases out of order.
+    """
+    store = configured_store()
+    if store is None:
+        yield
+        return
+    with store_lock(store):
+        yield
 
 
 # --- a copied or moved store: its recorded artifact locations follow it ---------------
@@ -401,6 +461,7 @@ def git_commit(root: Path) -> str:
 # What a data fingerprint covers: the pipeline's data outputs. A stage's other outputs (its
 # executed notebook and its HTML, cache: false) change on every run, identical data or not.
 DATA_OUTPUTS = ("data/raw", "data/truth", "data/features")
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def data_fingerprint(root: Path, stage: str = "data") -> str:
@@ -412,7 +473,8 @@ def data_fingerprint(root: Path, stage: str = "data") -> str:
     if not lock.exists():
         return "unknown"
     with open(lock, encoding="utf-8") as fh:
-        stages = (yaml.safe_load(fh) or {}).get("stages", {})
+        # libyaml's parser when PyYAML has it (the same values, a tenth of the time: dvc.lock is long)
+        stages = (yaml.load(fh, Loader=_SAFE_LOADER) or {}).get("stages", {})
     outs = [
         out
         for out in stages.get(stage, {}).get("outs", [])
@@ -542,12 +604,27 @@ def panel_schema(frame: Any) -> Any:
         values = column.dropna() if column.dtype.kind == "O" else column.iloc[:0]
         specs.append(
             ColSpec(
-                type=_infer_pandas_column(values),
+                type=_text_type(values) or _infer_pandas_column(values),
                 name=str(name),
                 required=not bool(missing.iloc[position]),
             )
         )
     return Schema(specs)
+
+
+def _text_type(values: Any) -> Any:
+    """``string`` for values that are all Python strings (MLflow's verdict, without typing each in Python), else None.
+
+    MLflow types an object column value by value (``str`` and ``numpy.str_`` are ``string``);
+    the type of every value is taken here in one pass and anything else is left to MLflow.
+    """
+    import numpy as np
+    from mlflow.types import DataType
+
+    if values.dtype.kind != "O" or not len(values):
+        return None
+    kinds = set(map(type, values.to_numpy(dtype=object)))
+    return DataType.string if kinds <= {str, np.str_} else None
 
 
 def log_panel_input(
@@ -662,25 +739,27 @@ def log_booster(booster: Any, input_example: Any) -> Any:
 def register_if_changed(model_uri: str, name: str, content_hash: str) -> tuple[str, bool]:
     """Register ``model_uri`` as a new version of ``name`` unless the latest version has the same content.
 
+    Under the store's lock (``registry_lock``): two processes with the same content add one version.
+
     Returns:
         The version number (as text) that holds this content, and whether it is new.
     """
     import mlflow
     from mlflow import MlflowClient
-
-    client = MlflowClient()
-    versions = client.search_model_versions(f"name = '{name}'")
-    latest = max(versions, key=lambda v: int(v.version), default=None)
-    if latest is not None and latest.tags.get(CONTENT_HASH_TAG) == content_hash:
-        return str(latest.version), False
     from mlflow.utils.logging_utils import disable_logging, enable_logging
 
-    disable_logging()  # MLflow prints "Successfully registered ..." to stderr; the stage says it
-    try:
-        created = mlflow.register_model(model_uri, name, tags={CONTENT_HASH_TAG: content_hash})
-    finally:
-        enable_logging()
-    return str(created.version), True
+    with registry_lock():  # the check and the new version, one process at a time
+        client = MlflowClient()
+        versions = client.search_model_versions(f"name = '{name}'")
+        latest = max(versions, key=lambda v: int(v.version), default=None)
+        if latest is not None and latest.tags.get(CONTENT_HASH_TAG) == content_hash:
+            return str(latest.version), False
+        disable_logging()  # MLflow prints "Successfully registered ..." to stderr; the stage says it
+        try:
+            created = mlflow.register_model(model_uri, name, tags={CONTENT_HASH_TAG: content_hash})
+        finally:
+            enable_logging()
+        return str(created.version), True
 
 
 def write_run_file(
@@ -724,6 +803,7 @@ def log_training_run(
     content_hash: str,
     extra_artifacts: Sequence[tuple[str, Path]] = (),
     register: bool = True,
+    on_registered: Callable[[str, str], Any] | None = None,
 ) -> dict[str, str]:
     """Inside an active run: params, metrics, the model files, the MLflow model, the registry.
 
@@ -740,6 +820,9 @@ def log_training_run(
         content_hash: Hash of what decides the scores; a new registry version only when it changes.
         extra_artifacts: Further ``(artifact folder, file)`` pairs to log.
         register: Register the model (an interactive run logs it but registers nothing).
+        on_registered: Called with the registry name and version, still under the registry
+            lock (the train stage sets the ``candidate`` alias there, so concurrent runs of
+            one model leave it on the version registered last).
 
     Returns:
         ``model_name``, ``model_version``, ``model_uri`` and whether the version ``is_new``.
@@ -761,7 +844,10 @@ def log_training_run(
             "model_uri": info.model_uri,
             "is_new": "false",
         }
-    version, is_new = register_if_changed(info.model_uri, name, content_hash)
+    with registry_lock():
+        version, is_new = register_if_changed(info.model_uri, name, content_hash)
+        if on_registered is not None:
+            on_registered(name, version)
     mlflow.set_tags(
         {CONTENT_HASH_TAG: content_hash, "registered_model": name, "registered_version": version}
     )

@@ -29,7 +29,7 @@ import socket
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -44,11 +44,15 @@ import pyarrow.parquet as pq
 
 from research.data.contract import CSV_COMPRESSIONS, TABLES
 from research.data.schema import (
+    PARENT_TABLES,
     SOURCE_ATTR,
     SchemaError,
+    _final_dtypes,
+    check_table,
     check_tables,
     file_error,
     raise_failures,
+    table_name_errors,
     validate_tables,
 )
 
@@ -141,6 +145,89 @@ def load_validated(folder: str | Path) -> dict[str, pd.DataFrame]:
     _, found = check_tables(frames, unreadable={err.table for err in errors})
     raise_failures([*errors, *found])
     raise AssertionError("unreachable")  # raise_failures raised
+
+
+def read_validated(
+    folder: str | Path,
+    *,
+    drop: Mapping[str, Collection[str]] | None = None,
+    categorical: Mapping[str, Collection[str]] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """``validate_tables(read_tables(folder))``, read and checked one table at a time.
+
+    The same frames (but for ``drop`` and ``categorical``) and the same failures, raised
+    the same way: a file that cannot be read raises the reading failures only, else every
+    failure of the rules is raised at once. Each table is read, checked against the
+    contract (its parents, ``customers`` and ``facilities``, already checked) and then kept
+    in less memory before the next is read, so the raw frames of all tables are never held
+    at once: the peak is the kept tables and one table being checked.
+
+    Args:
+        folder: The folder holding the tables (see ``contract.FILE_FORMATS``).
+        drop: Columns not kept, by table, once the table is checked (the rules see them).
+        categorical: Text columns kept as pandas categoricals (the same values, missing
+            ones included), by table, once the table is checked: for columns of a few
+            distinct values read as codes by their consumers.
+
+    Raises:
+        FileNotFoundError: If ``folder`` is not an existing folder.
+        SchemaError: As ``read_tables`` then ``validate_tables`` raise.
+    """
+    root = _table_folder(folder)
+    errors: list[SchemaError] = []
+    sources = _discover(root, errors)
+    if errors:  # an entry that is no table: read_tables lists it with every unreadable file
+        return validate_tables(read_tables(root))
+    drop, categorical = drop or {}, categorical or {}
+    names = list(sources)
+    found = table_name_errors(names, set(names), {n: str(s.path) for n, s in sources.items()})
+    checked: dict[str, pd.DataFrame] = {}
+    reported: set[str] = set()
+    for name, spec in TABLES.items():
+        source = sources.get(name)
+        if source is None:
+            continue
+        try:
+            frame = _read_source(source)
+        except SchemaError as err:
+            errors.append(err)
+            continue
+        if errors:  # a file could not be read: only the reading failures are raised
+            continue
+        frame.attrs[SOURCE_ATTR] = str(source.path)
+        coerced, table_errors = check_table(spec, frame, checked, names, reported)
+        del frame
+        found += table_errors
+        if coerced is None:
+            continue
+        if not found and name not in PARENT_TABLES:  # later tables look parents up as checked
+            coerced = _kept(_final_dtypes(spec, coerced), drop.get(name), categorical.get(name))
+        checked[name] = coerced
+    if errors:
+        raise_failures([errors[i] for i in _name_order(errors, names)])
+    raise_failures(found)
+    for name in PARENT_TABLES & checked.keys():
+        frame = _final_dtypes(TABLES[name], checked[name])
+        checked[name] = _kept(frame, drop.get(name), categorical.get(name))
+    return checked
+
+
+def _name_order(errors: list[SchemaError], names: list[str]) -> list[int]:
+    """The order in which ``read_folder`` meets the failures: that of the tables' names."""
+    position = {name: i for i, name in enumerate(names)}
+    return sorted(range(len(errors)), key=lambda i: (position.get(errors[i].table, -1), i))
+
+
+def _kept(
+    frame: pd.DataFrame, drop: Collection[str] | None, categorical: Collection[str] | None
+) -> pd.DataFrame:
+    """A checked frame without the ``drop`` columns, the ``categorical`` ones as categoricals."""
+    if drop:
+        frame = frame.drop(columns=[c for c in frame.columns if c in drop])
+    for column in categorical or ():
+        if column in frame.columns and not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype("category")
+    return frame
 
 
 def _table_folder(folder: str | Path) -> Path:

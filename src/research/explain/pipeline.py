@@ -92,6 +92,7 @@ def explain_model(
     nthread: int = 2,
     seed: int = 0,
     precomputed: ShapValues | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> ExplainResult:
     """SHAP values, checks, summaries and reason codes of ``population`` (see ``explain_population``).
 
@@ -112,11 +113,13 @@ def explain_model(
         seed: Seed of the samples.
         precomputed: SHAP values of the whole population computed elsewhere (the Dask
             engine's per-partition native path); ``method`` then applies to the samples only.
+        frame: ``model_matrix(population, layout)`` when the caller has built it already.
     """
     method, outcome, score_label = params.method, wording.outcome, wording.score_label
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    frame = model_matrix(population, layout)
+    if frame is None:
+        frame = model_matrix(population, layout)
     names = list(frame.columns)
     values = (
         precomputed
@@ -134,7 +137,14 @@ def explain_model(
 
     tick = time.perf_counter()
     interaction_rows = sample_rows(len(frame), params.interaction_sample, seed=seed + 1)
-    cube = interaction_values(booster, frame.iloc[interaction_rows], method=method, nthread=nthread)
+    cube = interaction_values(
+        booster,
+        frame.iloc[interaction_rows],
+        method=method,
+        nthread=nthread,
+        # woodelf's own values of the sampled rows: the cube's diagonal without a second pass
+        main=values.values[interaction_rows] if values.method == method == "woodelf" else None,
+    )
     timings["interaction_seconds"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -143,10 +153,22 @@ def explain_model(
     )
     timings["reason_code_seconds"] = time.perf_counter() - tick
 
+    tick = time.perf_counter()
+    monotone = checks.monotone_signs(frame, values.values, layout.monotone)
+    timings["monotone_seconds"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
     importance = summaries.global_importance(values.values, names)
     groups = summaries.segment_groups(population)
     comparison = (
-        summaries.challenger_comparison(importance, frame, values.values, challenger)
+        summaries.challenger_comparison(
+            importance,
+            frame,
+            values.values,
+            challenger,
+            # the monotone check's Spearman correlations: those features are not ranked again
+            directions=dict(zip(monotone["feature"], monotone["spearman"], strict=True)),
+        )
         if challenger
         else None
     )
@@ -154,6 +176,7 @@ def explain_model(
     chosen = summaries.chosen_customers(
         population, previous, grade_column=grade_column, score_label=score_label
     )
+    timings["summary_seconds"] = time.perf_counter() - tick
     timings["explain_seconds"] = time.perf_counter() - start
     return ExplainResult(
         model=model,
@@ -165,7 +188,7 @@ def explain_model(
         additivity=checks.additivity(values.values, values.base_value, margin),
         agreement=agreement,
         margin_vs_scores=_margin_vs_scores(population, margin),
-        monotone=checks.monotone_signs(frame, values.values, layout.monotone),
+        monotone=monotone,
         importance=importance,
         segments=summaries.segment_importance(values.values, names, groups),
         segment_rows=summaries.group_sizes(groups),

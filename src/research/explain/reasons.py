@@ -59,23 +59,20 @@ def reason_codes(
     positions = order[row_index, slot]
     names = np.asarray(frame.columns)[positions]
     shap = values[row_index, positions]
-    shown = np.empty(len(row_index), dtype=object)
     numeric = np.full(len(row_index), np.nan)
     levels = np.full(len(row_index), None, dtype=object)
+    sentences = np.empty(len(row_index), dtype=object)
     for position in np.unique(positions):
         take = positions == position
         column = frame.iloc[row_index[take], position]
+        feature = str(frame.columns[position])
         if isinstance(column.dtype, pd.CategoricalDtype):
             raw = column.astype(object).where(column.notna(), None).to_numpy()
             levels[take] = raw
         else:
             raw = column.to_numpy(dtype=np.float64)
             numeric[take] = raw
-        shown[take] = raw
-    sentences = [
-        reason_sentence(catalog.get(feature), feature, value, outcome=outcome)
-        for feature, value in zip(names, shown, strict=True)
-    ]
+        sentences[take] = _sentences(catalog.get(feature), feature, raw, outcome)
     table = pd.DataFrame(
         {
             "customer_id": keys["customer_id"].to_numpy()[row_index],
@@ -85,12 +82,55 @@ def reason_codes(
             "value": numeric,
             "level": pd.array(levels, dtype="string"),
             "shap": shap,
-            "sentence": sentences,
+            "sentence": sentences.tolist(),
         }
     )
     return table.sort_values(["snapshot_date", "customer_id", "rank"], kind="stable").reset_index(
         drop=True
     )
+
+
+def _sentences(spec: ReasonSpec | None, feature: str, raw: np.ndarray, outcome: str) -> np.ndarray:
+    """``reason_sentence`` of each of one feature's values, each distinct value worded once.
+
+    Numbers are told apart by their bits (0.0 and -0.0 read differently) and worded as the
+    Python floats a row-by-row loop would pass; levels (text or None) as they are.
+    """
+    if raw.dtype == object:
+        by_level = {
+            value: reason_sentence(spec, feature, value, outcome=outcome)
+            for value in dict.fromkeys(raw.tolist())
+        }
+        return np.array([by_level[value] for value in raw.tolist()], dtype=object)
+    _, first, inverse = np.unique(
+        np.ascontiguousarray(raw, dtype=np.float64).view(np.int64),
+        return_index=True,
+        return_inverse=True,
+    )
+    words = np.empty(len(first), dtype=object)
+    words[:] = _number_sentences(spec, feature, raw[first].tolist(), outcome)
+    return words[inverse.reshape(-1)]
+
+
+def _number_sentences(
+    spec: ReasonSpec | None, feature: str, numbers: list[float], outcome: str
+) -> list[str]:
+    """``reason_sentence`` of each number, the catalog template's bound ``format`` called directly.
+
+    The same words as ``reason_sentence`` (template, a space, "(raises ...)"; a missing
+    value in its own words); a template that rejects a value is left to
+    ``reason_sentence``, which raises the catalog's error.
+    """
+    if spec is None:
+        return [reason_sentence(spec, feature, v, outcome=outcome) for v in numbers]
+    fill, effect = spec.reason.format, f" (raises {outcome})"
+    try:
+        return [
+            fill(value=v) + effect if v == v else reason_sentence(spec, feature, v, outcome=outcome)
+            for v in numbers
+        ]
+    except (ValueError, TypeError, KeyError, IndexError):
+        return [reason_sentence(spec, feature, v, outcome=outcome) for v in numbers]
 
 
 def reason_frequency(codes: pd.DataFrame, *, top: int = 15) -> pd.DataFrame:

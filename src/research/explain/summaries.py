@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from research.data.contract import SEGMENTS
-from research.explain.checks import dependence_direction
+from research.explain.checks import dependence_directions
 
 
 def global_importance(values: np.ndarray, feature_names: list[str]) -> pd.DataFrame:
@@ -182,6 +182,8 @@ def challenger_comparison(
     frame: pd.DataFrame,
     values: np.ndarray,
     coefficients: Mapping[str, float],
+    *,
+    directions: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """XGBoost importance and direction next to the challenger's standardized coefficients.
 
@@ -189,6 +191,8 @@ def challenger_comparison(
     deviation for the challenger. Design columns map back to features: ``f`` is the main
     term, ``f__missing`` its missing-value indicator and ``f=level`` a one-hot level
     (their |coefficients| summed, a categorical having no single direction).
+    ``directions`` holds Spearman correlations already computed
+    (``checks.dependence_directions``); the others are computed here.
     """
     names = list(frame.columns)
     main: dict[str, float] = {}
@@ -202,19 +206,20 @@ def challenger_comparison(
             levels[feature] = levels.get(feature, 0.0) + abs(float(coef))
         else:
             main[term] = float(coef)
+    features = list(dict.fromkeys([*importance["feature"], *main, *levels]))
+    known = dict(directions or {})
+    missing_directions = [f for f in features if f not in known]
+    known.update(dependence_directions(frame, values, missing_directions))
+    mean_abs = dict(zip(importance["feature"], importance["mean_abs_shap"], strict=True))
     rows = []
-    for feature in dict.fromkeys([*importance["feature"], *main, *levels]):
+    for feature in features:
         numeric = feature in names and not isinstance(frame[feature].dtype, pd.CategoricalDtype)
         coefficient = main.get(feature, np.nan)
         rows.append(
             {
                 "feature": feature,
-                "xgb_mean_abs_shap": _importance_of(importance, feature),
-                "xgb_direction": np.sign(
-                    dependence_direction(frame[feature], values[:, names.index(feature)])
-                )
-                if numeric
-                else np.nan,
+                "xgb_mean_abs_shap": float(mean_abs[feature]) if feature in mean_abs else np.nan,
+                "xgb_direction": np.sign(known[feature]) if numeric else np.nan,
                 "challenger_coefficient": coefficient,
                 "challenger_abs": abs(coefficient)
                 if feature in main
@@ -238,11 +243,6 @@ def challenger_comparison(
     return table.sort_values(
         ["xgb_rank", "challenger_rank"], na_position="last", kind="stable"
     ).reset_index(drop=True)
-
-
-def _importance_of(importance: pd.DataFrame, feature: str) -> float:
-    match = importance.loc[importance["feature"] == feature, "mean_abs_shap"]
-    return float(match.iloc[0]) if len(match) else np.nan
 
 
 def importance_rank_correlation(comparison: pd.DataFrame) -> float:

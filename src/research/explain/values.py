@@ -151,22 +151,31 @@ def compute_shap(booster, frame: pd.DataFrame, *, method: str, nthread: int = 2)
 
 
 def interaction_values(
-    booster, frame: pd.DataFrame, *, method: str = "native", nthread: int = 2
+    booster,
+    frame: pd.DataFrame,
+    *,
+    method: str = "native",
+    nthread: int = 2,
+    main: np.ndarray | None = None,
 ) -> np.ndarray:
     """SHAP interaction values (rows x features x features, log-odds), without the bias term.
 
     Off-diagonal cells hold half of each pair's interaction (shap's convention), the
     diagonal the main effects; a row sums to its SHAP values. ``native`` and ``shap``
     use XGBoost's ``pred_interactions`` (about two TreeSHAP passes per feature);
-    ``woodelf`` is much faster on the same rows.
+    ``woodelf`` is much faster on the same rows; given ``main``, the woodelf SHAP values of
+    the same rows (rows x features) already computed, it skips its second pass and fills
+    the diagonal from them.
     """
     if method == "woodelf":
-        return _woodelf_interactions(booster, frame)
+        return _woodelf_interactions(booster, frame, main=main)
     values = booster.predict(dmatrix(frame, nthread=nthread), pred_interactions=True)
     return values[:, :-1, :-1].astype(np.float64)
 
 
-def _woodelf_interactions(booster, frame: pd.DataFrame) -> np.ndarray:
+def _woodelf_interactions(
+    booster, frame: pd.DataFrame, *, main: np.ndarray | None = None
+) -> np.ndarray:
     from woodelf import WoodelfExplainer
     from woodelf.core.cube_metric import ShapleyInteractionValues, ShapleyValues
 
@@ -187,15 +196,21 @@ def _woodelf_interactions(booster, frame: pd.DataFrame) -> np.ndarray:
             ShapleyInteractionValues(), max_depth=depth
         ),
     )
-    main = explainer.calc_metric(
-        data,
-        ShapleyValues(),
-        as_df=False,
-        verbose=False,
-        path_to_matrices_calculator=_woodelf.Float64PathToSVectors(
-            ShapleyValues(), max_depth=depth
-        ),
-    )
+    if main is None:
+        main = explainer.calc_metric(
+            data,
+            ShapleyValues(),
+            as_df=False,
+            verbose=False,
+            path_to_matrices_calculator=_woodelf.Float64PathToSVectors(
+                ShapleyValues(), max_depth=depth
+            ),
+        )
+    elif np.shape(main) != (len(frame), len(names)):
+        raise ValueError(
+            f"main SHAP values of shape {np.shape(main)} do not match {len(frame)} rows x "
+            f"{len(names)} features"
+        )
     cube = np.array(pairs.to_numpy(dtype=np.float64), copy=True).reshape(
         len(frame), len(names), len(names)
     )

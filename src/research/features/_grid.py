@@ -78,7 +78,15 @@ def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 
 def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
-    """Position of each value in ``categories`` (-1 when absent or missing)."""
+    """Position of each value in ``categories`` (-1 when absent or missing).
+
+    A pandas categorical is looked up by its levels, then its codes (its text is never
+    spelled out row by row).
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = pd.Series(values.cat.categories)
+        positions = np.append(category_codes(levels, categories), -1)  # code -1: missing
+        return positions[values.cat.codes.to_numpy()]
     found = pc.index_in(arrow_strings(values), value_set=pa.array(list(categories), pa.string()))
     return _filled(found)
 

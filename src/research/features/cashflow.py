@@ -12,14 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from research.data.contract import DIGITAL_TRANSACTION_CHANNELS
 from research.features._grid import (
     NS_PER_DAY,
     SnapshotGrid,
-    arrow_strings,
+    category_codes,
     elapsed,
     family_frame,
     ratio,
@@ -88,8 +86,7 @@ def cashflow_features(
 
 
 def _is_digital(channel: pd.Series) -> np.ndarray:
-    found = pc.is_in(arrow_strings(channel), value_set=pa.array(list(DIGITAL_TRANSACTION_CHANNELS)))
-    return found.fill_null(False).to_numpy(zero_copy_only=False)
+    return category_codes(channel, DIGITAL_TRANSACTION_CHANNELS) >= 0
 
 
 def _monthly_net_flow(

@@ -16,6 +16,7 @@ fixed seed (``seeded``), and wall times are not shown (they are in the MLflow ru
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -195,6 +196,20 @@ def shap_report(
     )
 
 
+def embedded_figure(page_html: str, alt: str) -> str | None:
+    """The ``<img>`` of the figure described by ``alt`` in a page this module wrote (None if absent).
+
+    The explain notebook shows the report's beeswarm this way instead of drawing it again.
+    """
+    match = re.search(
+        f'<img alt="{re.escape(escape(alt))}" src="data:image/png;base64,[^"]*">', page_html
+    )
+    return match.group(0) if match else None
+
+
+BEESWARM_ALT = "beeswarm of SHAP values"
+
+
 def shap_links(model: str) -> list[tuple[str, str | None]]:
     """Back to the front page and across to the model's other pages (relative to reports/<model>/)."""
     return [
@@ -307,7 +322,7 @@ def _importance_section(result: ExplainResult) -> Section:
     body += paragraph(
         f"Beeswarm of {len(result.report_rows):,} sampled rows: each dot is a customer."
     )
-    body += figure(fig, alt="beeswarm of SHAP values")
+    body += figure(fig, alt=BEESWARM_ALT)
     return Section("Global importance", body, anchor="importance")
 
 
@@ -386,8 +401,10 @@ def _local_section(result: ExplainResult) -> Section:
         )
     )
     codes = result.reason_codes
-    for chosen in result.chosen.itertuples():
-        exp = explanation(result, np.array([chosen.row]), readable=True)[0]
+    # one Explanation of every chosen row (a few): each waterfall takes its row
+    chosen_rows = explanation(result, result.chosen["row"].to_numpy(dtype=np.int64), readable=True)
+    for k, chosen in enumerate(result.chosen.itertuples()):
+        exp = chosen_rows[k]
         plt.figure()
         with seeded():
             shap.plots.waterfall(exp, max_display=10, show=False)

@@ -16,7 +16,10 @@ report, model card, the value report and the executed notebook (relative links).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html as html_text
+import re
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -193,6 +196,61 @@ def plot_migration(result: ValidationResult):
     return fig
 
 
+# Each figure of the report by name, with the alt text it is embedded under.
+FIGURE_ALT = {
+    "discrimination": "ROC and CAP curves per set",
+    "calibration": "Calibration per class and calibration curve",
+    "stability": "Score distribution and feature CSI",
+    "backtest": "Observed and predicted rate and AUC per snapshot",
+    "migration": "Migration matrix",
+}
+PLOTS = {
+    "discrimination": plot_discrimination,
+    "calibration": plot_calibration,
+    "stability": plot_stability,
+    "backtest": plot_backtest,
+    "migration": plot_migration,
+}
+_EMBEDDED_PNG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]*)">')
+
+
+def embedded_figures(page_html: str) -> dict[str, bytes]:
+    """The PNG pictures a report page embeds, by their alt text.
+
+    Args:
+        page_html: A page written by ``validation_report`` (or any page of ``html.figure``s).
+
+    Returns:
+        The PNG bytes of each embedded picture under its (unescaped) alt text.
+    """
+    return {
+        html_text.unescape(alt): base64.b64decode(data)
+        for alt, data in _EMBEDDED_PNG.findall(page_html)
+    }
+
+
+def show_figure(figures: Mapping[str, bytes], name: str, result: ValidationResult) -> None:
+    """Show a figure of the report in a notebook: the page's own PNG, else drawn anew.
+
+    The validate stage has drawn every figure once for the report; the notebook shows
+    those pictures (``embedded_figures`` of the page it wrote) instead of drawing them a
+    second time. A figure the page lacks is drawn from ``result`` (``PLOTS``; the inline
+    backend shows it when the cell ends).
+
+    Args:
+        figures: ``embedded_figures`` of the report page (empty: draw every figure).
+        name: A key of ``FIGURE_ALT``.
+        result: The validation result the page was written from.
+    """
+    data = figures.get(FIGURE_ALT[name])
+    if data is None:
+        PLOTS[name](result)
+        return
+    from IPython.display import Image, display
+
+    display(Image(data=data, format="png"))
+
+
 OUT_OF_TIME = "out-of-time"
 TEST_STANDS_IN = "test split (standing in for out-of-time)"
 UNDATED_NOTE = (
@@ -318,7 +376,7 @@ def _discrimination_section(result: ValidationResult, t: Thresholds) -> Section:
             "and the Kolmogorov-Smirnov statistic on the training, validation and out-of-time sets."
         ),
         table(frame, raw_html_columns=["light"]),
-        figure(plot_discrimination(result), alt="ROC and CAP curves per set"),
+        figure(plot_discrimination(result), alt=FIGURE_ALT["discrimination"]),
     ]
     if not result.challenger.empty:
         lights = result.checks[result.checks["check"] == "AUC − challenger AUC"]
@@ -380,7 +438,7 @@ def _calibration_section(result: ValidationResult, t: Thresholds) -> Section:
             + _cluster_note(t)
         ),
         table(frame, raw_html_columns=["binomial", "Jeffreys", "light"], float_format="{:.4g}"),
-        figure(plot_calibration(result), alt="Calibration per class and calibration curve"),
+        figure(plot_calibration(result), alt=FIGURE_ALT["calibration"]),
         "<h3>Brier score, Hosmer-Lemeshow and the portfolio rate</h3>",
         paragraph(
             f"Hosmer-Lemeshow over {t.hl_groups} score groups (χ² with groups − 2 degrees of freedom on the training set, "
@@ -404,7 +462,7 @@ def _stability_section(result: ValidationResult, t: Thresholds) -> Section:
             "(CSI) is the same measure for each feature (categories as bins, missing values in a bin of their own)."
         ),
         table(psi, raw_html_columns=["light"]),
-        figure(plot_stability(result), alt="Score distribution and feature CSI"),
+        figure(plot_stability(result), alt=FIGURE_ALT["stability"]),
         f"<h3>CSI per feature (development → {_holdout_words(result)}), worst first</h3>",
         table(
             csi,
@@ -438,7 +496,7 @@ def _backtest_section(result: ValidationResult, t: Thresholds) -> Section:
             "the judged snapshots); earlier snapshots are in-sample or purged and shown only."
         ),
         table(bt, raw_html_columns=["AUC light", "rate light"], float_format="{:.4g}"),
-        figure(plot_backtest(result), alt="Observed and predicted rate and AUC per snapshot"),
+        figure(plot_backtest(result), alt=FIGURE_ALT["backtest"]),
         f"<h3>{escape(result.rating_column.title())} migration between consecutive snapshots</h3>",
         paragraph(
             "Row shares of customers rated at two consecutive snapshots (all snapshots, labels not needed); hhi is the "
@@ -451,7 +509,7 @@ def _backtest_section(result: ValidationResult, t: Thresholds) -> Section:
             ),
             float_format="{:.3f}",
         ),
-        figure(plot_migration(result), alt="Migration matrix"),
+        figure(plot_migration(result), alt=FIGURE_ALT["migration"]),
         f"<h3>Concentration over {escape(result.rating_column)}s per snapshot</h3>",
         paragraph(
             f"Herfindahl index of the population over classes; the out-of-time population is judged: "

@@ -65,7 +65,11 @@ class Console:
         self.stage, self.model, self.root, self.began = stage, model, root, began
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        print(text, file=sys.stderr if error else sys.stdout, flush=True)
+        # One write of the whole line: `research repro` runs stages side by side on one
+        # terminal, and print() writes the text and its newline separately.
+        stream = sys.stderr if error else sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
 
     def _elapsed(self) -> str:
         return duration(time.monotonic() - self.began)

@@ -55,6 +55,7 @@ class ExplainStageResult:
     result: ExplainResult
     population: pd.DataFrame
     summary: dict
+    report: str | None = None  # the SHAP report page, when the stage wrote one
 
 
 def population_for(
@@ -122,7 +123,8 @@ def run(ctx: StageContext, model: str) -> ExplainStageResult | DisabledExplainRe
         if s.family != "other"
     }
     engine = engine_for(settings.compute)
-    precomputed = engine.shap(scoring.booster, model_matrix(population, scoring.layout))
+    frame = model_matrix(population, scoring.layout)
+    precomputed = engine.shap(scoring.booster, frame)
     result = explain_model(
         scoring.booster,
         scoring.layout,
@@ -135,32 +137,39 @@ def run(ctx: StageContext, model: str) -> ExplainStageResult | DisabledExplainRe
         challenger=dict(zip(scoring.challenger.columns, scoring.challenger.coef, strict=True)),
         nthread=settings.compute.nthread,
         precomputed=precomputed,
+        frame=frame,
     )
     summary = explain_metrics(result)
     # Wall times change on every run: they go to the MLflow run, never to the DVC metrics file.
     timings = explain_timings(result)
     timings["stage_seconds"] = round(time.perf_counter() - stage_start, 3)
-    if ctx.write:
-        _write_and_log(ctx, model, result, summary, timings)
-    return ExplainStageResult(model=model, result=result, population=population, summary=summary)
+    report = _write_and_log(ctx, model, result, summary, timings) if ctx.write else None
+    return ExplainStageResult(
+        model=model, result=result, population=population, summary=summary, report=report
+    )
 
 
 def _write_and_log(
     ctx: StageContext, model: str, result: ExplainResult, summary: dict, timings: dict[str, float]
-) -> None:
+) -> str:
+    """Write the report, reason codes and summary, log them to the model's run; return the report."""
     import mlflow
 
     root = ctx.root
     run_info = tracking.read_run_file(run_file(root, model))
     tracking.configure(root)
     run_tags = mlflow.get_run(run_info["run_id"]).data.tags
+    # the training run's tag; the data outputs are hashed again only when the run lacks it
+    fingerprint = run_tags.get("data_fingerprint")
+    if fingerprint is None:
+        fingerprint = tracking.data_fingerprint(root)
     identity = {
         "model": f"{model} ({run_info.get('model_name', '')})",
         "model_version": str(run_info.get("model_version", "")),
         "run_id": run_info["run_id"],
         "experiment_id": str(run_info.get("experiment_id", "")),
         "tracking_uri": str(run_info.get("tracking_uri", "")),
-        "data_fingerprint": run_tags.get("data_fingerprint", tracking.data_fingerprint(root)),
+        "data_fingerprint": fingerprint,
         "git_commit": tracking.git_commit(root),
         "training_git_commit": run_tags.get("git_commit", "unknown"),
     }
@@ -170,15 +179,13 @@ def _write_and_log(
         diagnostics_path(root, model, "explain.json"),
     )
     preparation = table_preparation(ctx, model) or {}
-    _io.write_text(
-        report_path,
-        shap_report(
-            result,
-            identity,
-            original_names=preparation.get("renamed") or {},
-            notes=preparation_notes(preparation),
-        ),
+    report = shap_report(
+        result,
+        identity,
+        original_names=preparation.get("renamed") or {},
+        notes=preparation_notes(preparation),
     )
+    _io.write_text(report_path, report)
     _io.write_parquet(codes_path, result.reason_codes)
     _io.write_json(summary_path, summary)
     # the training run gets the figures and files; it stays as training ended it (never reopened)
@@ -188,3 +195,4 @@ def _write_and_log(
         metrics={"explain": summary | {"timing": timings}},
         artifacts=[("explain", path) for path in (report_path, codes_path, summary_path)],
     )
+    return report

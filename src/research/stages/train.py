@@ -424,15 +424,13 @@ def _write_and_log(
             if ctx.write
             else [],
             register=ctx.write,
+            # every pipeline run: candidate names what training made (under the registry lock)
+            on_registered=lambda name, version: model_registry.mark_candidate(
+                name, version, _version_description(ctx, model, spec, results, table, date_column)
+            ),
         )
         if not ctx.write:
             return {"run_id": run.info.run_id, **registry}
-        if registry["model_version"]:  # every pipeline run: candidate names what training made
-            model_registry.mark_candidate(
-                registry["model_name"],
-                registry["model_version"],
-                _version_description(ctx, model, spec, results, table, date_column),
-            )
         return tracking.write_run_file(
             run_file(root, model),
             run=run,

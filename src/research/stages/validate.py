@@ -47,6 +47,9 @@ class ValidateStageResult:
     thresholds: Thresholds
     summary: dict
     scores: pd.DataFrame
+    # The report's pictures (PNG) by alt text when this run wrote it: the notebook shows
+    # them instead of drawing every figure again (empty: nothing written, draw them).
+    figures: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,10 +125,14 @@ def run(ctx: StageContext, model: str) -> ValidateStageResult | DisabledValidate
         seed=settings.seed,
     )
     summary = summary_metrics(result)
-    if ctx.write:
-        _write_and_log(ctx, model, result, thresholds, summary)
+    figures = _write_and_log(ctx, model, result, thresholds, summary) if ctx.write else {}
     return ValidateStageResult(
-        model=model, result=result, thresholds=thresholds, summary=summary, scores=scores
+        model=model,
+        result=result,
+        thresholds=thresholds,
+        summary=summary,
+        scores=scores,
+        figures=figures,
     )
 
 
@@ -155,7 +162,8 @@ def target_definition(ctx: StageContext, model: str) -> str:
 
 def _write_and_log(
     ctx: StageContext, model: str, result, thresholds: Thresholds, summary: dict
-) -> None:
+) -> dict[str, bytes]:
+    """Write the pack, the report and the plot data; log them; return the report's pictures."""
     root = ctx.root
     run_info = tracking.read_run_file(run_file(root, model))
     report_path = validation_report_path(root, model)
@@ -199,6 +207,7 @@ def _write_and_log(
         signoff=signoff.status(root, model, current_version=str(run_info.get("model_version", ""))),
     )
     _io.write_text(report_path, html)
+    figures = report.embedded_figures(html)
     backtest = result.backtest.assign(
         snapshot_date=pd.to_datetime(result.backtest["snapshot_date"]).dt.strftime("%Y-%m-%d")
     )
@@ -243,3 +252,4 @@ def _write_and_log(
             run_info["model_version"],
             model_card_markdown(card),
         )
+    return figures

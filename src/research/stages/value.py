@@ -10,12 +10,13 @@ import dataclasses
 import json
 
 import pandas as pd
+import pyarrow as pa
 
 from research import value as rv
 from research._params import ParamsError
 from research.config import Settings
-from research.data.io import read_tables
-from research.data.schema import validate_tables
+from research.data.contract import TABLES
+from research.data.io import read_validated
 from research.models.params import disabled_note
 from research.paths import (
     metrics_path,
@@ -33,6 +34,20 @@ from research.stages._context import StageContext
 
 # What the value step needs from the models, by task.
 TASKS = ("pd", "attrition")
+# Raw tables the value step does not read (checked, then dropped: kept nowhere), and the columns it
+# reads of the largest ones (the rest is dropped once the table is checked: a large book's
+# transactions and interactions are most of the stage's memory).
+UNUSED_TABLES = frozenset({"applications", "account_balances"})
+USED_COLUMNS = {
+    "transactions": ["customer_id", "timestamp", "amount"],
+    "interactions": [
+        "customer_id",
+        "timestamp",
+        "interaction_type",
+        "response_hours",
+        "satisfaction_score",
+    ],
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +155,7 @@ def run(ctx: StageContext) -> ValueStageResult | ValueNotComputed:
     models = source_models(ctx)
     pd_model, attrition_model = models["pd"], models["attrition"]
     settings = ctx.settings
-    tables = validate_tables(read_tables(raw_dir(ctx.root)))
+    tables = _value_tables(ctx)
     result = rv.evaluate_value(
         tables,
         pd.read_parquet(scores_path(ctx.root, pd_model)),
@@ -153,6 +168,28 @@ def run(ctx: StageContext) -> ValueStageResult | ValueNotComputed:
     if ctx.write:
         _write(ctx, result)
     return ValueStageResult(pd_model=pd_model, attrition_model=attrition_model, result=result)
+
+
+def _value_tables(ctx: StageContext) -> dict[str, pd.DataFrame]:
+    """The validated raw tables the value step reads, with only the columns it uses of the largest.
+
+    Read and checked one table at a time (``read_validated``), each trimmed to what the value
+    step reads once checked: a 100,000-firm book peaked at 7.9 GiB with every raw table held
+    for validation at once, 6.1 GiB this way (issue 18).
+    """
+    drop = {
+        name: [c.name for c in TABLES[name].columns if c.name not in columns]
+        for name, columns in USED_COLUMNS.items()
+    }
+    drop.update({name: [c.name for c in TABLES[name].columns] for name in UNUSED_TABLES})
+    tables = read_validated(raw_dir(ctx.root), drop=drop)
+    for name in UNUSED_TABLES:
+        tables.pop(name, None)
+    for name, columns in USED_COLUMNS.items():
+        if name in tables:
+            tables[name] = tables[name][columns]
+    pa.default_memory_pool().release_unused()  # what reading freed, back to the system
+    return tables
 
 
 def _write(ctx: StageContext, result: rv.ValueResult) -> None:

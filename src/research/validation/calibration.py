@@ -21,9 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from research.models import metrics as shared_metrics
+from research.validation import _exact
 from research.validation._base import LABELLED_SETS, _as_arrays, p_value_light, worst_light
 
 
@@ -41,7 +41,8 @@ def binomial_p_value(events: int, n: int, pd_value: float) -> float:
     """Two-sided exact binomial test of ``events`` out of ``n`` against the probability ``pd_value``."""
     if n <= 0:
         return math.nan
-    return float(stats.binomtest(int(events), int(n), _clip_probability(pd_value)).pvalue)
+    # scipy.stats.binomtest's p-value, bit for bit, without importing scipy.stats (_exact)
+    return _exact.binomtest_p_value(int(events), int(n), _clip_probability(pd_value))
 
 
 def jeffreys_p_value(events: int, n: int, pd_value: float) -> float:
@@ -51,7 +52,7 @@ def jeffreys_p_value(events: int, n: int, pd_value: float) -> float:
     """
     if n <= 0:
         return math.nan
-    return float(stats.beta.cdf(_clip_probability(pd_value), events + 0.5, n - events + 0.5))
+    return _exact.beta_cdf(_clip_probability(pd_value), events + 0.5, n - events + 0.5)
 
 
 def design_effect(label: ArrayLike, score: ArrayLike, cluster: ArrayLike | None) -> float:
@@ -165,7 +166,7 @@ def hosmer_lemeshow(
     return {
         "statistic": statistic,
         "df": float(df),
-        "p_value": float(stats.chi2.sf(statistic, df)),
+        "p_value": _exact.chi2_sf(statistic, df),
         "design_effect": float(designs.mean()),
     }
 

@@ -2,7 +2,9 @@
 
 AUC, Gini, KS and the ROC points are the training stage's (``research.models.metrics``),
 computed here on the labelled rows only (NaN labels or scores dropped) and NaN instead of
-None when a sample holds one class. AUC confidence intervals are DeLong's (normal
+None when a sample holds one class. They come from ``_exact``, which repeats sklearn's
+arithmetic bit for bit without importing sklearn (nor scipy.stats), from one sort per
+sample. AUC confidence intervals are DeLong's (normal
 approximation on the DeLong standard error) unless a number of bootstrap resamples is
 given (percentile intervals); the paired AUC comparison with the challenger is DeLong's
 test.
@@ -15,10 +17,10 @@ import math
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from research.models import metrics as shared_metrics
-from research.validation._base import LABELLED_SETS, _as_arrays, _both_classes, _nan_if_none
+from research.validation import _exact
+from research.validation._base import LABELLED_SETS, _as_arrays, _both_classes
 
 
 def auc(label: ArrayLike, score: ArrayLike) -> float:
@@ -32,19 +34,23 @@ def auc(label: ArrayLike, score: ArrayLike) -> float:
         The AUC; NaN with one class only.
     """
     y, s = _as_arrays(label, score)
-    return _nan_if_none(shared_metrics.auc(y, s))
+    if not _both_classes(y):
+        return math.nan
+    return _exact.roc_auc(*_exact.roc_curve(y, s))
 
 
 def gini(label: ArrayLike, score: ArrayLike) -> float:
     """Gini coefficient (accuracy ratio): 2 AUC - 1; NaN with one class only."""
-    y, s = _as_arrays(label, score)
-    return _nan_if_none(shared_metrics.gini(y, s))
+    area = auc(label, score)
+    return math.nan if math.isnan(area) else 2.0 * area - 1.0
 
 
 def ks(label: ArrayLike, score: ArrayLike) -> float:
     """Kolmogorov-Smirnov statistic: largest gap between the score CDFs of non-events and events."""
     y, s = _as_arrays(label, score)
-    return _nan_if_none(shared_metrics.ks(y, s))
+    if not _both_classes(y):
+        return math.nan
+    return _exact.curve_ks(*_exact.roc_curve(y, s))
 
 
 def _delong_components(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,9 +63,9 @@ def _delong_components(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
     for k in range(scores.shape[0]):
         # Structural components from midranks (Sun and Xu, 2014): the share of negatives
         # below each positive and of positives above each negative, ties counting one half.
-        combined = stats.rankdata(np.concatenate([positives[k], negatives[k]]))
-        v10[k] = (combined[:m] - stats.rankdata(positives[k])) / n
-        v01[k] = 1.0 - (combined[m:] - stats.rankdata(negatives[k])) / m
+        combined = _exact.midranks(np.concatenate([positives[k], negatives[k]]))
+        v10[k] = (combined[:m] - _exact.midranks(positives[k])) / n
+        v01[k] = 1.0 - (combined[m:] - _exact.midranks(negatives[k])) / m
     aucs = v10.mean(axis=1)
     s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((scores.shape[0],) * 2)
     s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((scores.shape[0],) * 2)
@@ -100,7 +106,7 @@ def auc_confidence_interval(
     if bootstrap:
         return _bootstrap_auc_ci(y, s, resamples=bootstrap, level=level, seed=seed)
     aucs, cov = _delong_components(y, s)
-    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(max(cov[0, 0], 0.0))
+    half = _exact.norm_ppf(0.5 + level / 2) * math.sqrt(max(cov[0, 0], 0.0))
     value = float(aucs[0])
     return value, max(0.0, value - half), min(1.0, value + half)
 
@@ -108,6 +114,8 @@ def auc_confidence_interval(
 def _bootstrap_auc_ci(
     y: np.ndarray, s: np.ndarray, *, resamples: int, level: float, seed: int
 ) -> tuple[float, float, float]:
+    from scipy import stats  # the bootstrap only: ranks per resample (rows of a matrix)
+
     rng = np.random.default_rng(seed)
     samples: list[np.ndarray] = []
     chunk = max(1, min(resamples, 5_000_000 // max(y.size, 1)))
@@ -154,7 +162,7 @@ def delong_test(label: ArrayLike, score: ArrayLike, other: ArrayLike) -> dict[st
         z, p_value = 0.0, 1.0 if abs(diff) < 1e-12 else 0.0
     else:
         z = diff / math.sqrt(variance)
-        p_value = float(2 * stats.norm.sf(abs(z)))
+        p_value = float(2 * _exact.norm_sf(abs(z)))
     return {
         "auc": float(aucs[0]),
         "other_auc": float(aucs[1]),
@@ -186,7 +194,8 @@ def roc_points(label: ArrayLike, score: ArrayLike, *, max_points: int = 400) -> 
     y, s = _as_arrays(label, score)
     if not _both_classes(y):
         return pd.DataFrame({"fpr": [], "tpr": []})
-    return shared_metrics.roc_points(y, s, max_points=max_points)
+    fpr, tpr = _exact.roc_curve(y, s)
+    return shared_metrics.thin_points(pd.DataFrame({"fpr": fpr, "tpr": tpr}), max_points)
 
 
 def cap_points(label: ArrayLike, score: ArrayLike, *, max_points: int = 400) -> pd.DataFrame:

@@ -50,6 +50,17 @@ from research.validation.segments import segment_table
 from research.validation.stability import csi_table, score_stability
 
 _DEFAULT_THRESHOLDS = Thresholds()  # frozen: one shared default
+# The panel's columns that slice the portfolio (``segments``), joined beside the features.
+_SLICE_COLUMNS = ("segment", "green_flag", "inclusive_flag")
+# Columns the checks read by name: a feature so named stays in the frame they share.
+_READ_BY_NAME = frozenset(
+    {*KEYS, *_SLICE_COLUMNS, "split", "label", "score", "challenger_score", "grade", "decile"}
+)
+
+
+def _feature_only(features: Sequence[str], scores: pd.DataFrame) -> set[str]:
+    """The joined features only the CSI reads (not a column of the scores, nor read by name)."""
+    return {f for f in features if f not in scores.columns and f not in _READ_BY_NAME}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +115,7 @@ def join_panel(
         wanted = [c for c in wanted if c in panel.columns]
     if panel is None or not wanted:
         return scores.copy()
-    right = panel[[*KEYS, *wanted]].copy()
+    right = panel[[*KEYS, *wanted]]  # a new frame (copy-on-write): the panel is not changed
     right["snapshot_date"] = pd.to_datetime(right["snapshot_date"]).astype("datetime64[ns]")
     if right["customer_id"].dtype != scores["customer_id"].dtype:
         right["customer_id"] = right["customer_id"].astype(scores["customer_id"].dtype)
@@ -175,13 +186,18 @@ def validate_model(
         )
     _check_scores(scores)
     t = thresholds
-    frame = join_panel(scores, panel, [*features, "segment", "green_flag", "inclusive_flag"])
-    missing = [f for f in features if f not in frame.columns]
+    wide = join_panel(scores, panel, [*features, *_SLICE_COLUMNS])
+    missing = [f for f in features if f not in wide.columns]
     if missing:
         notes.append(f"features not in the panel, left out of the CSI: {', '.join(missing)}")
-    column = rating_column(frame)
+    csi_features = [f for f in features if f in wide.columns]
+    column = rating_column(wide)
     if column == "decile":
-        frame["decile"] = frame["decile"].astype("Int64")
+        wide["decile"] = wide["decile"].astype("Int64")
+    # Every check but the CSI reads a few columns: the frame they share leaves the features
+    # out, so that selecting rows (labelled, per set, out-of-time) never copies ~120 columns.
+    feature_only = _feature_only(csi_features, scores)
+    frame = wide[[c for c in wide.columns if c not in feature_only]]
     classes = rating_classes(frame, column, grade_names)
     labelled_rows = frame["label"].notna() & frame["split"].isin([*LABELLED_SETS, "purged"])
     labelled = frame[labelled_rows].assign(label=lambda f: f["label"].astype(int))
@@ -218,10 +234,11 @@ def validate_model(
         ignore_index=True,
     )
     stability, distribution = score_stability(development, frame, t)
+    split = wide["split"]
     csi = csi_table(
-        development,
-        frame[frame["split"] == "oot"],
-        features=[f for f in features if f in frame.columns],
+        wide.loc[split.isin(DEVELOPMENT_SETS).to_numpy(), csi_features],
+        wide.loc[(split == "oot").to_numpy(), csi_features],
+        features=csi_features,
         categorical=categorical,
         bins=t.psi_bins,
         bands=t.psi_bands,

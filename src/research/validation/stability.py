@@ -33,6 +33,37 @@ def _bin_labels(edges: np.ndarray) -> list[str]:
     return [f"[{lo:.4g}, {hi:.4g})" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+def _is_text(values: object) -> bool:
+    return isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype)
+
+
+def _label_shares(values: pd.Series) -> dict[str, float]:
+    """Each label's share of ``values`` (text, missing ones labelled ``MISSING_BIN``)."""
+    counts: dict[str, int] = {}
+    for key, count in values.value_counts(dropna=False, sort=False).items():
+        label = MISSING_BIN if pd.isna(key) else str(key)
+        counts[label] = counts.get(label, 0) + int(count)
+    total = sum(counts.values())
+    return {label: count / total for label, count in counts.items()}
+
+
+def _text_shares(expected: pd.Series, actual: pd.Series) -> pd.DataFrame:
+    """``population_shares`` of two text columns by category, from their value counts.
+
+    The same table as the general path (each value as text, missing ones in the missing
+    bin, shares as count over size), without turning every row into a Python object.
+    """
+    e, a = _label_shares(expected), _label_shares(actual)
+    order = sorted(set(e) | set(a), key=lambda v: (v == MISSING_BIN, v))
+    return pd.DataFrame(
+        {
+            "bin": order,
+            "expected_share": np.array([e.get(v, 0.0) for v in order], dtype=float),
+            "actual_share": np.array([a.get(v, 0.0) for v in order], dtype=float),
+        }
+    )
+
+
 def population_shares(
     expected: ArrayLike,
     actual: ArrayLike,
@@ -55,6 +86,8 @@ def population_shares(
         Columns ``bin``, ``expected_share`` and ``actual_share``; the missing bin only
         when either population has missing values.
     """
+    if categorical and _is_text(expected) and _is_text(actual):
+        return _text_shares(cast(pd.Series, expected), cast(pd.Series, actual))
     if categorical:
         e = (
             pd.Series(expected, dtype=object)

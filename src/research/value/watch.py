@@ -70,13 +70,31 @@ def _days_past_due(repayments: pd.DataFrame, snapshot: pd.Timestamp) -> pd.Serie
     return (snapshot - oldest).dt.days.astype(float)
 
 
+def _unpaid_at_some(repayments: pd.DataFrame, snapshots: Sequence[pd.Timestamp]) -> pd.DataFrame:
+    """The instalments unpaid at one of the (sorted) snapshots at least: due before it, not paid before it.
+
+    ``_days_past_due`` at any of the snapshots gives the same on them as on all instalments
+    (most are paid before the next snapshot comes), so each snapshot scans a small table.
+    """
+    times = np.array([np.datetime64(s, "ns") for s in snapshots], dtype="datetime64[ns]")
+    due = repayments["due_date"].to_numpy(dtype="datetime64[ns]")
+    paid = repayments["paid_date"].to_numpy(dtype="datetime64[ns]")
+    following = np.searchsorted(times, due, side="right")  # the first snapshot after the due date
+    has_next = following < len(times)
+    next_snapshot = times[np.minimum(following, len(times) - 1)] if len(times) else due
+    keep = has_next & (np.isnat(paid) | (paid >= next_snapshot))
+    return repayments.loc[keep, ["customer_id", "due_date", "paid_date"]]
+
+
 def _dscr(
     financials: pd.DataFrame, repayments: pd.DataFrame, snapshot: pd.Timestamp
 ) -> pd.DataFrame:
-    """DSCR and days since the latest statement reported before the snapshot, per customer."""
-    known = window(financials, "reported_date", snapshot).sort_values(
-        "reported_date", kind="stable"
-    )
+    """DSCR and days since the latest statement reported before the snapshot, per customer.
+
+    ``financials`` is sorted by ``reported_date`` (stable).
+    """
+    times = financials["reported_date"].to_numpy(dtype="datetime64[ns]")
+    known = financials.iloc[: np.searchsorted(times, np.datetime64(snapshot, "ns"))]
     latest = known.drop_duplicates("customer_id", keep="last").set_index("customer_id")
     bank_service = (
         window(repayments, "due_date", snapshot, 12, columns=["customer_id", "amount_due"])
@@ -132,12 +150,19 @@ def early_warning_inputs(
     complaints = complaints.assign(count=1.0)
     repayments = table_or_empty(tables, "repayments")
     financials = table_or_empty(tables, "financials")
+    # statements in the order of their reported date (stable): each snapshot's are a prefix
+    financials = financials.loc[
+        financials["reported_date"].notna(),
+        ["customer_id", "reported_date", "ebitda", "cfads", "debt_service"],
+    ].sort_values("reported_date", kind="stable")
+    snapshots = sorted(pd.Timestamp(s) for s in set(snapshots))
+    unpaid = _unpaid_at_some(repayments, snapshots)
     frames = []
-    for snapshot in sorted(pd.Timestamp(s) for s in set(snapshots)):
+    for snapshot in snapshots:
         start = snapshot - pd.DateOffset(months=window_months)
         earlier = snapshot - pd.DateOffset(months=2 * window_months)
         parts = [
-            _days_past_due(repayments, snapshot).rename("days_past_due"),
+            _days_past_due(unpaid, snapshot).rename("days_past_due"),
             _sum_between(inflows, "timestamp", start, snapshot, "amount").rename("inflow_recent"),
             _sum_between(inflows, "timestamp", earlier, start, "amount").rename("inflow_previous"),
             _dscr(financials, repayments, snapshot),
@@ -203,11 +228,26 @@ def watch_triggers(frame: pd.DataFrame, params: WatchParams) -> pd.DataFrame:
         .fillna(False)
         .astype(bool)
     )
-    names = np.array(list(TRIGGERS))
-    listed = [", ".join(names[row]) for row in fired.to_numpy()]
     return frame.assign(
-        **{f"trigger_{k}": fired[k] for k in TRIGGERS}, triggers=listed, on_watch=fired.any(axis=1)
+        **{f"trigger_{k}": fired[k] for k in TRIGGERS},
+        triggers=_fired_names(fired.to_numpy()),
+        on_watch=fired.any(axis=1),
     )
+
+
+def _fired_names(fired: np.ndarray) -> list[str]:
+    """The names of the triggers fired in each row of ``fired`` (one boolean column per trigger), comma-separated.
+
+    Each distinct combination is joined once (at most ``2 ** len(TRIGGERS)``), not once per row.
+    """
+    names = np.array(list(TRIGGERS))
+    codes = fired.astype(np.int64) @ (np.int64(1) << np.arange(len(names), dtype=np.int64))
+    combos, inverse = np.unique(codes, return_inverse=True)
+    texts = np.array(
+        [", ".join(names[(combo >> np.arange(len(names))) & 1 == 1]) for combo in combos],
+        dtype=object,
+    )
+    return texts[inverse.reshape(-1)].tolist()
 
 
 def reason_summary(reason_codes: pd.DataFrame, *, top: int) -> pd.DataFrame:
@@ -221,17 +261,36 @@ def reason_summary(reason_codes: pd.DataFrame, *, top: int) -> pd.DataFrame:
             "reason_features": "str",
         }
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-    chosen = reason_codes.loc[reason_codes["rank"] <= top].sort_values(
-        [*keys, "rank"], kind="stable"
-    )
+    chosen = reason_codes.loc[reason_codes["rank"] <= top, [*keys, "rank", "sentence", "feature"]]
+    chosen = chosen.sort_values([*keys, "rank"], kind="stable").reset_index(drop=True)
     # dropna=False: a flat table without a date scores rows with no snapshot date (NaT)
     grouped = chosen.groupby(keys, sort=True, dropna=False)
-    return pd.DataFrame(
-        {
-            "reasons": grouped["sentence"].agg(lambda s: "; ".join(map(str, s))),
-            "reason_features": grouped["feature"].agg(lambda s: ", ".join(map(str, s))),
-        }
-    ).reset_index()
+    group = grouped.ngroup().to_numpy()
+    position = grouped.cumcount().to_numpy()
+    # the texts are joined a position at a time over all groups (rows sorted by rank in each
+    # group), not group by group: the same strings as "; ".join(map(str, group's sentences))
+    first = position == 0
+    order = np.argsort(group[first], kind="stable")
+    out = chosen.loc[first, keys].iloc[order].reset_index(drop=True)
+    return out.assign(
+        reasons=_join_by_group(chosen["sentence"], group, position, len(out), "; "),
+        reason_features=_join_by_group(chosen["feature"], group, position, len(out), ", "),
+    )
+
+
+def _join_by_group(
+    values: pd.Series, group: np.ndarray, position: np.ndarray, groups: int, sep: str
+) -> list[str]:
+    """Per group (0..groups-1), ``sep.join`` of ``str`` of its values in order of ``position``."""
+    text = np.array([str(v) for v in values.to_numpy(dtype=object)], dtype=object)
+    joined = np.empty(groups, dtype=object)
+    at = position == 0
+    joined[group[at]] = text[at]
+    for step in range(1, int(position.max()) + 1 if len(position) else 0):
+        at = position == step
+        rows = group[at]
+        joined[rows] = joined[rows] + sep + text[at]
+    return joined.tolist()
 
 
 def build_watch_flags(
