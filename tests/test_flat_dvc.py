@@ -129,7 +129,7 @@ def test_flat_only_data_and_features_write_placeholders_without_building_anythin
 
     monkeypatch.setattr(data, "generate_portfolio", refuse)
     monkeypatch.setattr(data, "read_source", refuse)
-    monkeypatch.setattr(features, "read_tables", refuse)
+    monkeypatch.setattr(features, "read_validated", refuse)
     root = _project(tmp_path)
     ctx = stage_context(root, write=True)
     for stage in ("data", "features", "value"):  # the notebook runner writes placeholders
