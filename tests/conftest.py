@@ -70,6 +70,16 @@ SLOW_TESTS = {
     "test_package": {
         "test_probabilities_do_not_depend_on_numpys_processor_dispatch": "two subprocesses (5-9 s)"
     },
+    "test_validation_stats": {
+        "test_exact_roc_auc_ks_and_ranks_equal_sklearn_and_scipy_bit_for_bit": (
+            "the exact AUC, KS and ranks against sklearn and scipy on many draws (4 s)"
+        ),
+    },
+    "test_synthetic": {
+        "test_written_files_are_byte_identical_for_one_and_two_workers": (
+            "writes a portfolio with one worker, then two (3 s)"
+        ),
+    },
     "test_models_train": {
         "test_two_fits_with_the_same_seed_give_identical_predictions": "fits the model a second time (4-5 s)",
     },
