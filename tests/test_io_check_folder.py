@@ -455,3 +455,18 @@ def test_read_validated_drops_and_holds_categoricals_with_the_same_values(
 def test_read_validated_refuses_a_missing_folder(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="does not exist or is not a folder"):
         read_validated(tmp_path / "nowhere")
+
+
+def test_read_validated_skips_tables_unread_and_refuses_to_skip_a_parent(
+    bases: dict[str, Path], tmp_path: Path
+):
+    folder = _copy(bases, "parquet", tmp_path)
+    want = validate_tables(read_tables(folder))
+    leaf = next(n for n in want if n not in ("customers", "facilities"))
+    (folder / f"{leaf}.parquet").write_bytes(b"not parquet")  # skipped: never opened
+    got = read_validated(folder, skip={leaf})
+    assert list(got) == [n for n in want if n != leaf]
+    for name, frame in got.items():
+        pd.testing.assert_frame_equal(frame, want[name])
+    with pytest.raises(ValueError, match="parent tables cannot be skipped"):
+        read_validated(folder, skip={"customers"})

@@ -152,6 +152,7 @@ def read_validated(
     *,
     drop: Mapping[str, Collection[str]] | None = None,
     categorical: Mapping[str, Collection[str]] | None = None,
+    skip: Collection[str] = (),
 ) -> dict[str, pd.DataFrame]:
     """``validate_tables(read_tables(folder))``, read and checked one table at a time.
 
@@ -168,16 +169,22 @@ def read_validated(
         categorical: Text columns kept as pandas categoricals (the same values, missing
             ones included), by table, once the table is checked: for columns of a few
             distinct values read as codes by their consumers.
+        skip: Tables neither read nor checked nor returned (a consumer that does not read
+            them; the data stage checks every table). Not a parent table (``customers``,
+            ``facilities``): the others are checked against them.
 
     Raises:
         FileNotFoundError: If ``folder`` is not an existing folder.
         SchemaError: As ``read_tables`` then ``validate_tables`` raise.
     """
+    if PARENT_TABLES & set(skip):
+        raise ValueError(f"parent tables cannot be skipped: {sorted(PARENT_TABLES & set(skip))}")
     root = _table_folder(folder)
     errors: list[SchemaError] = []
     sources = _discover(root, errors)
     if errors:  # an entry that is no table: read_tables lists it with every unreadable file
-        return validate_tables(read_tables(root))
+        tables = validate_tables(read_tables(root))
+        return {name: frame for name, frame in tables.items() if name not in skip}
     drop, categorical = drop or {}, categorical or {}
     names = list(sources)
     found = table_name_errors(names, set(names), {n: str(s.path) for n, s in sources.items()})
@@ -185,7 +192,7 @@ def read_validated(
     reported: set[str] = set()
     for name, spec in TABLES.items():
         source = sources.get(name)
-        if source is None:
+        if source is None or name in skip:
             continue
         try:
             frame = _read_source(source)

@@ -119,22 +119,27 @@ def source_tables(
     ``data.source`` names the generator (``synthetic``: no read), a folder of tables or a
     source mapping file (relative to the project root, or absolute).
     """
-    data, labels = ctx.settings.data, ctx.settings.labels
+    data = ctx.settings.data
     if source_kind(data.source) == "synthetic":
-        syn = data.synthetic
-        portfolio = generate_portfolio(
-            n_customers=syn.n_customers,
-            start=syn.start,
-            months=syn.months,
-            scenario=syn.scenario,
-            transactions_per_month=syn.transactions_per_month,
-            seed=ctx.settings.seed,
-            default_dpd=labels.default_dpd,
-            horizons_months=labels.horizons_months,
-        )
+        portfolio = generate_portfolio(**_generator_args(ctx))
         return portfolio.tables, portfolio.truth, None
     read = read_source(source_path(data.source, ctx.root))
     return read.frames, {}, read
+
+
+def _generator_args(ctx: StageContext) -> dict:
+    """The synthetic portfolio's arguments from params.yaml (``data.synthetic``, ``seed``, ``labels``)."""
+    syn, labels = ctx.settings.data.synthetic, ctx.settings.labels
+    return {
+        "n_customers": syn.n_customers,
+        "start": syn.start,
+        "months": syn.months,
+        "scenario": syn.scenario,
+        "transactions_per_month": syn.transactions_per_month,
+        "seed": ctx.settings.seed,
+        "default_dpd": labels.default_dpd,
+        "horizons_months": labels.horizons_months,
+    }
 
 
 def run(ctx: StageContext) -> DataResult | DataNotBuilt:
@@ -246,14 +251,7 @@ def _write_synthetic(ctx: StageContext) -> DataResult:
         written = write_portfolio(
             raw,
             truth,
-            n_customers=syn.n_customers,
-            start=syn.start,
-            months=syn.months,
-            scenario=syn.scenario,
-            transactions_per_month=syn.transactions_per_month,
-            seed=ctx.settings.seed,
-            default_dpd=labels.default_dpd,
-            horizons_months=labels.horizons_months,
+            **_generator_args(ctx),
             workers=generator_workers(ctx),
             keep_blocks=PROFILE_BLOCKS,
         )

@@ -34,9 +34,9 @@ from research.stages._context import StageContext
 
 # What the value step needs from the models, by task.
 TASKS = ("pd", "attrition")
-# Raw tables the value step does not read (checked, then dropped: kept nowhere), and the columns it
-# reads of the largest ones (the rest is dropped once the table is checked: a large book's
-# transactions and interactions are most of the stage's memory).
+# Raw tables the value step does not read (not read here: the data stage checks them), and the
+# columns it reads of the largest ones (the rest is dropped once the table is checked: a large
+# book's transactions and interactions are most of the stage's memory).
 UNUSED_TABLES = frozenset({"applications", "account_balances"})
 USED_COLUMNS = {
     "transactions": ["customer_id", "timestamp", "amount"],
@@ -181,13 +181,7 @@ def _value_tables(ctx: StageContext) -> dict[str, pd.DataFrame]:
         name: [c.name for c in TABLES[name].columns if c.name not in columns]
         for name, columns in USED_COLUMNS.items()
     }
-    drop.update({name: [c.name for c in TABLES[name].columns] for name in UNUSED_TABLES})
-    tables = read_validated(raw_dir(ctx.root), drop=drop)
-    for name in UNUSED_TABLES:
-        tables.pop(name, None)
-    for name, columns in USED_COLUMNS.items():
-        if name in tables:
-            tables[name] = tables[name][columns]
+    tables = read_validated(raw_dir(ctx.root), drop=drop, skip=UNUSED_TABLES)
     pa.default_memory_pool().release_unused()  # what reading freed, back to the system
     return tables
 
